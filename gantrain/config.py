@@ -1,0 +1,80 @@
+"""The ``train`` node's schema and range checks, and where the YAML config groups live.
+
+Usage: ``options = check_train(cfg.train)`` -> typed :class:`TrainConfig`, or a ConfigError naming
+the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from gantrain.errors import ConfigError
+from gantrain.registry import check_against
+
+
+def config_dir() -> Path:
+    """configs/ as installed inside the package, else the top-level configs/ of a source tree."""
+    here = Path(__file__).resolve().parent
+    installed = here / "configs"
+    return installed if installed.is_dir() else here.parent / "configs"
+
+
+@dataclass
+class TrainConfig:
+    # Defaults are Algorithm 1 of the WGAN-GP paper (Gulrajani et al. 2017): alpha=1e-4,
+    # beta1=0, beta2=0.9, n_critic=5.
+    steps: int = 10000  # generator updates
+    batch_size: int = 64  # global batch, real and fake alike
+    n_critic: int = 5  # critic updates per generator update
+    seed: int = 0
+    g_lr: float = 1e-4
+    d_lr: float = 1e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    keep_checkpoints: int = 3  # rolling checkpoints kept on disk
+    # Fixed-noise samples per preview; null: 64 (an 8x8 grid) for images, 1024 for 2-D points.
+    num_samples: Optional[int] = None
+
+
+def _at_least(low: float) -> tuple[Callable[[float], bool], str]:
+    return (lambda v: v >= low), f"must be >= {low:g}"
+
+
+_POSITIVE = ((lambda v: v > 0), "must be > 0")
+_BETA = ((lambda v: 0 <= v < 1), "must be in [0, 1)")
+_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "steps": _at_least(1),
+    "batch_size": _at_least(1),
+    "n_critic": _at_least(1),
+    "seed": _at_least(0),
+    "g_lr": _POSITIVE,
+    "d_lr": _POSITIVE,
+    "beta1": _BETA,
+    "beta2": _BETA,
+    "sample_every": _at_least(1),
+    "checkpoint_every": _at_least(1),
+    "log_every": _at_least(1),
+    "keep_checkpoints": _at_least(1),
+    "num_samples": _at_least(1),
+}
+
+# The keys a resumed run may change: how long it runs and how often it reports.
+RESUMABLE_KEYS = ("train.steps", "train.sample_every", "train.checkpoint_every", "train.log_every")
+
+
+def check_train(node: DictConfig) -> TrainConfig:
+    """Type- and range-check the ``train`` node."""
+    options: TrainConfig = OmegaConf.to_object(check_against(TrainConfig, node, "train", "train"))
+    for field in fields(TrainConfig):
+        value = getattr(options, field.name)
+        ok, rule = _RULES[field.name]
+        if value is not None and not ok(value):
+            raise ConfigError(f"train.{field.name}", f"{rule}, got {value}")
+    return options

@@ -1,0 +1,81 @@
+"""DCGAN (Radford et al. 2016) in the WGAN-GP paper's form, for square images of any size >= 8.
+
+Generator: Dense -> 4x4xC -> stride-2 transposed convs halving the channels -> tanh. Where a size
+is odd on the way down (28 -> 14 -> 7 -> 4), the upsampled map is cropped back (8 -> 7), as in the
+WGAN-GP MNIST model. Discriminator: stride-2 convs doubling the channels with LeakyReLU, then one
+logit; no normalisation, since a gradient penalty is per example.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from gantrain.errors import ConfigError
+from gantrain.models import MODELS
+
+
+def feature_sizes(size: int) -> list[int]:
+    """Spatial sizes from 4 up to ``size``, each twice (or twice minus one) the previous."""
+    sizes = [size]
+    while sizes[-1] > 4:
+        sizes.append((sizes[-1] + 1) // 2)
+    return sizes[::-1]
+
+
+@MODELS.register("dcgan")
+def dcgan(
+    data_shape: tuple[int, ...],
+    z_dim: int = 128,
+    g_channels: int = 64,
+    d_channels: int = 64,
+    kernel_size: int = 5,
+    g_batchnorm: bool = True,
+    negative_slope: float = 0.2,
+) -> tuple[keras.Model, keras.Model]:
+    """G: z (B, z_dim) -> images (B, H, W, C) in [-1, 1]; D: images -> logit (B, 1).
+
+    ``g_channels`` is G's width before its last layer (doubling towards 4x4); ``d_channels`` is
+    D's first width (doubling towards 4x4).
+    """
+    if len(data_shape) != 3:
+        raise ConfigError(
+            "model", f"dcgan needs images (H, W, C) but the dataset gives shape {data_shape}; use model=mlp"
+        )
+    height, width, channels = data_shape
+    if height != width or height < 8:
+        raise ConfigError("model", f"dcgan needs square images of at least 8x8, got {height}x{width}")
+    for key, value in (("z_dim", z_dim), ("g_channels", g_channels), ("d_channels", d_channels), ("kernel_size", kernel_size)):
+        if value < 1:
+            raise ConfigError(f"model.{key}", f"must be >= 1, got {value}")
+    sizes = feature_sizes(height)
+    ups = len(sizes) - 1
+    conv = dict(kernel_size=kernel_size, strides=2, padding="same")
+
+    z = keras.Input((z_dim,))
+    width_g = g_channels * 2 ** (ups - 1)
+    h = layers.Reshape((4, 4, width_g))(layers.Dense(4 * 4 * width_g, use_bias=not g_batchnorm)(z))
+    for i, size in enumerate(sizes[1:]):
+        last = i == ups - 1
+        if not last:
+            h = _normalize_relu(h, g_batchnorm)
+        h = layers.Conv2DTranspose(channels if last else width_g // 2 ** (i + 1), **conv,
+                                   use_bias=last or not g_batchnorm)(h)
+        if 2 * sizes[i] > size:
+            h = layers.Cropping2D(((0, 1), (0, 1)))(h)
+    generator = keras.Model(z, layers.Activation("tanh")(h), name="generator")
+
+    x = keras.Input(data_shape)
+    h = x
+    for i in range(ups):
+        h = layers.LeakyReLU(negative_slope)(layers.Conv2D(d_channels * 2**i, **conv)(h))
+    discriminator = keras.Model(x, layers.Dense(1)(layers.Flatten()(h)), name="discriminator")
+    return generator, discriminator
+
+
+def _normalize_relu(h, batchnorm: bool):
+    if batchnorm:
+        # momentum 0.9 (PyTorch's 0.1): moving statistics that keep up with a changing G, so
+        # previews drawn in inference mode look like training-mode outputs early on.
+        h = layers.BatchNormalization(momentum=0.9)(h)
+    return layers.ReLU()(h)

@@ -1,0 +1,47 @@
+"""The MLP GAN: fully connected generator and discriminator with LeakyReLU hidden layers.
+
+Works on any example shape: images are flattened for D and reshaped (tanh, [-1, 1]) from G;
+2-D points get a linear output, since the toy mixtures reach beyond [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from gantrain.errors import ConfigError
+from gantrain.models import MODELS
+
+
+@MODELS.register("mlp")
+def mlp(
+    data_shape: tuple[int, ...],
+    z_dim: int = 100,
+    g_hidden: list[int] = [1024, 1024, 1024],
+    d_hidden: list[int] = [1024, 1024, 1024],
+    negative_slope: float = 0.2,
+) -> tuple[keras.Model, keras.Model]:
+    """G: z (B, z_dim) -> x (B, *data_shape); D: x -> logit (B, 1)."""
+    if z_dim < 1:
+        raise ConfigError("model.z_dim", f"must be >= 1, got {z_dim}")
+    for key, sizes in (("g_hidden", g_hidden), ("d_hidden", d_hidden)):
+        if not sizes or min(sizes) < 1:
+            raise ConfigError(f"model.{key}", f"needs one or more layer sizes >= 1, got {sizes}")
+    size = math.prod(data_shape)
+    is_image = len(data_shape) == 3
+
+    z = keras.Input((z_dim,))
+    h = z
+    for width in g_hidden:
+        h = layers.LeakyReLU(negative_slope)(layers.Dense(width)(h))
+    out = layers.Dense(size, activation="tanh" if is_image else None)(h)
+    generator = keras.Model(z, layers.Reshape(data_shape)(out), name="generator")
+
+    x = keras.Input(data_shape)
+    h = layers.Flatten()(x)
+    for width in d_hidden:
+        h = layers.LeakyReLU(negative_slope)(layers.Dense(width)(h))
+    discriminator = keras.Model(x, layers.Dense(1)(h), name="discriminator")
+    return generator, discriminator

@@ -1,0 +1,96 @@
+"""Registries by name: each config group (model, loss, dataset, strategy) maps a name to a function.
+
+A group's config node is ``name`` plus that function's keyword arguments, 1:1, so the function's
+signature is the group's schema: unknown keys, wrong types and unknown names fail with the key.
+
+Usage::
+
+    MODELS = Registry("model")
+
+    @MODELS.register("mlp")
+    def mlp(data_shape, z_dim: int = 100): ...
+
+    generator, discriminator = MODELS.build(cfg.model, data_shape=(2,))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from gantrain.errors import ConfigError
+
+
+class Registry:
+    """Name -> function for one config group."""
+
+    def __init__(self, group: str):
+        self.group = group
+        self._functions: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._functions:
+                raise ValueError(f"{self.group} '{name}' is registered twice")
+            self._functions[name] = fn
+            return fn
+
+        return add
+
+    def names(self) -> list[str]:
+        return sorted(self._functions)
+
+    def get(self, name: str) -> Callable[..., Any]:
+        if name not in self._functions:
+            raise ConfigError(
+                f"{self.group}.name",
+                f"unknown {self.group} '{name}'; known: {', '.join(self.names())}",
+            )
+        return self._functions[name]
+
+    def options(self, node: DictConfig, context: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The node's keys (without ``name``) checked against the function's signature.
+
+        ``context`` names arguments the caller supplies (e.g. ``data_shape``), not the config.
+        """
+        schema = _signature_schema(self.get(node.name), skip=context)
+        given = OmegaConf.masked_copy(node, [k for k in node if k != "name"])
+        typed = check_against(schema, given, self.group, f"{self.group} '{node.name}'")
+        return OmegaConf.to_container(typed, resolve=True)
+
+    def build(self, node: DictConfig, **context: Any) -> Any:
+        """Call the named function with the node's options plus ``context``."""
+        return self.get(node.name)(**context, **self.options(node, tuple(context)))
+
+
+def check_against(schema: type, node: DictConfig, prefix: str, owner: str) -> DictConfig:
+    """``node`` merged into the dataclass ``schema``; a bad key or value is a ConfigError naming
+    ``prefix.key``."""
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), node)
+    except OmegaConfBaseException as err:
+        key = f"{prefix}.{err.full_key}" if err.full_key else prefix
+        if isinstance(err, KeyError) or "not in struct" in str(err):
+            raise ConfigError(key, f"not an option of {owner}") from None
+        raise ConfigError(key, str(err.msg).splitlines()[0]) from None
+
+
+def _signature_schema(fn: Callable[..., Any], skip: tuple[str, ...]) -> type:
+    """A dataclass with one field per keyword argument of ``fn`` (type and default included)."""
+    hints = typing.get_type_hints(fn)
+    fields = []
+    for param in inspect.signature(fn).parameters.values():
+        if param.name in skip:
+            continue
+        if param.default is inspect.Parameter.empty:
+            raise TypeError(f"{fn.__name__}: config argument '{param.name}' needs a default")
+        default = param.default
+        if isinstance(default, (list, tuple, dict)):
+            default = dataclasses.field(default_factory=lambda d=default: type(d)(d))
+        fields.append((param.name, hints.get(param.name, Any), default))
+    return dataclasses.make_dataclass(f"{fn.__name__}_options", fields)

@@ -1,0 +1,106 @@
+"""The run directory: its layout, the saved config, what a resume may change, and metrics.jsonl.
+
+    <run>/.hydra/config.yaml      the full config (what ``resume=<run>`` reloads)
+    <run>/.hydra/overrides.yaml   the command-line overrides that made it
+    <run>/checkpoints/            G, D, both optimizers, step, RNG state, fixed sample noise
+    <run>/samples/step_NNNNNN.png previews from the fixed noise
+    <run>/metrics.jsonl           one JSON object per log step
+    <run>/tb/                     TensorBoard events
+    <run>/gantrain.log            the console log
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from gantrain.config import RESUMABLE_KEYS
+from gantrain.errors import ConfigError, GantrainError
+
+
+class RunDir:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.config = self.root / ".hydra" / "config.yaml"
+        self.overrides = self.root / ".hydra" / "overrides.yaml"
+        self.checkpoints = self.root / "checkpoints"
+        self.samples = self.root / "samples"
+        self.metrics = self.root / "metrics.jsonl"
+        self.tb = self.root / "tb"
+
+    def sample_path(self, step: int) -> Path:
+        return self.samples / f"step_{step:06d}.png"
+
+    def holds_run(self) -> bool:
+        return self.config.exists() or self.checkpoints.exists()
+
+    def check_new(self) -> None:
+        """A new run never reuses a directory that holds one."""
+        if self.holds_run():
+            raise GantrainError(
+                f"{self.root} already holds a run; continue it with resume={self.root} "
+                "or choose another hydra.run.dir"
+            )
+
+    def check_resumable(self) -> None:
+        if not self.config.is_file():
+            raise ConfigError("resume", f"{self.root} is not a gantrain run (no .hydra/config.yaml)")
+
+    def save_config(self, cfg: DictConfig, overrides: list[str] | None = None) -> None:
+        atomic_write(self.config, OmegaConf.to_yaml(cfg))
+        if overrides is not None:
+            atomic_write(self.overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
+
+    def resumed_config(self, composed: DictConfig, overrides: list[str]) -> DictConfig:
+        """The saved config, with only the resumable keys taken from this command's overrides."""
+        self.check_resumable()
+        saved = OmegaConf.load(self.config)
+        for override in overrides:
+            key = override.split("=", 1)[0].lstrip("+~")
+            if key == "resume":
+                continue
+            if key not in RESUMABLE_KEYS:
+                raise ConfigError(
+                    key, f"cannot change when resuming; only {', '.join(RESUMABLE_KEYS)} can"
+                )
+            OmegaConf.update(saved, key, OmegaConf.select(composed, key))
+        return saved
+
+
+class MetricsLog:
+    """Appends one JSON object per line to metrics.jsonl."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records past ``step`` (written after the checkpoint a resume starts from)."""
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash
+            if record.get("step", 0) <= step:
+                kept.append(line + "\n")
+        atomic_write(self.path, "".join(kept))
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Write via a temporary file and a rename: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if isinstance(content, bytes):
+        tmp.write_bytes(content)
+    else:
+        tmp.write_text(content)
+    os.replace(tmp, path)

@@ -1,0 +1,102 @@
+"""The adversarial training step: Algorithm 1 of WGAN-GP, for any loss in ``gantrain.losses``.
+
+One call = ``n_critic`` critic updates, each on a fresh real batch and fresh noise, then one
+generator update, all in one ``tf.function``.
+
+Usage::
+
+    step = make_train_step(generator=G, discriminator=D, ...)
+    metrics = step()  # {"d_loss", "g_loss"[, "gp"]}: scalar tensors
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from gantrain.losses import Objective
+
+
+def to_model_range(batch: tf.Tensor) -> tf.Tensor:
+    """uint8 images -> float32 in [-1, 1]; float data (2-D points) unchanged."""
+    if batch.dtype == tf.uint8:
+        return tf.cast(batch, tf.float32) / 127.5 - 1.0
+    return tf.cast(batch, tf.float32)
+
+
+def make_train_step(
+    *,
+    generator: keras.Model,
+    discriminator: keras.Model,
+    g_optimizer: keras.optimizers.Optimizer,
+    d_optimizer: keras.optimizers.Optimizer,
+    objective: Objective,
+    data: tf.Tensor,
+    rng: tf.random.Generator,
+    batch_size: int,
+    n_critic: int,
+    strategy: tf.distribute.Strategy,
+) -> Callable[[], dict[str, tf.Tensor]]:
+    """The compiled step. ``data``: the whole dataset (N, ...), sampled inside the step;
+    ``batch_size``: the global batch; ``rng``: the checkpointed source of all randomness."""
+    z_dim = generator.input_shape[-1]
+    replica_batch = batch_size // strategy.num_replicas_in_sync
+    num_examples = data.shape[0]
+
+    def average(per_example: tf.Tensor) -> tf.Tensor:
+        # Over the global batch: Keras 3 optimizers sum the replicas' gradients.
+        return tf.nn.compute_average_loss(per_example, global_batch_size=batch_size)
+
+    def critic(x: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(discriminator(x, training=True), [-1])
+
+    def real_batch() -> tf.Tensor:
+        index = rng.uniform([replica_batch], 0, num_examples, dtype=tf.int64)
+        return to_model_range(tf.gather(data, index))
+
+    def noise() -> tf.Tensor:
+        return rng.normal([replica_batch, z_dim])
+
+    def critic_update() -> tuple[tf.Tensor, tf.Tensor]:
+        real = real_batch()
+        fake = generator(noise(), training=True)
+        with tf.GradientTape() as tape:
+            d_loss = average(objective.d_loss(critic(real), critic(fake)))
+            penalty = tf.constant(0.0)
+            if objective.penalty is not None:
+                eps = rng.uniform([replica_batch])  # one interpolation weight per example
+                penalty = average(objective.penalty(critic, real, fake, eps))
+            total = d_loss + objective.penalty_weight * penalty
+        variables = discriminator.trainable_variables
+        d_optimizer.apply(tape.gradient(total, variables), variables)
+        return total, penalty
+
+    def generator_update() -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            g_loss = average(objective.g_loss(critic(generator(noise(), training=True))))
+        variables = generator.trainable_variables
+        g_optimizer.apply(tape.gradient(g_loss, variables), variables)
+        return g_loss
+
+    def replica_step() -> dict[str, tf.Tensor]:
+        d_sum, penalty_sum = tf.constant(0.0), tf.constant(0.0)
+        for _ in tf.range(n_critic):
+            d_loss, penalty = critic_update()
+            d_sum += d_loss
+            penalty_sum += penalty
+        metrics = {"d_loss": d_sum / n_critic, "g_loss": generator_update()}
+        if objective.penalty is not None:
+            metrics["gp"] = penalty_sum / n_critic
+        return metrics
+
+    @tf.function
+    def train_step() -> dict[str, tf.Tensor]:
+        per_replica = strategy.run(replica_step)
+        return {
+            name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for name, value in per_replica.items()
+        }
+
+    return train_step

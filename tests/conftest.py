@@ -1,0 +1,90 @@
+"""Shared fixtures: tiny dataset files in the official formats, and composed configs."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+import tarfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+from gantrain.config import config_dir
+
+# Models small enough for a CPU test to train a few steps in about a second.
+TINY = {
+    "mlp": ["model.z_dim=4", "model.g_hidden=[16,16]", "model.d_hidden=[16,16]"],
+    "dcgan": ["model.z_dim=4", "model.g_channels=4", "model.d_channels=4", "model.kernel_size=3"],
+}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An IDX file of unsigned bytes, gzipped when the name ends in .gz."""
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def fake_images(n: int, h: int, w: int, c: int | None = None, seed: int = 0) -> np.ndarray:
+    shape = (n, h, w) if c is None else (n, h, w, c)
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+@pytest.fixture
+def mnist_npz(tmp_path: Path) -> Path:
+    """A 64-image MNIST in the Keras mnist.npz layout."""
+    path = tmp_path / "mnist.npz"
+    labels = np.arange(64, dtype=np.uint8) % 10
+    np.savez(path, x_train=fake_images(64, 28, 28), y_train=labels,
+             x_test=fake_images(16, 28, 28, seed=1), y_test=labels[:16])
+    return path
+
+
+def write_cifar_batches(folder: Path, per_batch: int = 4) -> dict[str, np.ndarray]:
+    """The official cifar-10-batches-py layout with ``per_batch`` images per batch."""
+    folder.mkdir(parents=True)
+    batches = {}
+    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+        data = fake_images(per_batch, 1, 3072, seed=i).reshape(per_batch, 3072)
+        batches[name] = data
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"batch_label": name.encode(), b"labels": [0] * per_batch,
+                         b"data": data, b"filenames": [b"x.png"] * per_batch}, f, protocol=2)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"airplane"] * 10, b"num_vis": 3072}, f, protocol=2)
+    return batches
+
+
+@pytest.fixture
+def cifar_archive(tmp_path: Path) -> Path:
+    """cifar-10-python.tar.gz holding cifar-10-batches-py/."""
+    write_cifar_batches(tmp_path / "src" / "cifar-10-batches-py")
+    path = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        archive.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    return path
+
+
+@pytest.fixture
+def make_cfg():
+    """compose(overrides) -> the app's config, as the CLI would build it."""
+
+    def make(*overrides: str) -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            cfg = compose("config", overrides=list(overrides))
+        with open_dict(cfg):
+            cfg.pop("hydra", None)
+        return cfg
+
+    yield make
+    GlobalHydra.instance().clear()

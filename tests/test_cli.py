@@ -1,0 +1,147 @@
+"""The real ``gantrain`` command in a subprocess: help, a run, resume, bitwise resume, multirun,
+and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gantrain.samples import PAD
+from tests.conftest import TINY
+
+EXE = shutil.which("gantrain", path=str(Path(sys.executable).parent))
+COMMAND = [EXE] if EXE else [sys.executable, "-m", "gantrain.cli"]
+
+
+def gantrain(*args: str, cwd: Path | None = None, env_home: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HYDRA_FULL_ERROR="0")
+    if env_home is not None:
+        env["KERAS_HOME"] = str(env_home)
+        env.pop("GANTRAIN_DATA_DIR", None)
+    return subprocess.run([*COMMAND, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def tiny_mnist_run(mnist_npz: Path, run_dir: Path, steps: int, *extra: str) -> list[str]:
+    return ["model=dcgan", "loss=wgan_gp", "dataset=mnist", f"dataset.path={mnist_npz}", *TINY["dcgan"],
+            f"train.steps={steps}", "train.batch_size=16", "train.sample_every=3", "train.checkpoint_every=3",
+            f"hydra.run.dir={run_dir}", *extra]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in folder.rglob("*")}
+
+
+def test_help_lists_groups_and_options_from_any_directory(tmp_path):
+    result = gantrain("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for line in ("model: dcgan, mlp", "loss: gan, nsgan, wgan_gp",
+                 "dataset: cifar10, fashion_mnist, grid25, mnist, ring8", "strategy: default"):
+        assert line in result.stdout
+    assert "gp_weight: 10.0" in result.stdout and "n_critic: 5" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # --help writes nothing
+
+
+@pytest.mark.slow
+def test_run_then_resume_in_the_same_directory(tmp_path, mnist_npz):
+    run = tmp_path / "run"
+    result = gantrain(*tiny_mnist_run(mnist_npz, run, 6), cwd=tmp_path, env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000003.png", "step_000006.png"]
+    assert (run / "checkpoints" / "ckpt-6.index").is_file() and any((run / "tb").iterdir())
+    grid = Image.open(run / "samples" / "step_000006.png")
+    assert grid.size == (8 * (28 + PAD) + PAD,) * 2  # 64 samples as an 8x8 grid of 28x28 tiles
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 6 and all(math.isfinite(last[k]) for k in ("d_loss", "g_loss", "gp"))
+
+    result = gantrain(f"resume={run}", "train.steps=9", cwd=tmp_path, env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"resumed {run} at step 6" in result.stdout
+    assert (run / "checkpoints" / "ckpt-9.index").is_file() and (run / "samples" / "step_000009.png").is_file()
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [6, 9]
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == [run]  # no second run directory
+
+
+@pytest.mark.slow
+def test_resume_is_bitwise_identical_to_a_straight_run(tmp_path, mnist_npz):
+    import tensorflow as tf
+
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert gantrain(*tiny_mnist_run(mnist_npz, straight, 6), env_home=tmp_path).returncode == 0
+    assert gantrain(*tiny_mnist_run(mnist_npz, split, 3), env_home=tmp_path).returncode == 0
+    result = gantrain(f"resume={split}", "train.steps=6", env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    png = "samples/step_000006.png"
+    assert (straight / png).read_bytes() == (split / png).read_bytes()
+    a, b = (str(run / "checkpoints" / "ckpt-6") for run in (straight, split))
+    names = [name for name, _ in tf.train.list_variables(a)]
+    assert any("generator" in name for name in names)
+    for name in names:
+        np.testing.assert_array_equal(tf.train.load_variable(a, name), tf.train.load_variable(b, name), err_msg=name)
+
+
+@pytest.mark.slow
+def test_multirun_writes_a_summary_row_per_job(tmp_path):
+    sweep = tmp_path / "sw"
+    result = gantrain("-m", "model=mlp", "dataset=grid25", "loss=gan,wgan_gp", "train.steps=3",
+                      *TINY["mlp"], "dataset.num_points=1000", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert [row["job"] for row in rows] == ["0", "1"]
+    assert ["loss=gan" in rows[0]["overrides"], "loss=wgan_gp" in rows[1]["overrides"]] == [True, True]
+    assert {row["status"] for row in rows} == {"completed"} and {row["step"] for row in rows} == {"3"}
+    assert rows[0]["gp"] == "" and float(rows[1]["gp"]) >= 0
+    assert all(math.isfinite(float(row[k])) for row in rows for k in ("d_loss", "g_loss"))
+
+
+@pytest.fixture
+def existing_run(tmp_path: Path) -> Path:
+    run = tmp_path / "existing"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("train:\n  steps: 5\n")
+    (run / "metrics.jsonl").write_text('{"step": 5}\n')
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("loss.gp_weight=-1", "loss.gp_weight"),
+        ("train.n_critic=0", "train.n_critic"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.steps=0", "train.steps"),
+        ("dataset.path={tmp}/missing.npz", "dataset.path"),
+        ("model.z_dim=oops", "model.z_dim"),
+        ("dataset=ring8", "model"),  # dcgan on 2-D points
+        ("dataset=nope", "dataset/nope"),
+        ("train.bogus=1", "train.bogus"),
+        ("train.steps=[1", "train.steps"),
+        ("resume={run} model=mlp", "model"),  # a resume cannot change the model
+        ("", "already holds a run"),  # a valid config may not reuse a run directory
+    ],
+)
+def test_bad_input_is_one_line_and_changes_nothing(tmp_path, mnist_npz, existing_run, override, key):
+    before = snapshot(existing_run)
+    args = [f"hydra.run.dir={existing_run}", *TINY["dcgan"], *override.format(tmp=tmp_path, run=existing_run).split()]
+    if "dataset" not in override:
+        args.append(f"dataset.path={mnist_npz}")
+    result = gantrain(*args, cwd=tmp_path, env_home=tmp_path)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
+    assert len(errors) == 1 and key in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(existing_run) == before

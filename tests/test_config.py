@@ -1,0 +1,74 @@
+"""Config groups, registries and the checks that run before anything is written."""
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from gantrain.config import check_train, config_dir
+from gantrain.data import DATASETS
+from gantrain.errors import ConfigError
+from gantrain.losses import LOSSES
+from gantrain.models import MODELS
+from gantrain.strategies import STRATEGIES
+
+
+@pytest.mark.parametrize("registry", [MODELS, LOSSES, DATASETS, STRATEGIES], ids=lambda r: r.group)
+def test_a_yaml_file_exists_exactly_for_each_registered_name(registry):
+    files = sorted(p.stem for p in (config_dir() / registry.group).glob("*.yaml"))
+    assert files == registry.names()
+
+
+@pytest.mark.parametrize("registry", [MODELS, LOSSES, DATASETS, STRATEGIES], ids=lambda r: r.group)
+def test_each_yaml_file_matches_its_function_signature(registry):
+    """Every key of every option file is an argument of the function it configures."""
+    context = ("data_shape",) if registry is MODELS else ()
+    for path in (config_dir() / registry.group).glob("*.yaml"):
+        node = OmegaConf.load(path)
+        assert node.name == Path(path).stem
+        registry.options(node, context)  # raises on unknown keys or wrong types
+
+
+def test_defaults_are_dcgan_wgan_gp_mnist(make_cfg):
+    cfg = make_cfg()
+    assert (cfg.model.name, cfg.loss.name, cfg.dataset.name, cfg.strategy.name) == (
+        "dcgan", "wgan_gp", "mnist", "default")
+    assert cfg.loss.gp_weight == 10
+
+
+def test_train_defaults_pass_the_checks(make_cfg):
+    opts = check_train(make_cfg().train)
+    assert (opts.n_critic, opts.g_lr, opts.beta1, opts.beta2) == (5, 1e-4, 0.0, 0.9)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("steps", 0, "train.steps: must be >= 1, got 0"),
+        ("batch_size", -4, "train.batch_size: must be >= 1, got -4"),
+        ("n_critic", 0, "train.n_critic: must be >= 1, got 0"),
+        ("g_lr", 0.0, "train.g_lr: must be > 0"),
+        ("beta1", 1.0, "train.beta1: must be in [0, 1)"),
+        ("sample_every", 0, "train.sample_every: must be >= 1"),
+        ("steps", "ten", "train.steps: Value 'ten'"),
+        ("num_samples", 0, "train.num_samples: must be >= 1"),
+    ],
+)
+def test_bad_train_values_name_their_key(make_cfg, key, value, message):
+    cfg = make_cfg()
+    cfg.train[key] = value
+    with pytest.raises(ConfigError) as err:
+        check_train(cfg.train)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_option_of_a_group_is_named(make_cfg):
+    cfg = make_cfg("model=mlp", "+model.depth=3")
+    with pytest.raises(ConfigError, match=r"^model\.depth: not an option of model 'mlp'$"):
+        MODELS.options(cfg.model, ("data_shape",))
+
+
+def test_unknown_name_lists_known_ones():
+    with pytest.raises(ConfigError, match="^model.name: unknown model 'vae'; known: dcgan, mlp$"):
+        MODELS.get("vae")

@@ -1,0 +1,54 @@
+"""Every architecture on every example shape it supports, and one-line errors for the rest."""
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from gantrain.errors import ConfigError
+from gantrain.models import MODELS
+from gantrain.models.dcgan import feature_sizes
+
+SHAPES = {"mlp": [(2,), (28, 28, 1), (32, 32, 3), (64, 64, 3)], "dcgan": [(28, 28, 1), (32, 32, 3), (64, 64, 3)]}
+SMALL = {"mlp": {"g_hidden": [8, 8], "d_hidden": [8]}, "dcgan": {"g_channels": 4, "d_channels": 4}}
+
+
+@pytest.mark.parametrize("name, shape", [(m, s) for m in SHAPES for s in SHAPES[m]])
+def test_generator_and_discriminator_shapes(name, shape):
+    node = OmegaConf.create({"name": name, "z_dim": 6, **SMALL[name]})
+    generator, discriminator = MODELS.build(node, data_shape=shape)
+    fake = generator(np.zeros((3, 6), np.float32), training=False)
+    assert tuple(fake.shape) == (3, *shape)
+    assert tuple(discriminator(fake).shape) == (3, 1)
+    if len(shape) == 3:  # images come out in the data's range
+        assert np.abs(fake.numpy()).max() <= 1.0
+
+
+def test_default_mlp_is_three_hidden_layers_of_1024():
+    generator, discriminator = MODELS.build(OmegaConf.create({"name": "mlp"}), data_shape=(2,))
+    widths = [layer.units for layer in generator.layers if hasattr(layer, "units")]
+    assert widths == [1024, 1024, 1024, 2]
+    assert [layer.units for layer in discriminator.layers if hasattr(layer, "units")] == [1024, 1024, 1024, 1]
+
+
+def test_dcgan_generator_starts_at_4x4_and_halves_channels():
+    node = OmegaConf.create({"name": "dcgan", "g_channels": 8})
+    generator, _ = MODELS.build(node, data_shape=(32, 32, 3))
+    maps = [tuple(layer.output.shape[1:]) for layer in generator.layers if "conv2d_transpose" in layer.name]
+    reshape = [layer for layer in generator.layers if "reshape" in layer.name][0]
+    assert tuple(reshape.output.shape[1:]) == (4, 4, 32)
+    assert maps == [(8, 8, 16), (16, 16, 8), (32, 32, 3)]
+
+
+@pytest.mark.parametrize("size, sizes", [(28, [4, 7, 14, 28]), (32, [4, 8, 16, 32]), (64, [4, 8, 16, 32, 64])])
+def test_feature_sizes(size, sizes):
+    assert feature_sizes(size) == sizes
+
+
+def test_dcgan_on_points_is_a_one_line_error():
+    with pytest.raises(ConfigError, match=r"^model: dcgan needs images .* use model=mlp$"):
+        MODELS.build(OmegaConf.create({"name": "dcgan"}), data_shape=(2,))
+
+
+def test_dcgan_needs_square_images():
+    with pytest.raises(ConfigError, match="square images"):
+        MODELS.build(OmegaConf.create({"name": "dcgan"}), data_shape=(28, 32, 1))

@@ -1,0 +1,84 @@
+"""train() end to end in-process, on tiny data: every loss with every model, and the run layout."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gantrain.errors import ConfigError, GantrainError
+from gantrain.samples import PAD, image_grid
+from gantrain.train import train
+from tests.conftest import TINY
+
+FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=2", "train.log_every=1"]
+
+
+def dataset_overrides(kind, mnist_npz, cifar_archive):
+    return {
+        "mnist": ["dataset=mnist", f"dataset.path={mnist_npz}"],
+        "cifar10": ["dataset=cifar10", f"dataset.path={cifar_archive}"],
+        "ring8": ["dataset=ring8", "dataset.num_points=500"],
+    }[kind]
+
+
+CASES = [(m, d, loss) for loss in ("gan", "nsgan", "wgan_gp")
+         for m, d in (("mlp", "ring8"), ("mlp", "mnist"), ("dcgan", "mnist"), ("dcgan", "cifar10"))]
+
+
+@pytest.mark.parametrize("model, data, loss", CASES)
+def test_two_steps_with_finite_losses(tmp_path, make_cfg, mnist_npz, cifar_archive, model, data, loss):
+    cfg = make_cfg(f"model={model}", f"loss={loss}", *TINY[model], *FAST,
+                   *dataset_overrides(data, mnist_npz, cifar_archive))
+    result = train(cfg, tmp_path / "run")
+    assert result["step"] == 2
+    assert all(math.isfinite(v) for v in result.values())
+    assert ("gp" in result) == (loss == "wgan_gp")
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2]
+    assert {"d_loss", "g_loss", "steps_per_sec"} <= set(lines[0])
+
+
+def test_run_directory_layout(tmp_path, make_cfg, mnist_npz):
+    cfg = make_cfg("model=dcgan", *TINY["dcgan"], *FAST, "train.sample_every=1", "train.checkpoint_every=1",
+                   "dataset=mnist", f"dataset.path={mnist_npz}", "train.num_samples=10")
+    run = tmp_path / "run"
+    train(cfg, run)
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000001.png", "step_000002.png"]
+    assert {"ckpt-1.index", "ckpt-2.index", "checkpoint"} <= {p.name for p in (run / "checkpoints").iterdir()}
+    assert any((run / "tb").iterdir())
+    # 10 samples: a 4x4 grid (ceil(sqrt(10)) columns) of 28x28 tiles.
+    assert Image.open(run / "samples" / "step_000002.png").size == (4 * (28 + PAD) + PAD,) * 2
+
+
+def test_points_preview_is_a_scatter_plot(tmp_path, make_cfg):
+    cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=grid25", "dataset.num_points=300")
+    train(cfg, tmp_path / "run")
+    image = np.asarray(Image.open(tmp_path / "run" / "samples" / "step_000002.png"))
+    assert image.shape == (512, 512, 3)
+    colours = {tuple(c) for c in image.reshape(-1, 3)}
+    assert (70, 110, 200) in colours and (240, 120, 20) in colours  # real and generated points
+
+
+def test_a_new_run_refuses_a_directory_holding_one(tmp_path, make_cfg):
+    cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=100")
+    train(cfg, tmp_path / "run")
+    before = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
+    with pytest.raises(GantrainError, match="already holds a run; continue it with resume="):
+        train(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / ".hydra" / "config.yaml").read_text() == before
+
+
+def test_rejected_config_writes_nothing(tmp_path, make_cfg):
+    cfg = make_cfg("model=dcgan", "dataset=ring8", *FAST)
+    with pytest.raises(ConfigError, match="^model: dcgan needs images"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_image_grid_is_square_with_padding():
+    grid = image_grid(np.zeros((64, 28, 28, 1), np.float32))
+    assert grid.size == (8 * 30 + 2, 8 * 30 + 2) and grid.mode == "L"
+    assert np.asarray(grid)[5, 5] == 128  # mid grey: a zero image
