@@ -16,13 +16,13 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException, OverrideParseException
+from hydra.errors import CompactHydraException, HydraException, OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.config import config_dir
-from gantrain.errors import GantrainError
+from gantrain.errors import ConfigError, GantrainError
 from gantrain.run_dir import RunDir
 
 # Lines of Hydra's composition errors that only repeat the key or describe Hydra's internals.
@@ -47,8 +47,14 @@ def _app(cfg: DictConfig) -> dict | None:
         return train(cfg, run.root, resume=resuming, overrides=overrides)
     except GantrainError as err:
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            raise  # Hydra records the failed job and the sweep goes on
+            # Hydra records the failed job, the sweep goes on, and the command exits 1 at the end.
+            print(f"gantrain: error: {err}", file=sys.stderr)
+            raise JobFailed(str(err)) from None
         _fail(str(err))
+
+
+class JobFailed(CompactHydraException):
+    """A sweep job rejected by gantrain; Hydra reports it as its message alone."""
 
 
 def main() -> None:
@@ -79,6 +85,8 @@ def _precheck(overrides: list[str], multirun: bool) -> None:
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         for job in jobs:
             cfg = compose("config", overrides=job)
+            if cfg.resume and multirun:
+                raise ConfigError("resume", "continues one run; it cannot be combined with -m")
             if cfg.resume:
                 RunDir(cfg.resume).check_resumable()
 

@@ -89,6 +89,9 @@ def train(
         log.info("resumed %s at step %d", run.root, int(step))
     else:
         run.check_new()
+        if cfg.dataset.get("path"):
+            # Saved absolute, so a resume from another working directory finds the data.
+            cfg.dataset.path = str(Path(cfg.dataset.path).expanduser().resolve())
         run.save_config(cfg, overrides)
         log.info("new run in %s", run.root)
 

@@ -145,3 +145,15 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path, mnist_npz, existing
     assert len(errors) == 1 and key in errors[0], result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(existing_run) == before
+
+
+@pytest.mark.slow
+def test_a_failed_job_is_a_summary_row_and_the_sweep_goes_on(tmp_path):
+    sweep = tmp_path / "sw"
+    result = gantrain("-m", "dataset=ring8", "model=dcgan,mlp", "train.steps=2", "model.z_dim=4",
+                      "dataset.num_points=100", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "gantrain: error: model: dcgan needs images" in result.stderr
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert [(row["status"], row["step"]) for row in rows] == [("failed", ""), ("completed", "2")]
+    assert "dcgan needs images" in rows[0]["error"]

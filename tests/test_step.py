@@ -41,15 +41,20 @@ def recorder(records: list):
     return lambda *tensors: tf.py_function(record, list(tensors), tf.int32)
 
 
-def test_each_critic_update_sees_a_fresh_real_batch_and_fresh_noise():
-    seen = []
+def recording_wasserstein_d(seen: list):
+    """The Wasserstein critic loss, recording (d_real, d_fake) of every call into ``seen``."""
     rec = recorder(seen)
 
     def d_loss(d_real, d_fake):
         with tf.control_dependencies([rec(d_real, d_fake)]):
             return wasserstein_d(d_real, d_fake)
 
-    metrics = run_step(Objective(d_loss, wasserstein_g))
+    return d_loss
+
+
+def test_each_critic_update_sees_a_fresh_real_batch_and_fresh_noise():
+    seen = []
+    metrics = run_step(Objective(recording_wasserstein_d(seen), wasserstein_g))
     assert len(seen) == N_CRITIC
     for (real_a, fake_a), (real_b, fake_b) in zip(seen, seen[1:]):
         assert real_a.shape == (BATCH,)
@@ -79,16 +84,11 @@ def test_interpolation_weight_is_uniform_and_per_example():
 
 def test_penalty_is_weighted_into_the_critic_loss():
     seen = []
-    rec = recorder(seen)
-
-    def d_loss(d_real, d_fake):
-        with tf.control_dependencies([rec(d_real, d_fake)]):
-            return wasserstein_d(d_real, d_fake)
 
     def penalty(critic, real, fake, eps):
         return tf.ones([tf.shape(real)[0]])
 
-    metrics = run_step(Objective(d_loss, wasserstein_g, penalty, 2.5))
+    metrics = run_step(Objective(recording_wasserstein_d(seen), wasserstein_g, penalty, 2.5))
     adversarial = np.mean([np.mean(fake - real) for real, fake in seen])
     np.testing.assert_allclose(float(metrics["d_loss"]), adversarial + 2.5 * 1.0, rtol=1e-4)
     assert float(metrics["gp"]) == pytest.approx(1.0)
