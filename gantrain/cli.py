@@ -44,13 +44,17 @@ def _app(cfg: DictConfig) -> dict | None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from gantrain.train import train
 
-        return train(cfg, run.root, resume=resuming, overrides=overrides)
+        result = train(cfg, run.root, resume=resuming, overrides=overrides)
     except GantrainError as err:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # Hydra records the failed job, the sweep goes on, and the command exits 1 at the end.
             print(f"gantrain: error: {err}", file=sys.stderr)
             raise JobFailed(str(err)) from None
         _fail(str(err))
+    if "stopped_by" in result:
+        # Preemption (SIGTERM) is a clean stop; Ctrl-C exits as interrupted shells do.
+        sys.exit(0 if result["stopped_by"] == "SIGTERM" else 130)
+    return result
 
 
 class JobFailed(CompactHydraException):

@@ -7,6 +7,7 @@ the key.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from enum import Enum
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -21,6 +22,11 @@ def config_dir() -> Path:
     here = Path(__file__).resolve().parent
     installed = here / "configs"
     return installed if installed.is_dir() else here.parent / "configs"
+
+
+class NanPolicy(Enum):
+    stop = "stop"  # stop with a message; the last good checkpoint is kept
+    rollback = "rollback"  # restore the last good checkpoint, lower both learning rates, go on
 
 
 @dataclass
@@ -41,6 +47,10 @@ class TrainConfig:
     keep_checkpoints: int = 3  # rolling checkpoints kept on disk
     # Fixed-noise samples per preview; null: 64 (an 8x8 grid) for images, 1024 for 2-D points.
     num_samples: Optional[int] = None
+    # What a non-finite loss or weight triggers.
+    nan_policy: NanPolicy = NanPolicy.stop
+    rollback_lr_factor: float = 0.1  # learning rates are multiplied by this at each rollback
+    max_rollbacks: int = 3  # then stop as with nan_policy=stop
 
 
 def _at_least(low: float) -> tuple[Callable[[float], bool], str]:
@@ -63,6 +73,8 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "log_every": _at_least(1),
     "keep_checkpoints": _at_least(1),
     "num_samples": _at_least(1),
+    "rollback_lr_factor": ((lambda v: 0 < v < 1), "must be in (0, 1)"),
+    "max_rollbacks": _at_least(0),
 }
 
 # The keys a resumed run may change: how long it runs and how often it reports.
@@ -74,7 +86,7 @@ def check_train(node: DictConfig) -> TrainConfig:
     options: TrainConfig = OmegaConf.to_object(check_against(TrainConfig, node, "train", "train"))
     for field in fields(TrainConfig):
         value = getattr(options, field.name)
-        ok, rule = _RULES[field.name]
-        if value is not None and not ok(value):
+        ok, rule = _RULES.get(field.name, (None, ""))  # enums are limited by their type
+        if ok is not None and value is not None and not ok(value):
             raise ConfigError(f"train.{field.name}", f"{rule}, got {value}")
     return options

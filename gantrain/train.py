@@ -9,6 +9,8 @@ Usage: ``metrics = train(cfg, "outputs/run")`` -> the last logged metrics.
 from __future__ import annotations
 
 import logging
+import math
+import signal
 import time
 from pathlib import Path
 
@@ -17,10 +19,13 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gantrain.config import check_train
+from gantrain.checkpoints import Checkpoints, NonFiniteWeights
+from gantrain.config import NanPolicy, check_train
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
+from gantrain.interrupts import GracefulStop
 from gantrain.losses import LOSSES
 from gantrain.models import MODELS
 from gantrain.run_dir import MetricsLog, RunDir, atomic_write
@@ -35,7 +40,10 @@ logging.getLogger("absl").setLevel(logging.WARNING)  # TF's per-checkpoint chatt
 def train(
     cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides: list[str] | None = None
 ) -> dict[str, float]:
-    """Train a new run in ``run_dir``, or continue the one there (``resume``)."""
+    """Train a new run in ``run_dir``, or continue the one there (``resume``).
+
+    Returns the last logged metrics; ``stopped_by`` names the signal if one ended the run early.
+    """
     run = RunDir(run_dir)
     opts = check_train(cfg.train)
     objective = LOSSES.build(cfg.loss)
@@ -69,7 +77,9 @@ def train(
     real_preview = dataset.x[:num_samples] if not dataset.is_image else None
     del dataset
 
-    checkpoint = tf.train.Checkpoint(
+    ckpts = Checkpoints(
+        run.checkpoints,
+        keep=opts.keep_checkpoints,
         generator=generator,
         discriminator=discriminator,
         g_optimizer=g_optimizer,
@@ -78,22 +88,24 @@ def train(
         rng=rng,
         sample_noise=sample_noise,
     )
-    manager = tf.train.CheckpointManager(
-        checkpoint, run.checkpoints, max_to_keep=opts.keep_checkpoints, checkpoint_name="ckpt"
-    )
     metrics_log = MetricsLog(run.metrics)
     if resume:
-        _restore(checkpoint, manager)
-        metrics_log.truncate_after(int(step))
+        start = ckpts.restore()
+        metrics_log.truncate_after(start)
         run.save_config(cfg)
-        log.info("resumed %s at step %d", run.root, int(step))
+        log.info("resumed %s at step %d", run.root, start)
     else:
         run.check_new()
         if cfg.dataset.get("path"):
             # Saved absolute, so a resume from another working directory finds the data.
             cfg.dataset.path = str(Path(cfg.dataset.path).expanduser().resolve())
         run.save_config(cfg, overrides)
+        ckpts.save(0)  # a crash or divergence in the first steps has a start to return to
+        start = 0
         log.info("new run in %s", run.root)
+    if start >= opts.steps:
+        log.info("already at step %d of train.steps=%d: nothing to do", start, opts.steps)
+        return {"step": start}
 
     train_step = make_train_step(
         generator=generator,
@@ -107,47 +119,80 @@ def train(
         n_critic=opts.n_critic,
         strategy=strategy,
     )
-    start = int(step)
-    if start >= opts.steps:
-        log.info("already at step %d of train.steps=%d: nothing to do", start, opts.steps)
-        return {"step": start}
-
     last: dict[str, float] = {}
+    rollbacks = 0
     writer = tf.summary.create_file_writer(str(run.tb))
-    with writer.as_default(), tqdm(total=opts.steps, initial=start, unit="step", desc="train") as bar:
-        since, since_step = time.perf_counter(), start
-        for s in range(start + 1, opts.steps + 1):
-            metrics = train_step()
+    with (
+        writer.as_default(),
+        GracefulStop() as stop,
+        tqdm(total=opts.steps, initial=start, unit="step", desc="train") as bar,
+        logging_redirect_tqdm(),  # log lines above the bar instead of through it
+    ):
+        s, stopping = start, False
+        since, since_step = time.perf_counter(), s
+        while s < opts.steps and not stopping:
+            metrics = {name: float(value) for name, value in train_step().items()}
+            s += 1
             step.assign(s)
             bar.update(1)
-            final = s == opts.steps
-            if s % opts.log_every == 0 or final:
-                now = time.perf_counter()
-                last = {"step": s, **{k: float(v) for k, v in metrics.items()}}
-                last["steps_per_sec"] = (s - since_step) / max(now - since, 1e-9)
-                since, since_step = now, s
-                metrics_log.write(last)
-                for name, value in last.items():
-                    if name != "step":
-                        tf.summary.scalar(name, value, step=s)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in last.items() if k != "step"})
-            if s % opts.sample_every == 0 or final:
-                image = preview(generator(sample_noise, training=False).numpy(), real_preview)
-                atomic_write(run.sample_path(s), png_bytes(image))
-                pixels = np.asarray(image)
-                tf.summary.image("samples", pixels.reshape(1, *pixels.shape[:2], -1), step=s)
-            if s % opts.checkpoint_every == 0 or final:
-                manager.save(checkpoint_number=s)
+            # Read the signal flag once: a signal after this line is handled after the next step.
+            stopping = stop.requested
+            final = s == opts.steps or stopping
+            due = {
+                "log": s % opts.log_every == 0 or final,
+                "sample": s % opts.sample_every == 0 or final,
+                "checkpoint": s % opts.checkpoint_every == 0 or final,
+            }
+            try:
+                bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+                if bad:
+                    raise NonFiniteWeights(f"non-finite {', '.join(bad)} at step {s}")
+                if any(due.values()) and not ckpts.weights_finite():
+                    raise NonFiniteWeights(f"non-finite weights at step {s}")
+            except NonFiniteWeights as err:
+                if opts.nan_policy is NanPolicy.stop or rollbacks == opts.max_rollbacks:
+                    raise GantrainError(
+                        f"training diverged: {err}; the last good checkpoint (step "
+                        f"{ckpts.latest_step()}) is kept. Lower train.g_lr / train.d_lr, or set "
+                        "train.nan_policy=rollback"
+                    ) from None
+                rollbacks += 1
+                s = ckpts.restore()
+                for optimizer in (g_optimizer, d_optimizer):
+                    optimizer.learning_rate = float(optimizer.learning_rate) * opts.rollback_lr_factor
+                metrics_log.truncate_after(s)
+                bar.n = s
+                bar.refresh()
+                since, since_step = time.perf_counter(), s
+                log.warning(
+                    "%s: rolled back to step %d with learning rates x%g (rollback %d of %d)",
+                    err, s, opts.rollback_lr_factor, rollbacks, opts.max_rollbacks,
+                )
+                continue
+            try:
+                if due["log"]:
+                    now = time.perf_counter()
+                    last = {"step": s, **metrics, "steps_per_sec": (s - since_step) / max(now - since, 1e-9)}
+                    since, since_step = now, s
+                    metrics_log.write(last)
+                    for name, value in last.items():
+                        if name != "step":
+                            tf.summary.scalar(name, value, step=s)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in last.items() if k != "step"})
+                if due["sample"]:
+                    image = preview(generator(sample_noise, training=False).numpy(), real_preview)
+                    atomic_write(run.sample_path(s), png_bytes(image))
+                    pixels = np.asarray(image)
+                    tf.summary.image("samples", pixels.reshape(1, *pixels.shape[:2], -1), step=s)
+            except OSError as err:
+                raise GantrainError(
+                    f"cannot write into {run.root} ({err.strerror or err}); the last checkpoint "
+                    f"(step {ckpts.latest_step()}) is kept"
+                ) from None
+            if due["checkpoint"]:
+                ckpts.save(s)
     writer.flush()
+    if stopping:
+        last["stopped_by"] = signal.Signals(stop.signal).name
+        log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], s, run.root)
     return last
-
-
-def _restore(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager) -> None:
-    latest = manager.latest_checkpoint
-    if latest is None:
-        raise GantrainError(f"resume: no checkpoint in {manager.directory} to continue from")
-    try:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise GantrainError(f"resume: {latest} does not fit this run's config ({first_line})") from None

@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import shutil
 import struct
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -88,3 +91,28 @@ def make_cfg():
 
     yield make
     GlobalHydra.instance().clear()
+
+
+# The installed console script, as a user runs it.
+EXE = shutil.which("gantrain", path=str(Path(sys.executable).parent))
+COMMAND = [EXE] if EXE else [sys.executable, "-m", "gantrain.cli"]
+
+
+def cli_env(home: Path | None = None) -> dict[str, str]:
+    """The environment for a CLI subprocess; ``home`` isolates the Keras cache from the user's."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("HYDRA_FULL_ERROR", None)
+    if home is not None:
+        env["KERAS_HOME"] = str(home)
+        env.pop("GANTRAIN_DATA_DIR", None)
+    return env
+
+
+def gantrain(*args: str, cwd: Path | None = None, env_home: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*COMMAND, *args], cwd=cwd, env=cli_env(env_home), capture_output=True, text=True,
+                          timeout=600)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every path under ``folder`` with its bytes: equal snapshots mean nothing was touched."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in folder.rglob("*")}

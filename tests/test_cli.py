@@ -1,15 +1,10 @@
-"""The real ``gantrain`` command in a subprocess: help, a run, resume, bitwise resume, multirun,
-and bad input."""
+"""The real ``gantrain`` command in a subprocess: help, a run, resume, bitwise resume, multirun."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,28 +12,13 @@ import pytest
 from PIL import Image
 
 from gantrain.samples import PAD
-from tests.conftest import TINY
-
-EXE = shutil.which("gantrain", path=str(Path(sys.executable).parent))
-COMMAND = [EXE] if EXE else [sys.executable, "-m", "gantrain.cli"]
-
-
-def gantrain(*args: str, cwd: Path | None = None, env_home: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HYDRA_FULL_ERROR="0")
-    if env_home is not None:
-        env["KERAS_HOME"] = str(env_home)
-        env.pop("GANTRAIN_DATA_DIR", None)
-    return subprocess.run([*COMMAND, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+from tests.conftest import TINY, gantrain
 
 
 def tiny_mnist_run(mnist_npz: Path, run_dir: Path, steps: int, *extra: str) -> list[str]:
     return ["model=dcgan", "loss=wgan_gp", "dataset=mnist", f"dataset.path={mnist_npz}", *TINY["dcgan"],
             f"train.steps={steps}", "train.batch_size=16", "train.sample_every=3", "train.checkpoint_every=3",
             f"hydra.run.dir={run_dir}", *extra]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in folder.rglob("*")}
 
 
 def test_help_lists_groups_and_options_from_any_directory(tmp_path):
@@ -105,46 +85,6 @@ def test_multirun_writes_a_summary_row_per_job(tmp_path):
     assert {row["status"] for row in rows} == {"completed"} and {row["step"] for row in rows} == {"3"}
     assert rows[0]["gp"] == "" and float(rows[1]["gp"]) >= 0
     assert all(math.isfinite(float(row[k])) for row in rows for k in ("d_loss", "g_loss"))
-
-
-@pytest.fixture
-def existing_run(tmp_path: Path) -> Path:
-    run = tmp_path / "existing"
-    (run / ".hydra").mkdir(parents=True)
-    (run / ".hydra" / "config.yaml").write_text("train:\n  steps: 5\n")
-    (run / "metrics.jsonl").write_text('{"step": 5}\n')
-    return run
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "override, key",
-    [
-        ("loss.gp_weight=-1", "loss.gp_weight"),
-        ("train.n_critic=0", "train.n_critic"),
-        ("train.batch_size=0", "train.batch_size"),
-        ("train.steps=0", "train.steps"),
-        ("dataset.path={tmp}/missing.npz", "dataset.path"),
-        ("model.z_dim=oops", "model.z_dim"),
-        ("dataset=ring8", "model"),  # dcgan on 2-D points
-        ("dataset=nope", "dataset/nope"),
-        ("train.bogus=1", "train.bogus"),
-        ("train.steps=[1", "train.steps"),
-        ("resume={run} model=mlp", "model"),  # a resume cannot change the model
-        ("", "already holds a run"),  # a valid config may not reuse a run directory
-    ],
-)
-def test_bad_input_is_one_line_and_changes_nothing(tmp_path, mnist_npz, existing_run, override, key):
-    before = snapshot(existing_run)
-    args = [f"hydra.run.dir={existing_run}", *TINY["dcgan"], *override.format(tmp=tmp_path, run=existing_run).split()]
-    if "dataset" not in override:
-        args.append(f"dataset.path={mnist_npz}")
-    result = gantrain(*args, cwd=tmp_path, env_home=tmp_path)
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
-    assert len(errors) == 1 and key in errors[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert snapshot(existing_run) == before
 
 
 @pytest.mark.slow

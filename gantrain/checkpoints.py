@@ -1,0 +1,81 @@
+"""Checkpoints of a run: saved only when every weight is finite, restored with a fallback.
+
+``tf.train.CheckpointManager`` writes the data files first and then replaces the ``checkpoint``
+index file atomically, so a crash at any instant leaves the previous checkpoint as "latest".
+
+Usage::
+
+    ckpts = Checkpoints(run.checkpoints, keep=3, generator=G, discriminator=D, step=step, ...)
+    ckpts.restore()   # latest readable checkpoint -> its step (0 if there is none)
+    ckpts.save(step)
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import tensorflow as tf
+
+from gantrain.errors import GantrainError
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteWeights(GantrainError):
+    """Weights turned NaN or infinite; they are never written over a good checkpoint."""
+
+
+class Checkpoints:
+    def __init__(self, directory: Path, keep: int, **objects):
+        self.checkpoint = tf.train.Checkpoint(**objects)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(directory), max_to_keep=keep, checkpoint_name="ckpt"
+        )
+        models = [obj for obj in objects.values() if hasattr(obj, "weights")]
+        self._weights = [w for model in models for w in model.weights]
+
+    def latest_step(self) -> int | None:
+        latest = self.manager.latest_checkpoint
+        return int(latest.rsplit("-", 1)[1]) if latest else None
+
+    def weights_finite(self) -> bool:
+        return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in self._weights]))
+
+    def save(self, step: int) -> None:
+        if not self.weights_finite():
+            raise NonFiniteWeights(f"non-finite weights at step {step}")
+        try:
+            self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as err:
+            message = getattr(err, "message", None) or str(err)
+            raise GantrainError(
+                f"cannot write checkpoint {step} to {self.manager.directory} ({message.splitlines()[0]}); "
+                f"the previous checkpoint is kept"
+            ) from None
+
+    def restore(self) -> int:
+        """Restore the newest readable checkpoint, newest first; returns its step, or 0 if the run
+        has none yet (nothing was trained: the seeded start is the same)."""
+        candidates = list(reversed(self.manager.checkpoints))
+        if not candidates:
+            log.warning("no checkpoint in %s yet: starting from step 0", self.manager.directory)
+            return 0
+        problems = []
+        for path in candidates:
+            status = None
+            try:
+                status = self.checkpoint.restore(path)
+                status.assert_existing_objects_matched()
+            except Exception as err:  # noqa: BLE001 - any way a file fails to load: try an older one
+                if status is not None:
+                    status.expect_partial()  # the next restore overwrites what this one assigned
+                first_line = (getattr(err, "message", None) or str(err)).strip().splitlines()[0]
+                problems.append(f"{Path(path).name}: {first_line}")
+                log.warning("cannot restore %s (%s); trying the previous checkpoint", path, first_line)
+                continue
+            return int(path.rsplit("-", 1)[1])
+        raise GantrainError(
+            f"resume: no checkpoint in {self.manager.directory} can be restored into this run's "
+            f"models ({'; '.join(problems)})"
+        )

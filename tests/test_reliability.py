@@ -1,0 +1,264 @@
+"""Runs survive: SIGKILL at random moments, SIGTERM, divergence, corrupt checkpoints, a full disk,
+and bad input (which must change nothing)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gantrain.errors import GantrainError
+from gantrain.train import train
+from tests.conftest import COMMAND, TINY, cli_env, fake_images, gantrain, snapshot, write_idx
+
+TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=1000", "loss=wgan_gp"]
+
+
+def metric_steps(run: Path) -> list[int]:
+    """Steps of the complete lines of metrics.jsonl (a line cut by a kill is not complete)."""
+    steps = []
+    for line in (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []:
+        try:
+            steps.append(json.loads(line)["step"])
+        except json.JSONDecodeError:
+            pass
+    return steps
+
+
+def latest_checkpoint_step(run: Path) -> int | None:
+    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    return int(latest.rsplit("-", 1)[1]) if latest else None
+
+
+def checkpoint_values(path: str) -> dict[str, np.ndarray]:
+    return {name: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)
+            if "save_counter" not in name}  # how often a run saved is not part of its state
+
+
+@pytest.mark.slow
+def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path):
+    steps, every = 2000, 25
+    args = [*TOY, f"train.steps={steps}", f"train.checkpoint_every={every}", "train.log_every=1",
+            "train.sample_every=100"]
+    run = tmp_path / "run"
+    chance = random.Random(20261123)
+    kills_mid_training = 0
+    for kill in range(10):
+        # Before the first kill, or if a kill came before the run directory existed: a new run.
+        command = [f"resume={run}"] if (run / ".hydra" / "config.yaml").exists() else [*args, f"hydra.run.dir={run}"]
+        before = max(metric_steps(run), default=0)
+        process = subprocess.Popen([*COMMAND, *command], env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+        if kill % 2:  # any moment, start-up included
+            time.sleep(chance.uniform(0.5, 6.0))
+        else:  # a moment after training has resumed
+            while max(metric_steps(run), default=0) <= before and process.poll() is None:
+                time.sleep(0.05)
+            time.sleep(chance.uniform(0.0, 1.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate()
+        assert process.returncode in (0, -signal.SIGKILL), stderr
+        done, saved = metric_steps(run), latest_checkpoint_step(run)
+        if done:
+            assert saved is not None and saved >= max(done) - every, (kill, max(done), saved)
+        kills_mid_training += process.returncode == -signal.SIGKILL and 0 < max(done, default=0) < steps
+    assert kills_mid_training >= 5  # most kills hit a training run, not start-up or a finished run
+    result = gantrain(f"resume={run}", env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert latest_checkpoint_step(run) == steps
+    assert metric_steps(run) == list(range(1, steps + 1))  # no duplicated, missing or torn lines
+
+    # Killed and resumed ten times, the run still ends exactly where an uninterrupted one does.
+    straight = tmp_path / "straight"
+    assert gantrain(*args, f"hydra.run.dir={straight}", env_home=tmp_path).returncode == 0
+    a, b = (checkpoint_values(str(r / "checkpoints" / f"ckpt-{steps}")) for r in (run, straight))
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_the_current_step_and_exits_zero(tmp_path):
+    run = tmp_path / "run"
+    args = [*TOY, "train.steps=100000", "train.checkpoint_every=100000", "train.log_every=1",
+            f"hydra.run.dir={run}"]
+    process = subprocess.Popen([*COMMAND, *args], env=cli_env(tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(metric_steps(run)) < 20 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    stdout, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - sent < 30
+    assert process.returncode == 0, stderr
+    assert latest_checkpoint_step(run) == metric_steps(run)[-1] > 0  # a checkpoint at the current step
+    assert "stopped by SIGTERM" in stdout
+
+    stopped_at = latest_checkpoint_step(run)
+    result = gantrain(f"resume={run}", f"train.steps={stopped_at + 5}", env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert latest_checkpoint_step(run) == stopped_at + 5
+
+
+ABSURD_LR = ["loss=nsgan", "train.n_critic=1", "train.g_lr=1e12", "train.d_lr=1e12", "train.steps=20",
+             "train.checkpoint_every=5"]
+
+
+@pytest.mark.slow
+def test_divergence_stops_with_a_message_and_keeps_the_good_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    result = gantrain(*TOY, *ABSURD_LR, f"hydra.run.dir={run}", env_home=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
+    assert len(errors) == 1 and "training diverged: non-finite" in errors[0] and " at step " in errors[0]
+    assert "the last good checkpoint (step 0) is kept" in errors[0]
+    values = checkpoint_values(tf.train.latest_checkpoint(str(run / "checkpoints")))
+    assert all(np.isfinite(v).all() for v in values.values() if np.issubdtype(np.asarray(v).dtype, np.floating))
+
+
+@pytest.mark.slow
+def test_rollback_recovers_and_finishes(tmp_path):
+    run = tmp_path / "run"
+    result = gantrain(*TOY, *ABSURD_LR, "train.nan_policy=rollback", "train.rollback_lr_factor=1e-14",
+                      f"hydra.run.dir={run}", env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "rolled back to step 0 with learning rates x1e-14 (rollback 1 of 3)" in result.stdout
+    assert latest_checkpoint_step(run) == 20
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(line["d_loss"]) and math.isfinite(line["g_loss"]) for line in lines)
+
+
+def tiny_cfg(make_cfg, *extra):
+    return make_cfg(*TOY, "train.batch_size=8", "train.n_critic=1", "train.log_every=1", *extra)
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, make_cfg, caplog):
+    run = tmp_path / "run"
+    train(tiny_cfg(make_cfg, "train.steps=6", "train.checkpoint_every=3"), run)
+    data = next((run / "checkpoints").glob("ckpt-6.data-*"))
+    data.write_bytes(b"\0" * 16)
+    result = train(tiny_cfg(make_cfg, "train.steps=9", "train.checkpoint_every=3"), run, resume=True)
+    assert result["step"] == 9
+    assert "cannot restore" in caplog.text and "ckpt-6" in caplog.text
+    assert metric_steps(run) == list(range(1, 10))
+
+
+def test_resume_into_an_incompatible_model_is_one_clear_line(tmp_path, make_cfg):
+    run = tmp_path / "run"
+    train(tiny_cfg(make_cfg, "train.steps=2"), run)
+    with pytest.raises(GantrainError) as err:
+        train(tiny_cfg(make_cfg, "train.steps=4", "model.g_hidden=[32]"), run, resume=True)
+    assert str(err.value).startswith("resume: no checkpoint in ") and "\n" not in str(err.value)
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_the_checkpoint(tmp_path, make_cfg):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").symlink_to("/dev/full")  # every write fails with ENOSPC
+    with pytest.raises(GantrainError, match=r"cannot write into .*No space left on device.*checkpoint \(step 0\) is kept"):
+        train(tiny_cfg(make_cfg, "train.steps=3"), run)
+    assert latest_checkpoint_step(run) == 0
+
+
+def test_keep_checkpoints_bounds_the_rolling_checkpoints(tmp_path, make_cfg):
+    run = tmp_path / "run"
+    train(tiny_cfg(make_cfg, "train.steps=10", "train.checkpoint_every=1", "train.keep_checkpoints=2"), run)
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.index")) == ["ckpt-10.index", "ckpt-9.index"]
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path, mnist_npz: Path) -> dict[str, Path]:
+    """Good and bad dataset files, all in tmp_path (where nothing may change)."""
+    truncated = tmp_path / "train-images-idx3-ubyte"
+    write_idx(truncated, fake_images(4, 28, 28))
+    truncated.write_bytes(truncated.read_bytes()[:-7])
+    wrong_shape = tmp_path / "wrong.npz"
+    np.savez(wrong_shape, x_train=fake_images(4, 32, 32))
+    text = tmp_path / "notes.txt"
+    text.write_text("not data")
+    (tmp_path / "empty").mkdir()
+    return {"mnist": mnist_npz, "truncated": truncated, "wrong_shape": wrong_shape, "text": text,
+            "empty": tmp_path / "empty", "missing": tmp_path / "missing.npz"}
+
+
+@pytest.fixture
+def existing_run(tmp_path: Path) -> Path:
+    run = tmp_path / "existing"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("train:\n  steps: 5\n")
+    (run / "metrics.jsonl").write_text('{"step": 5}\n')
+    return run
+
+
+# (overrides, what the one error line must name). {run} is a directory holding a run; every case
+# also targets it with hydra.run.dir, and none may change it.
+BAD_INPUTS = [
+    ("loss.gp_weight=-1", "loss.gp_weight"),
+    ("loss.gp_weight=heavy", "loss.gp_weight"),
+    ("loss=gan loss.gp_weight=3", "loss.gp_weight"),
+    ("train.n_critic=0", "train.n_critic"),
+    ("train.batch_size=0", "train.batch_size"),
+    ("train.batch_size=1.5", "train.batch_size"),
+    ("train.steps=0", "train.steps"),
+    ("train.steps=abc", "train.steps"),
+    ("train.steps=[1", "train.steps"),
+    ("train.g_lr=0", "train.g_lr"),
+    ("train.d_lr=-1e-4", "train.d_lr"),
+    ("train.beta1=1", "train.beta1"),
+    ("train.beta2=-0.1", "train.beta2"),
+    ("train.sample_every=0", "train.sample_every"),
+    ("train.checkpoint_every=0", "train.checkpoint_every"),
+    ("train.log_every=-5", "train.log_every"),
+    ("train.keep_checkpoints=0", "train.keep_checkpoints"),
+    ("train.num_samples=0", "train.num_samples"),
+    ("train.seed=-1", "train.seed"),
+    ("train.nan_policy=sometimes", "train.nan_policy"),
+    ("train.rollback_lr_factor=2", "train.rollback_lr_factor"),
+    ("train.bogus=1", "train.bogus"),
+    ("model=vae", "model/vae"),
+    ("model.z_dim=0", "model.z_dim"),
+    ("model.z_dim=oops", "model.z_dim"),
+    ("model.g_channels=-8", "model.g_channels"),
+    ("model=mlp model.g_hidden=[]", "model.g_hidden"),
+    ("dataset=ring8", "model"),  # dcgan cannot make 2-D points
+    ("dataset=ring8 model=mlp dataset.num_points=0", "dataset.num_points"),
+    ("dataset=grid25 model=mlp dataset.std=-1", "dataset.std"),
+    ("dataset=nope", "dataset/nope"),
+    ("dataset.path={missing}", "missing.npz"),
+    ("dataset.path={text}", "notes.txt"),
+    ("dataset.path={truncated}", "train-images-idx3-ubyte"),
+    ("dataset.path={wrong_shape}", "wrong.npz"),
+    ("dataset.path={empty}", "empty"),
+    ("dataset.path={mnist} dataset.split=val", "dataset.split"),
+    ("dataset=cifar10 dataset.path={empty}", "dataset.path"),
+    ("strategy=tpu_pod", "strategy/tpu_pod"),
+    ("resume={missing}", "resume"),
+    ("resume={run} model=mlp", "model"),  # a resume cannot change the model
+    ("resume={run} loss.gp_weight=1", "loss.gp_weight"),
+    ("dataset.path={mnist}", "already holds a run"),  # a valid config may not reuse a run directory
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides, named", BAD_INPUTS, ids=[case[0].split(" ")[-1][:40] for case in BAD_INPUTS])
+def test_bad_input_is_one_line_and_changes_nothing(tmp_path, bad_files, existing_run, overrides, named):
+    before = snapshot(tmp_path)
+    args = overrides.format(run=existing_run, **bad_files).split()
+    if "dataset.path" not in overrides and "dataset=" not in overrides:
+        args.append(f"dataset.path={bad_files['mnist']}")
+    result = gantrain(f"hydra.run.dir={existing_run}", *args, cwd=tmp_path, env_home=tmp_path.parent / "home")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
+    assert len(errors) == 1 and named in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(tmp_path) == before
