@@ -39,11 +39,34 @@ def make_train_step(
     n_critic: int,
     strategy: tf.distribute.Strategy,
 ) -> Callable[[], dict[str, tf.Tensor]]:
-    """The compiled step. ``data``: the whole dataset (N, ...), sampled inside the step;
-    ``batch_size``: the global batch; ``rng``: the checkpointed source of all randomness."""
+    """The compiled step; call inside ``strategy.scope()``. ``data``: the whole dataset (N, ...),
+    sampled inside the step; ``batch_size``: the global batch; ``rng``: the checkpointed source
+    of all randomness."""
+    for optimizer, model in ((g_optimizer, generator), (d_optimizer, discriminator)):
+        if not optimizer.built:
+            # Slots made now, in the caller's strategy scope: a checkpoint can fill them, and a
+            # mirrored step cannot create variables while tracing.
+            optimizer.build(model.trainable_variables)
     z_dim = generator.input_shape[-1]
     replica_batch = batch_size // strategy.num_replicas_in_sync
     num_examples = data.shape[0]
+
+    def draw() -> dict[str, tf.Tensor]:
+        """All of one step's randomness for the global batch, from one stream, so a step does
+        the same arithmetic on any number of replicas."""
+        draws = {
+            "index": rng.uniform([n_critic, batch_size], 0, num_examples, dtype=tf.int64),
+            "d_noise": rng.normal([n_critic, batch_size, z_dim]),
+            "g_noise": rng.normal([1, batch_size, z_dim]),
+        }
+        if objective.penalty is not None:
+            draws["eps"] = rng.uniform([n_critic, batch_size])  # one interpolation weight per example
+        return draws
+
+    def own_share(draws: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """This replica's slice of the global batch (axis 1 of every draw)."""
+        start = tf.distribute.get_replica_context().replica_id_in_sync_group * replica_batch
+        return {name: value[:, start : start + replica_batch] for name, value in draws.items()}
 
     def average(per_example: tf.Tensor) -> tf.Tensor:
         # Over the global batch: Keras 3 optimizers sum the replicas' gradients.
@@ -52,48 +75,43 @@ def make_train_step(
     def critic(x: tf.Tensor) -> tf.Tensor:
         return tf.reshape(discriminator(x, training=True), [-1])
 
-    def real_batch() -> tf.Tensor:
-        index = rng.uniform([replica_batch], 0, num_examples, dtype=tf.int64)
-        return to_model_range(tf.gather(data, index))
-
-    def noise() -> tf.Tensor:
-        return rng.normal([replica_batch, z_dim])
-
-    def critic_update() -> tuple[tf.Tensor, tf.Tensor]:
-        real = real_batch()
-        fake = generator(noise(), training=True)
+    def critic_update(mine: dict[str, tf.Tensor], i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        real = to_model_range(tf.gather(data, mine["index"][i]))  # a fresh real batch ...
+        fake = generator(mine["d_noise"][i], training=True)  # ... and fresh noise, every update
         with tf.GradientTape() as tape:
             d_loss = average(objective.d_loss(critic(real), critic(fake)))
             penalty = tf.constant(0.0)
             if objective.penalty is not None:
-                eps = rng.uniform([replica_batch])  # one interpolation weight per example
-                penalty = average(objective.penalty(critic, real, fake, eps))
+                penalty = average(objective.penalty(critic, real, fake, mine["eps"][i]))
             total = d_loss + objective.penalty_weight * penalty
         variables = discriminator.trainable_variables
         d_optimizer.apply(tape.gradient(total, variables), variables)
         return total, penalty
 
-    def generator_update() -> tf.Tensor:
+    def generator_update(mine: dict[str, tf.Tensor]) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            g_loss = average(objective.g_loss(critic(generator(noise(), training=True))))
+            g_loss = average(objective.g_loss(critic(generator(mine["g_noise"][0], training=True))))
         variables = generator.trainable_variables
         g_optimizer.apply(tape.gradient(g_loss, variables), variables)
         return g_loss
 
-    def replica_step() -> dict[str, tf.Tensor]:
+    def replica_step(draws: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        mine = own_share(draws)
         d_sum, penalty_sum = tf.constant(0.0), tf.constant(0.0)
-        for _ in tf.range(n_critic):
-            d_loss, penalty = critic_update()
+        # A Python loop (unrolled when traced): a tf.while_loop cannot hold the gradient
+        # all-reduce that each update does under a multi-replica strategy.
+        for i in range(n_critic):
+            d_loss, penalty = critic_update(mine, i)
             d_sum += d_loss
             penalty_sum += penalty
-        metrics = {"d_loss": d_sum / n_critic, "g_loss": generator_update()}
+        metrics = {"d_loss": d_sum / n_critic, "g_loss": generator_update(mine)}
         if objective.penalty is not None:
             metrics["gp"] = penalty_sum / n_critic
         return metrics
 
     @tf.function
     def train_step() -> dict[str, tf.Tensor]:
-        per_replica = strategy.run(replica_step)
+        per_replica = strategy.run(replica_step, args=(draw(),))
         return {
             name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
             for name, value in per_replica.items()

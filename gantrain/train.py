@@ -50,32 +50,46 @@ def train(
     dataset = DATASETS.build(cfg.dataset)
     num_samples = opts.num_samples or (64 if dataset.is_image else 1024)
 
-    # Bitwise-reproducible runs and resumes: seeded initialisation, deterministic kernels, and
-    # all randomness during training from one checkpointed generator.
-    keras.utils.set_random_seed(opts.seed)
-    tf.config.experimental.enable_op_determinism()
-    strategy = STRATEGIES.build(cfg.strategy)
+    strategy = STRATEGIES.build(cfg.strategy)  # first: multi-worker setup must precede other ops
     if opts.batch_size % strategy.num_replicas_in_sync:
         raise ConfigError(
             "train.batch_size",
             f"{opts.batch_size} does not divide over {strategy.num_replicas_in_sync} replicas",
         )
+    if not strategy.extended.should_checkpoint:
+        # Every worker takes part in saving (a collective), but only the chief writes the run
+        # directory; each other worker keeps its own copy inside it.
+        run = RunDir(run.root / "workers" / str(strategy.cluster_resolver.task_id))
+    # Bitwise-reproducible runs and resumes: seeded initialisation, deterministic kernels, and
+    # all randomness during training from one checkpointed generator.
+    keras.utils.set_random_seed(opts.seed)
+    tf.config.experimental.enable_op_determinism()
+    data = tf.convert_to_tensor(dataset.x)  # the one in-memory copy the step samples from
+    data_shape = dataset.shape
+    real_preview = dataset.x[:num_samples] if not dataset.is_image else None
+    del dataset
     with strategy.scope():
-        generator, discriminator = MODELS.build(cfg.model, data_shape=dataset.shape)
+        generator, discriminator = MODELS.build(cfg.model, data_shape=data_shape)
         g_optimizer = keras.optimizers.Adam(opts.g_lr, beta_1=opts.beta1, beta_2=opts.beta2)
         d_optimizer = keras.optimizers.Adam(opts.d_lr, beta_1=opts.beta1, beta_2=opts.beta2)
-        # Built now, so a restore fills existing slots instead of deferring.
-        g_optimizer.build(generator.trainable_variables)
-        d_optimizer.build(discriminator.trainable_variables)
         rng = tf.random.Generator.from_seed(opts.seed)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
         z_dim = generator.input_shape[-1]
         sample_noise = tf.Variable(
             tf.random.stateless_normal([num_samples, z_dim], seed=[opts.seed, 1]), trainable=False
         )
-    data = tf.convert_to_tensor(dataset.x)  # the one in-memory copy the step samples from
-    real_preview = dataset.x[:num_samples] if not dataset.is_image else None
-    del dataset
+        train_step = make_train_step(
+            generator=generator,
+            discriminator=discriminator,
+            g_optimizer=g_optimizer,
+            d_optimizer=d_optimizer,
+            objective=objective,
+            data=data,
+            rng=rng,
+            batch_size=opts.batch_size,
+            n_critic=opts.n_critic,
+            strategy=strategy,
+        )
 
     ckpts = Checkpoints(
         run.checkpoints,
@@ -107,18 +121,6 @@ def train(
         log.info("already at step %d of train.steps=%d: nothing to do", start, opts.steps)
         return {"step": start}
 
-    train_step = make_train_step(
-        generator=generator,
-        discriminator=discriminator,
-        g_optimizer=g_optimizer,
-        d_optimizer=d_optimizer,
-        objective=objective,
-        data=data,
-        rng=rng,
-        batch_size=opts.batch_size,
-        n_critic=opts.n_critic,
-        strategy=strategy,
-    )
     last: dict[str, float] = {}
     rollbacks = 0
     writer = tf.summary.create_file_writer(str(run.tb))

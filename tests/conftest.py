@@ -14,6 +14,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPUs, so mirrored strategies can be tested without GPUs. This must happen before
+# TensorFlow initialises its devices; the default strategy still uses one.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir

@@ -77,5 +77,6 @@ def _normalize_relu(h, batchnorm: bool):
     if batchnorm:
         # momentum 0.9 (PyTorch's 0.1): moving statistics that keep up with a changing G, so
         # previews drawn in inference mode look like training-mode outputs early on.
+        # Under a multi-replica strategy the statistics are per replica, as usual in tf.distribute.
         h = layers.BatchNormalization(momentum=0.9)(h)
     return layers.ReLU()(h)
