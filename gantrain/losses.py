@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import tensorflow as tf
 
 from gantrain.errors import ConfigError
-from gantrain.penalties import gradient_penalty
+from gantrain.penalties import GRADIENT_PENALTY, Penalty
 from gantrain.registry import Registry
 
 LOSSES = Registry("loss")
@@ -51,7 +51,7 @@ class Objective:
 
     d_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
     g_loss: Callable[[tf.Tensor], tf.Tensor]
-    penalty: Optional[Callable[..., tf.Tensor]] = None
+    penalty: Optional[Penalty] = None
     penalty_weight: float = 0.0
 
 
@@ -72,4 +72,4 @@ def wgan_gp(gp_weight: float = 10.0) -> Objective:
     """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), lambda = ``gp_weight``."""
     if gp_weight < 0:
         raise ConfigError("loss.gp_weight", f"must be >= 0, got {gp_weight}")
-    return Objective(wasserstein_d, wasserstein_g, gradient_penalty, gp_weight)
+    return Objective(wasserstein_d, wasserstein_g, GRADIENT_PENALTY, gp_weight)

@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from gantrain.losses import Objective
+from gantrain.penalties import critic_scores
 
 
 def to_model_range(batch: tf.Tensor) -> tf.Tensor:
@@ -78,11 +79,11 @@ def make_train_step(
     def critic_update(mine: dict[str, tf.Tensor], i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         real = to_model_range(tf.gather(data, mine["index"][i]))  # a fresh real batch ...
         fake = generator(mine["d_noise"][i], training=True)  # ... and fresh noise, every update
+        eps = mine["eps"][i] if objective.penalty is not None else None
         with tf.GradientTape() as tape:
-            d_loss = average(objective.d_loss(critic(real), critic(fake)))
-            penalty = tf.constant(0.0)
-            if objective.penalty is not None:
-                penalty = average(objective.penalty(critic, real, fake, mine["eps"][i]))
+            d_real, d_fake, penalty = critic_scores(critic, real, fake, objective.penalty, eps)
+            d_loss = average(objective.d_loss(d_real, d_fake))
+            penalty = average(penalty)
             total = d_loss + objective.penalty_weight * penalty
         variables = discriminator.trainable_variables
         d_optimizer.apply(tape.gradient(total, variables), variables)

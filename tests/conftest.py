@@ -24,11 +24,7 @@ tf.config.set_logical_device_configuration(
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
-
-from gantrain.config import config_dir
+from gantrain import api
 
 # Models small enough for a CPU test to train a few steps in about a second.
 TINY = {
@@ -88,17 +84,7 @@ def cifar_archive(tmp_path: Path) -> Path:
 @pytest.fixture
 def make_cfg():
     """compose(overrides) -> the app's config, as the CLI would build it."""
-
-    def make(*overrides: str) -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(str(config_dir()), version_base="1.3"):
-            cfg = compose("config", overrides=list(overrides))
-        with open_dict(cfg):
-            cfg.pop("hydra", None)
-        return cfg
-
-    yield make
-    GlobalHydra.instance().clear()
+    return lambda *overrides: api.compose(overrides)
 
 
 # The installed console script, as a user runs it.

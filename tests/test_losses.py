@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from gantrain.errors import ConfigError
 from gantrain.losses import LOSSES, Objective
-from gantrain.penalties import gradient_penalty
+from gantrain.penalties import GRADIENT_PENALTY, critic_scores
 
 REAL = tf.constant([2.0, -1.0])
 FAKE = tf.constant([0.5, -3.0])
@@ -53,7 +53,7 @@ def test_wasserstein_signs():
     # The critic minimises D(fake) - D(real): it wants real scores high and fake scores low.
     np.testing.assert_allclose(objective.d_loss(REAL, FAKE), [0.5 - 2.0, -3.0 + 1.0])
     np.testing.assert_allclose(objective.g_loss(FAKE), [-0.5, 3.0])
-    assert objective.penalty is gradient_penalty and objective.penalty_weight == 10.0
+    assert objective.penalty is GRADIENT_PENALTY and objective.penalty_weight == 10.0
 
 
 def test_gp_weight_is_configurable_and_checked():
@@ -76,7 +76,11 @@ def test_penalty_of_linear_critic(w):
     fake = tf.random.normal([5, 2], seed=2)
     eps = tf.random.uniform([5], seed=3)
     expected = (np.linalg.norm(w.numpy()) - 1.0) ** 2
-    np.testing.assert_allclose(gradient_penalty(critic, real, fake, eps), [expected] * 5, rtol=1e-5)
+    d_real, d_fake, penalty = critic_scores(critic, real, fake, GRADIENT_PENALTY, eps)
+    np.testing.assert_allclose(penalty, [expected] * 5, rtol=1e-5)
+    # The batched call scores real and fake examples as separate calls would.
+    np.testing.assert_allclose(d_real, critic(real), rtol=1e-6)
+    np.testing.assert_allclose(d_fake, critic(fake), rtol=1e-6)
 
 
 def test_penalty_uses_one_interpolation_weight_per_example():
@@ -86,4 +90,14 @@ def test_penalty_uses_one_interpolation_weight_per_example():
     fake = tf.zeros_like(real)
     eps = tf.constant([0.0, 0.25, 1.0])
     expected = [(0.0 * 2 - 1) ** 2, (0.25 * 2 - 1) ** 2, (1.0 * 2 - 1) ** 2]
-    np.testing.assert_allclose(gradient_penalty(critic, real, fake, eps), expected, atol=1e-5)
+    np.testing.assert_allclose(critic_scores(critic, real, fake, GRADIENT_PENALTY, eps)[2], expected, atol=1e-5)
+
+
+def test_no_penalty_scores_real_and_fake_in_one_call():
+    calls = []
+    critic = lambda x: calls.append(x.shape[0]) or tf.reduce_sum(x, axis=1)  # noqa: E731
+    d_real, d_fake, penalty = critic_scores(critic, tf.ones([3, 2]), tf.zeros([3, 2]))
+    assert calls == [6]
+    np.testing.assert_allclose(d_real, [2, 2, 2])
+    np.testing.assert_allclose(d_fake, [0, 0, 0])
+    np.testing.assert_allclose(penalty, [0, 0, 0])

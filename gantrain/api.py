@@ -1,0 +1,48 @@
+"""A small Python API for notebooks and benchmarks, the same code path as the ``gantrain`` command.
+
+Usage::
+
+    from gantrain import api
+    cfg = api.compose(["model=mlp", "dataset=grid25", "train.steps=500"])
+    generator, discriminator = api.build_models(cfg)
+    metrics = api.train(cfg, run_dir="outputs/notebook")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+from gantrain.config import config_dir
+
+
+def compose(overrides: Sequence[str] = ()) -> DictConfig:
+    """The config the command line would build from ``overrides`` (without Hydra's own node)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = hydra_compose("config", overrides=list(overrides))
+    GlobalHydra.instance().clear()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return cfg
+
+
+def build_models(cfg: DictConfig):
+    """``(generator, discriminator)`` for the config's model and dataset (the dataset is loaded to
+    learn its example shape)."""
+    from gantrain.data import DATASETS
+    from gantrain.models import MODELS
+
+    return MODELS.build(cfg.model, data_shape=DATASETS.build(cfg.dataset).shape)
+
+
+def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
+    """Train into ``run_dir`` (continue it with ``resume=True``); returns the last metrics."""
+    from gantrain.train import train as run_training
+
+    return run_training(cfg, run_dir, resume=resume)
