@@ -44,11 +44,13 @@ def critic_scores(
     fake: tf.Tensor,
     penalty: Optional[Penalty] = None,
     eps: Optional[tf.Tensor] = None,
+    loss_scale: tf.Tensor | float = 1.0,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(D(real), D(fake), penalty per example), each (B,), from one call of ``critic``.
+    """(D(real), D(fake), penalty per example), each (B,) float32.
 
     Called inside D's gradient tape, so D's update differentiates through the penalty's gradient.
-    Without a penalty the third value is zeros.
+    Without a penalty the third value is zeros. ``loss_scale`` (mixed float16) scales D's output
+    before the penalty's gradient and unscales after, so small gradients do not flush to zero.
     """
     d_real, d_fake = tf.split(critic(tf.concat([real, fake], 0)), 2)
     if penalty is None:
@@ -59,4 +61,6 @@ def critic_scores(
     with tf.GradientTape() as tape:
         tape.watch(points)
         d_points = critic(points)
-    return d_real, d_fake, penalty.cost(tape.gradient(d_points, points))
+        scaled = d_points * loss_scale
+    grad = tf.cast(tape.gradient(scaled, points), tf.float32) / loss_scale
+    return d_real, d_fake, penalty.cost(grad)  # the norm in float32

@@ -6,7 +6,8 @@ generator update, all in one ``tf.function``.
 Usage::
 
     step = make_train_step(generator=G, discriminator=D, ...)
-    metrics = step()  # {"d_loss", "g_loss"[, "gp"]}: scalar tensors
+    metrics = step()   # one generator step: {"d_loss", "g_loss"[, "gp"]}, scalar tensors
+    metrics = step(4)  # four, in one call
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ def make_train_step(
     batch_size: int,
     n_critic: int,
     strategy: tf.distribute.Strategy,
-) -> Callable[[], dict[str, tf.Tensor]]:
+    jit_compile: bool = False,
+) -> Callable[..., dict[str, tf.Tensor]]:
     """The compiled step; call inside ``strategy.scope()``. ``data``: the whole dataset (N, ...),
     sampled inside the step; ``batch_size``: the global batch; ``rng``: the checkpointed source
-    of all randomness."""
+    of all randomness; ``jit_compile``: compile with XLA."""
     for optimizer, model in ((g_optimizer, generator), (d_optimizer, discriminator)):
         if not optimizer.built:
             # Slots made now, in the caller's strategy scope: a checkpoint can fill them, and a
@@ -81,19 +83,24 @@ def make_train_step(
         fake = generator(mine["d_noise"][i], training=True)  # ... and fresh noise, every update
         eps = mine["eps"][i] if objective.penalty is not None else None
         with tf.GradientTape() as tape:
-            d_real, d_fake, penalty = critic_scores(critic, real, fake, objective.penalty, eps)
+            d_real, d_fake, penalty = critic_scores(
+                critic, real, fake, objective.penalty, eps, getattr(d_optimizer, "dynamic_scale", 1.0)
+            )
             d_loss = average(objective.d_loss(d_real, d_fake))
             penalty = average(penalty)
             total = d_loss + objective.penalty_weight * penalty
+            # Mixed float16: the optimizer scales the loss up and its apply() scales back down.
+            scaled_total = d_optimizer.scale_loss(total)
         variables = discriminator.trainable_variables
-        d_optimizer.apply(tape.gradient(total, variables), variables)
+        d_optimizer.apply(tape.gradient(scaled_total, variables), variables)
         return total, penalty
 
     def generator_update(mine: dict[str, tf.Tensor]) -> tf.Tensor:
         with tf.GradientTape() as tape:
             g_loss = average(objective.g_loss(critic(generator(mine["g_noise"][0], training=True))))
+            scaled_g_loss = g_optimizer.scale_loss(g_loss)
         variables = generator.trainable_variables
-        g_optimizer.apply(tape.gradient(g_loss, variables), variables)
+        g_optimizer.apply(tape.gradient(scaled_g_loss, variables), variables)
         return g_loss
 
     def replica_step(draws: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -110,12 +117,19 @@ def make_train_step(
             metrics["gp"] = penalty_sum / n_critic
         return metrics
 
-    @tf.function
-    def train_step() -> dict[str, tf.Tensor]:
+    def one_step() -> dict[str, tf.Tensor]:
         per_replica = strategy.run(replica_step, args=(draw(),))
         return {
             name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
             for name, value in per_replica.items()
         }
 
-    return train_step
+    @tf.function(jit_compile=jit_compile)
+    def train_steps(n: int = 1) -> dict[str, tf.Tensor]:
+        """``n`` generator steps in one call (fewer round trips to Python); the last one's metrics."""
+        metrics = one_step()
+        for _ in tf.range(n - 1):
+            metrics = one_step()
+        return metrics
+
+    return train_steps

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gantrain.checkpoints import Checkpoints, NonFiniteWeights
-from gantrain.config import NanPolicy, check_train
+from gantrain.config import NanPolicy, Precision, check_train
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.interrupts import GracefulStop
@@ -69,9 +69,10 @@ def train(
     real_preview = dataset.x[:num_samples] if not dataset.is_image else None
     del dataset
     with strategy.scope():
-        generator, discriminator = MODELS.build(cfg.model, data_shape=data_shape)
-        g_optimizer = keras.optimizers.Adam(opts.g_lr, beta_1=opts.beta1, beta_2=opts.beta2)
-        d_optimizer = keras.optimizers.Adam(opts.d_lr, beta_1=opts.beta1, beta_2=opts.beta2)
+        generator, discriminator = _build_models(cfg.model, data_shape, opts.precision)
+        g_optimizer, d_optimizer = (
+            _adam(lr, opts.beta1, opts.beta2, opts.precision) for lr in (opts.g_lr, opts.d_lr)
+        )
         rng = tf.random.Generator.from_seed(opts.seed)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
         z_dim = generator.input_shape[-1]
@@ -89,6 +90,7 @@ def train(
             batch_size=opts.batch_size,
             n_critic=opts.n_critic,
             strategy=strategy,
+            jit_compile=opts.jit_compile,
         )
 
     ckpts = Checkpoints(
@@ -133,17 +135,18 @@ def train(
         s, stopping = start, False
         since, since_step = time.perf_counter(), s
         while s < opts.steps and not stopping:
-            metrics = {name: float(value) for name, value in train_step().items()}
-            s += 1
+            n = min(opts.steps_per_call, opts.steps - s)
+            metrics = {name: float(value) for name, value in train_step(n).items()}
+            s += n
             step.assign(s)
-            bar.update(1)
-            # Read the signal flag once: a signal after this line is handled after the next step.
+            bar.update(n)
+            # Read the signal flag once: a signal after this line is handled after the next call.
             stopping = stop.requested
             final = s == opts.steps or stopping
-            due = {
-                "log": s % opts.log_every == 0 or final,
-                "sample": s % opts.sample_every == 0 or final,
-                "checkpoint": s % opts.checkpoint_every == 0 or final,
+            due = {  # a multiple of each period passed in this call
+                "log": s // opts.log_every > (s - n) // opts.log_every or final,
+                "sample": s // opts.sample_every > (s - n) // opts.sample_every or final,
+                "checkpoint": s // opts.checkpoint_every > (s - n) // opts.checkpoint_every or final,
             }
             try:
                 bad = [name for name, value in metrics.items() if not math.isfinite(value)]
@@ -198,3 +201,21 @@ def train(
         last["stopped_by"] = signal.Signals(stop.signal).name
         log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], s, run.root)
     return last
+
+
+def _build_models(node: DictConfig, data_shape: tuple[int, ...], precision: Precision):
+    """G and D with their layers in ``precision`` (outputs stay float32)."""
+    keras.mixed_precision.set_global_policy(precision.value)
+    try:
+        return MODELS.build(node, data_shape=data_shape)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
+
+
+def _adam(lr: float, beta1: float, beta2: float, precision: Precision) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2)
+    if precision is Precision.mixed_float16:
+        # float16 gradients underflow without it; dynamic: the scale adapts and steps with
+        # overflowing gradients are skipped.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

@@ -110,3 +110,17 @@ def gantrain(*args: str, cwd: Path | None = None, env_home: Path | None = None) 
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every path under ``folder`` with its bytes: equal snapshots mean nothing was touched."""
     return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in folder.rglob("*")}
+
+
+def checkpoint_values(path: str) -> dict[str, np.ndarray]:
+    """The state a checkpoint holds, by name; not how often the run saved, nor the object graph's
+    metadata (layer names differ between two models built in one process)."""
+    return {name: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)
+            if name not in ("save_counter/.ATTRIBUTES/VARIABLE_VALUE", "_CHECKPOINTABLE_OBJECT_GRAPH")}
+
+
+def assert_same_state(path_a: str, path_b: str) -> None:
+    a, b = checkpoint_values(path_a), checkpoint_values(path_b)
+    assert a.keys() == b.keys() and any("g_optimizer/_trainable_variables" in name for name in a)  # G's weights
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

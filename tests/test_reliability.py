@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from gantrain.errors import GantrainError
 from gantrain.train import train
-from tests.conftest import COMMAND, TINY, cli_env, fake_images, gantrain, snapshot, write_idx
+from tests.conftest import (COMMAND, TINY, assert_same_state, checkpoint_values, cli_env, fake_images, gantrain,
+                            snapshot, write_idx)
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=1000", "loss=wgan_gp"]
 
@@ -36,11 +37,6 @@ def metric_steps(run: Path) -> list[int]:
 def latest_checkpoint_step(run: Path) -> int | None:
     latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
     return int(latest.rsplit("-", 1)[1]) if latest else None
-
-
-def checkpoint_values(path: str) -> dict[str, np.ndarray]:
-    return {name: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)
-            if "save_counter" not in name}  # how often a run saved is not part of its state
 
 
 @pytest.mark.slow
@@ -80,10 +76,7 @@ def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path):
     # Killed and resumed ten times, the run still ends exactly where an uninterrupted one does.
     straight = tmp_path / "straight"
     assert gantrain(*args, f"hydra.run.dir={straight}", env_home=tmp_path).returncode == 0
-    a, b = (checkpoint_values(str(r / "checkpoints" / f"ckpt-{steps}")) for r in (run, straight))
-    assert a.keys() == b.keys()
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert_same_state(*(str(r / "checkpoints" / f"ckpt-{steps}") for r in (run, straight)))
 
 
 @pytest.mark.slow

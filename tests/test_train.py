@@ -10,7 +10,7 @@ from PIL import Image
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.samples import PAD, image_grid
 from gantrain.train import train
-from tests.conftest import TINY
+from tests.conftest import TINY, assert_same_state
 
 FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=2", "train.log_every=1"]
 
@@ -82,3 +82,27 @@ def test_image_grid_is_square_with_padding():
     grid = image_grid(np.zeros((64, 28, 28, 1), np.float32))
     assert grid.size == (8 * 30 + 2, 8 * 30 + 2) and grid.mode == "L"
     assert np.asarray(grid)[5, 5] == 128  # mid grey: a zero image
+
+
+def test_steps_per_call_changes_nothing_but_speed(tmp_path, make_cfg):
+    """Four steps in one compiled call give the same weights as four calls of one step."""
+    for k in (1, 4):
+        cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=300",
+                       "train.steps=8", "train.log_every=4", f"train.steps_per_call={k}")
+        train(cfg, tmp_path / f"k{k}")
+        steps = [json.loads(line)["step"] for line in (tmp_path / f"k{k}" / "metrics.jsonl").read_text().splitlines()]
+        assert steps == [4, 8]
+    assert_same_state(*(str(tmp_path / f"k{k}" / "checkpoints" / "ckpt-8") for k in (1, 4)))
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_with_float32_outputs(tmp_path, make_cfg, mnist_npz, precision):
+    cfg = make_cfg("model=dcgan", *TINY["dcgan"], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}",
+                   f"train.precision={precision}")
+    result = train(cfg, tmp_path / "run")
+    assert all(math.isfinite(v) for v in result.values())
+    # The loss scale of float16 is saved with the run, so a resume continues with it.
+    import tensorflow as tf
+
+    names = [n for n, _ in tf.train.list_variables(str(tmp_path / "run" / "checkpoints" / "ckpt-2"))]
+    assert any("dynamic_scale" in n for n in names) == (precision == "mixed_float16")

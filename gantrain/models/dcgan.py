@@ -63,13 +63,14 @@ def dcgan(
                                    use_bias=last or not g_batchnorm)(h)
         if 2 * sizes[i] > size:
             h = layers.Cropping2D(((0, 1), (0, 1)))(h)
-    generator = keras.Model(z, layers.Activation("tanh")(h), name="generator")
+    # Outputs in float32 under mixed precision too: losses and penalties are computed in float32.
+    generator = keras.Model(z, layers.Activation("tanh", dtype="float32")(h), name="generator")
 
     x = keras.Input(data_shape)
     h = x
     for i in range(ups):
         h = layers.LeakyReLU(negative_slope)(layers.Conv2D(d_channels * 2**i, **conv)(h))
-    discriminator = keras.Model(x, layers.Dense(1)(layers.Flatten()(h)), name="discriminator")
+    discriminator = keras.Model(x, layers.Dense(1, dtype="float32")(layers.Flatten()(h)), name="discriminator")
     return generator, discriminator
 
 

@@ -36,12 +36,13 @@ def mlp(
     h = z
     for width in g_hidden:
         h = layers.LeakyReLU(negative_slope)(layers.Dense(width)(h))
-    out = layers.Dense(size, activation="tanh" if is_image else None)(h)
+    # Outputs in float32 under mixed precision too: losses and penalties are computed in float32.
+    out = layers.Dense(size, activation="tanh" if is_image else None, dtype="float32")(h)
     generator = keras.Model(z, layers.Reshape(data_shape)(out), name="generator")
 
     x = keras.Input(data_shape)
     h = layers.Flatten()(x)
     for width in d_hidden:
         h = layers.LeakyReLU(negative_slope)(layers.Dense(width)(h))
-    discriminator = keras.Model(x, layers.Dense(1)(h), name="discriminator")
+    discriminator = keras.Model(x, layers.Dense(1, dtype="float32")(h), name="discriminator")
     return generator, discriminator
