@@ -130,8 +130,10 @@ def time_textbook(cfg, images: np.ndarray, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def gantrain_step(cfg, images: np.ndarray):
+def gantrain_step(cfg, images: np.ndarray, precision: str = "float32"):
+    keras.mixed_precision.set_global_policy(precision)
     generator, discriminator = api.build_models(cfg)
+    keras.mixed_precision.set_global_policy("float32")
     strategy = tf.distribute.get_strategy()
     with strategy.scope():
         return make_train_step(generator=generator, discriminator=discriminator, g_optimizer=adam(),
@@ -176,6 +178,8 @@ def main() -> None:
     flops = graph_flops(step)
     figures["gflop_per_step"] = flops / 1e9
     seconds = {"gantrain": seconds_per_call(step, args.steps)}
+    # Same algorithm and FLOPs, bfloat16 arithmetic (train.precision=mixed_bfloat16).
+    seconds["gantrain bfloat16"] = seconds_per_call(gantrain_step(cfg, images, "mixed_bfloat16"), args.steps)
     seconds["keras textbook (fit)"] = time_textbook(cfg, images, args.steps)
     tf.config.run_functions_eagerly(True)
     eager = gantrain_step(cfg, images)
