@@ -53,6 +53,7 @@ def make_train_step(
     z_dim = generator.input_shape[-1]
     replica_batch = batch_size // strategy.num_replicas_in_sync
     num_examples = data.shape[0]
+    data_device = data.device
 
     def draw() -> dict[str, tf.Tensor]:
         """All of one step's randomness for the global batch, from one stream, so a step does
@@ -78,8 +79,12 @@ def make_train_step(
     def critic(x: tf.Tensor) -> tf.Tensor:
         return tf.reshape(discriminator(x, training=True), [-1])
 
-    def critic_update(mine: dict[str, tf.Tensor], i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        real = to_model_range(tf.gather(data, mine["index"][i]))  # a fresh real batch ...
+    def critic_update(mine: dict[str, tf.Tensor], i: int) -> tuple[tf.Tensor, tf.Tensor]:
+        # A fresh real batch, gathered where the dataset lives (host memory), so only the batch
+        # travels to the replica's device ...
+        with tf.device(data_device):
+            real = tf.gather(data, mine["index"][i])
+        real = to_model_range(real)  # on the replica's device: uint8 is a quarter of the bytes
         fake = generator(mine["d_noise"][i], training=True)  # ... and fresh noise, every update
         eps = mine["eps"][i] if objective.penalty is not None else None
         with tf.GradientTape() as tape:
