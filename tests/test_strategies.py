@@ -59,7 +59,7 @@ def test_mirrored_step_equals_default_step(model, shape, loss):
     assert mirrored[0].keys() == single[0].keys()
     for name in single[0]:
         assert mirrored[0][name] == pytest.approx(single[0][name], rel=1e-4, abs=1e-5)
-    for a, b in zip(single[1] + single[2], mirrored[1] + mirrored[2]):
+    for a, b in zip(single[1] + single[2], mirrored[1] + mirrored[2], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
