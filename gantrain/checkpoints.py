@@ -1,4 +1,4 @@
-"""Checkpoints of a run: saved only when every weight is finite, restored with a fallback.
+"""Checkpoints of a run: a finiteness check for the weights, and restores with a fallback.
 
 ``tf.train.CheckpointManager`` writes the data files first and then replaces the ``checkpoint``
 index file atomically, so a crash at any instant leaves the previous checkpoint as "latest".
@@ -22,10 +22,6 @@ from gantrain.errors import GantrainError
 log = logging.getLogger(__name__)
 
 
-class NonFiniteWeights(GantrainError):
-    """Weights turned NaN or infinite; they are never written over a good checkpoint."""
-
-
 class Checkpoints:
     def __init__(self, directory: Path, keep: int, **objects):
         self.checkpoint = tf.train.Checkpoint(**objects)
@@ -43,8 +39,7 @@ class Checkpoints:
         return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in self._weights]))
 
     def save(self, step: int) -> None:
-        if not self.weights_finite():
-            raise NonFiniteWeights(f"non-finite weights at step {step}")
+        """Save at ``step``; the training loop checks ``weights_finite()`` first."""
         try:
             self.manager.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as err:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gantrain.checkpoints import Checkpoints, NonFiniteWeights
+from gantrain.checkpoints import Checkpoints
 from gantrain.config import NanPolicy, Precision, check_train
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
@@ -148,19 +148,19 @@ def train(
                 "sample": s // opts.sample_every > (s - n) // opts.sample_every or final,
                 "checkpoint": s // opts.checkpoint_every > (s - n) // opts.checkpoint_every or final,
             }
-            try:
-                bad = [name for name, value in metrics.items() if not math.isfinite(value)]
-                if bad:
-                    raise NonFiniteWeights(f"non-finite {', '.join(bad)} at step {s}")
-                if any(due.values()) and not ckpts.weights_finite():
-                    raise NonFiniteWeights(f"non-finite weights at step {s}")
-            except NonFiniteWeights as err:
+            # Losses every call; weights before anything is logged, drawn or saved from them, so
+            # bad weights never reach a checkpoint.
+            bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+            if not bad and any(due.values()) and not ckpts.weights_finite():
+                bad = ["weights"]
+            if bad:
+                problem = f"non-finite {', '.join(bad)} at step {s}"
                 if opts.nan_policy is NanPolicy.stop or rollbacks == opts.max_rollbacks:
                     raise GantrainError(
-                        f"training diverged: {err}; the last good checkpoint (step "
+                        f"training diverged: {problem}; the last good checkpoint (step "
                         f"{ckpts.latest_step()}) is kept. Lower train.g_lr / train.d_lr, or set "
                         "train.nan_policy=rollback"
-                    ) from None
+                    )
                 rollbacks += 1
                 s = ckpts.restore()
                 for optimizer in (g_optimizer, d_optimizer):
@@ -171,7 +171,7 @@ def train(
                 since, since_step = time.perf_counter(), s
                 log.warning(
                     "%s: rolled back to step %d with learning rates x%g (rollback %d of %d)",
-                    err, s, opts.rollback_lr_factor, rollbacks, opts.max_rollbacks,
+                    problem, s, opts.rollback_lr_factor, rollbacks, opts.max_rollbacks,
                 )
                 continue
             try:
