@@ -33,12 +33,12 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
 
 
 def build_models(cfg: DictConfig):
-    """``(generator, discriminator)`` for the config's model and dataset (the dataset is loaded to
-    learn its example shape)."""
+    """``(generator, discriminator)`` for the config's model and dataset, in ``train.precision``
+    (the dataset is loaded to learn its example shape)."""
     from gantrain.data import DATASETS
-    from gantrain.models import MODELS
+    from gantrain.models import build_models as build
 
-    return MODELS.build(cfg.model, data_shape=DATASETS.build(cfg.dataset).shape)
+    return build(cfg.model, DATASETS.build(cfg.dataset).shape, cfg.train.precision)
 
 
 def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:

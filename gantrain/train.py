@@ -27,7 +27,7 @@ from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.interrupts import GracefulStop
 from gantrain.losses import LOSSES
-from gantrain.models import MODELS
+from gantrain.models import build_models
 from gantrain.run_dir import MetricsLog, RunDir, atomic_write
 from gantrain.samples import png_bytes, preview
 from gantrain.step import make_train_step
@@ -69,7 +69,7 @@ def train(
     real_preview = dataset.x[:num_samples] if not dataset.is_image else None
     del dataset
     with strategy.scope():
-        generator, discriminator = _build_models(cfg.model, data_shape, opts.precision)
+        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value)
         g_optimizer, d_optimizer = (
             _adam(lr, opts.beta1, opts.beta2, opts.precision) for lr in (opts.g_lr, opts.d_lr)
         )
@@ -201,15 +201,6 @@ def train(
         last["stopped_by"] = signal.Signals(stop.signal).name
         log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], s, run.root)
     return last
-
-
-def _build_models(node: DictConfig, data_shape: tuple[int, ...], precision: Precision):
-    """G and D with their layers in ``precision`` (outputs stay float32)."""
-    keras.mixed_precision.set_global_policy(precision.value)
-    try:
-        return MODELS.build(node, data_shape=data_shape)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
 
 
 def _adam(lr: float, beta1: float, beta2: float, precision: Precision) -> keras.optimizers.Optimizer:

@@ -52,3 +52,16 @@ def test_dcgan_on_points_is_a_one_line_error():
 def test_dcgan_needs_square_images():
     with pytest.raises(ConfigError, match="square images"):
         MODELS.build(OmegaConf.create({"name": "dcgan"}), data_shape=(28, 32, 1))
+
+
+def test_build_models_in_mixed_precision_keeps_float32_outputs():
+    import keras
+
+    from gantrain.models import build_models
+
+    node = OmegaConf.create({"name": "dcgan", "z_dim": 4, **SMALL["dcgan"]})
+    generator, discriminator = build_models(node, (28, 28, 1), "mixed_bfloat16")
+    assert {layer.compute_dtype for layer in generator.layers if "conv2d_transpose" in layer.name} == {"bfloat16"}
+    fake = generator(np.zeros((2, 4), np.float32))
+    assert fake.dtype == "float32" and discriminator(fake).dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"  # nothing leaks to later models

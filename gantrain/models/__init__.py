@@ -1,12 +1,26 @@
 """Architectures: each entry builds ``(generator, discriminator)`` for one example shape.
 
 The generator maps noise (B, z_dim) to examples (B, *data_shape); the discriminator maps
-examples to one logit each (B, 1). Usage: ``G, D = MODELS.build(cfg.model, data_shape=(28, 28, 1))``.
+examples to one logit each (B, 1). Usage: ``G, D = MODELS.build(cfg.model, data_shape=(28, 28, 1))``,
+or ``build_models(cfg.model, (28, 28, 1), "mixed_bfloat16")`` for another precision.
 """
+
+import keras
+from omegaconf import DictConfig
 
 from gantrain.registry import Registry
 
 MODELS = Registry("model")
+
+
+def build_models(node: DictConfig, data_shape: tuple[int, ...], precision: str = "float32"):
+    """(G, D) with their layers computing in ``precision`` (a Keras dtype policy); outputs stay
+    float32."""
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        return MODELS.build(node, data_shape=data_shape)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
 
 # Architectures register themselves on import.
 from gantrain.models import dcgan, mlp  # noqa: E402,F401
