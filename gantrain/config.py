@@ -44,9 +44,12 @@ class TrainConfig:
     n_critic: int = 5  # critic updates per generator update
     seed: int = 0
     g_lr: float = 1e-4
-    d_lr: float = 1e-4
+    d_lr: float = 1e-4  # also the auxiliary network's (aux=gon)
     beta1: float = 0.0
     beta2: float = 0.9
+    lr_decay: bool = False  # every learning rate decays linearly to zero at train.steps
+    # Decay of a moving average of G's weights used for samples and evaluation; null: off.
+    ema: Optional[float] = None
     sample_every: int = 500
     checkpoint_every: int = 1000
     log_every: int = 100
@@ -77,6 +80,7 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "d_lr": _POSITIVE,
     "beta1": _BETA,
     "beta2": _BETA,
+    "ema": ((lambda v: 0 < v < 1), "must be in (0, 1)"),
     "sample_every": _at_least(1),
     "checkpoint_every": _at_least(1),
     "log_every": _at_least(1),

@@ -1,7 +1,8 @@
 """Adversarial losses, each a pair of per-example functions of the discriminator's logits.
 
 ``d_loss(d_real [B], d_fake [B]) -> [B]`` is what D minimises; ``g_loss(d_fake [B]) -> [B]`` is
-what G minimises. Averaging over the global batch happens in the training step.
+what G minimises. Averaging over the global batch happens in the training step. Every loss takes
+an optional penalty on D's input gradient (``gantrain.penalties``).
 
 Usage: ``objective = LOSSES.build(cfg.loss)``.
 """
@@ -9,15 +10,23 @@ Usage: ``objective = LOSSES.build(cfg.loss)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Callable, Optional
 
 import tensorflow as tf
 
 from gantrain.errors import ConfigError
-from gantrain.penalties import GRADIENT_PENALTY, Penalty
+from gantrain.penalties import PENALTIES, Penalty
 from gantrain.registry import Registry
 
 LOSSES = Registry("loss")
+
+
+class PenaltyName(Enum):
+    none = "none"
+    gp = "gp"  # WGAN-GP
+    dragan = "dragan"  # DRAGAN
+    r1 = "r1"  # R1, gamma = gp_weight
 
 
 def minimax_d(d_real: tf.Tensor, d_fake: tf.Tensor) -> tf.Tensor:
@@ -45,31 +54,78 @@ def wasserstein_g(d_fake: tf.Tensor) -> tf.Tensor:
     return -d_fake
 
 
+def hinge_d(d_real: tf.Tensor, d_fake: tf.Tensor) -> tf.Tensor:
+    """max(0, 1 - D(x)) + max(0, 1 + D(G(z))): only margin violations count."""
+    return tf.nn.relu(1.0 - d_real) + tf.nn.relu(1.0 + d_fake)
+
+
+def least_squares_d(d_real: tf.Tensor, d_fake: tf.Tensor) -> tf.Tensor:
+    """(D(x) - 1)^2 / 2 + D(G(z))^2 / 2: targets b = 1 for real, a = 0 for fake."""
+    return 0.5 * tf.square(d_real - 1.0) + 0.5 * tf.square(d_fake)
+
+
+def least_squares_g(d_fake: tf.Tensor) -> tf.Tensor:
+    """(D(G(z)) - 1)^2 / 2: G's target c = 1 is the real label."""
+    return 0.5 * tf.square(d_fake - 1.0)
+
+
 @dataclass(frozen=True)
 class Objective:
-    """What the training step optimises: D's and G's losses, plus an optional penalty on D."""
+    """What the training step optimises: D's and G's losses, an optional penalty on D, and an
+    optional clip of D's weights to [-clip, clip] after each of its updates."""
 
     d_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
     g_loss: Callable[[tf.Tensor], tf.Tensor]
     penalty: Optional[Penalty] = None
     penalty_weight: float = 0.0
+    clip: Optional[float] = None
+
+
+def _objective(d_loss, g_loss, penalty: PenaltyName, gp_weight: float, one_sided: bool, clip=None) -> Objective:
+    if gp_weight < 0:
+        raise ConfigError("loss.gp_weight", f"must be >= 0, got {gp_weight}")
+    if penalty is PenaltyName.none:
+        return Objective(d_loss, g_loss, clip=clip)
+    if (penalty.value, one_sided) not in PENALTIES:
+        raise ConfigError("loss.one_sided", f"applies to penalty gp or dragan, not {penalty.value}")
+    return Objective(d_loss, g_loss, PENALTIES[penalty.value, one_sided], gp_weight, clip)
 
 
 @LOSSES.register("gan")
-def gan() -> Objective:
+def gan(penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
     """Original minimax GAN (Goodfellow et al. 2014)."""
-    return Objective(minimax_d, minimax_g)
+    return _objective(minimax_d, minimax_g, penalty, gp_weight, one_sided)
 
 
 @LOSSES.register("nsgan")
-def nsgan() -> Objective:
+def nsgan(penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
     """Non-saturating GAN (Goodfellow et al. 2014, section 3)."""
-    return Objective(minimax_d, non_saturating_g)
+    return _objective(minimax_d, non_saturating_g, penalty, gp_weight, one_sided)
+
+
+@LOSSES.register("wgan")
+def wgan(
+    clip: float = 0.01, penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False
+) -> Objective:
+    """Wasserstein GAN with weight clipping (Arjovsky et al. 2017): D's weights stay in [-clip, clip]."""
+    if clip <= 0:
+        raise ConfigError("loss.clip", f"must be > 0, got {clip}")
+    return _objective(wasserstein_d, wasserstein_g, penalty, gp_weight, one_sided, clip)
 
 
 @LOSSES.register("wgan_gp")
-def wgan_gp(gp_weight: float = 10.0) -> Objective:
+def wgan_gp(penalty: PenaltyName = PenaltyName.gp, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
     """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), lambda = ``gp_weight``."""
-    if gp_weight < 0:
-        raise ConfigError("loss.gp_weight", f"must be >= 0, got {gp_weight}")
-    return Objective(wasserstein_d, wasserstein_g, GRADIENT_PENALTY, gp_weight)
+    return _objective(wasserstein_d, wasserstein_g, penalty, gp_weight, one_sided)
+
+
+@LOSSES.register("hinge")
+def hinge(penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): G maximises D(G(z)) as in WGAN."""
+    return _objective(hinge_d, wasserstein_g, penalty, gp_weight, one_sided)
+
+
+@LOSSES.register("lsgan")
+def lsgan(penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
+    """Least-squares GAN (Mao et al. 2017) with labels a=0, b=1, c=1."""
+    return _objective(least_squares_d, least_squares_g, penalty, gp_weight, one_sided)

@@ -1,10 +1,17 @@
-"""Gradient penalties on the discriminator: ``cost(grad_x D(x))`` at points built from the batch.
+"""Penalties on the discriminator's input gradient: ``cost(grad_x D(x))`` at points built from the batch.
 
-A penalty is where D's gradient is taken (``points``) and what is charged for it (``cost``).
+A penalty is where D's gradient is taken (``points``) and what is charged for it (``cost``):
+
+- ``gp``: WGAN-GP (Gulrajani et al. 2017), ``(||g|| - 1)^2`` on lines between real and fake examples;
+  ``one_sided`` charges only ``max(0, ||g|| - 1)^2`` (the paper's appendix, Petzka et al. 2018).
+- ``dragan``: DRAGAN (Kodali et al. 2017), the same cost around the real data: on lines from real
+  examples to copies perturbed by ``0.5 * std(batch) * U[0, 1]`` per element, as the authors' code.
+- ``r1``: R1 (Mescheder et al. 2018), ``||g||^2 / 2`` on real examples; its weight is gamma.
+
 :func:`critic_scores` scores real and fake examples in one batched call of D (D treats examples
 independently, so the numbers are those of two calls) and the penalty points in a second.
 
-Usage: ``d_real, d_fake, penalty = critic_scores(critic, real, fake, GRADIENT_PENALTY, eps)``.
+Usage: ``d_real, d_fake, penalty = critic_scores(critic, real, fake, PENALTIES["gp"](), eps, noise)``.
 """
 
 from __future__ import annotations
@@ -17,25 +24,65 @@ import tensorflow as tf
 
 @dataclass(frozen=True)
 class Penalty:
-    points: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]  # (real, fake, eps) -> x
+    points: Callable[..., tf.Tensor]  # (real, fake, eps (B,), noise (B, ...)) -> x (B, ...)
     cost: Callable[[tf.Tensor], tf.Tensor]  # grad_x D(x), (B, ...) -> (B,)
+    needs_noise: bool = False  # points use per-element noise shaped like the data
 
 
-def interpolates(real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+def _per_example(eps: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(eps, [-1] + [1] * (len(like.shape) - 1))
+
+
+def interpolates(real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor, noise=None) -> tf.Tensor:
     """eps * real + (1 - eps) * fake, one weight eps_i ~ U[0, 1] per example (eps: (B,))."""
-    eps = tf.reshape(eps, [-1] + [1] * (len(real.shape) - 1))
+    eps = _per_example(eps, real)
     return eps * real + (1.0 - eps) * fake
 
 
-def unit_norm_cost(grad: tf.Tensor) -> tf.Tensor:
-    """(||grad||_2 - 1)^2 per example."""
+def perturbed_reals(real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
+    """real + eps * 0.5 * std(real) * noise, noise ~ U[0, 1] per element, eps ~ U[0, 1] per example."""
+    return real + _per_example(eps, real) * 0.5 * tf.math.reduce_std(real) * noise
+
+
+def reals(real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor, noise=None) -> tf.Tensor:
+    return real
+
+
+def gradient_norm(grad: tf.Tensor) -> tf.Tensor:
+    """||grad||_2 per example, (B, ...) -> (B,)."""
     # The small constant keeps the norm's gradient finite where grad == 0.
-    norm = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=list(range(1, len(grad.shape)))) + 1e-12)
-    return tf.square(norm - 1.0)
+    return tf.sqrt(tf.reduce_sum(tf.square(grad), axis=list(range(1, len(grad.shape)))) + 1e-12)
 
 
-# WGAN-GP (Gulrajani et al. 2017): unit gradient norm on lines between real and fake examples.
+def unit_norm_cost(grad: tf.Tensor) -> tf.Tensor:
+    """(||grad|| - 1)^2 per example."""
+    return tf.square(gradient_norm(grad) - 1.0)
+
+
+def one_sided_cost(grad: tf.Tensor) -> tf.Tensor:
+    """max(0, ||grad|| - 1)^2 per example: only gradients steeper than 1 are charged."""
+    return tf.square(tf.nn.relu(gradient_norm(grad) - 1.0))
+
+
+def half_squared_norm_cost(grad: tf.Tensor) -> tf.Tensor:
+    """||grad||^2 / 2 per example."""
+    return 0.5 * tf.reduce_sum(tf.square(grad), axis=list(range(1, len(grad.shape))))
+
+
 GRADIENT_PENALTY = Penalty(interpolates, unit_norm_cost)
+ONE_SIDED_GRADIENT_PENALTY = Penalty(interpolates, one_sided_cost)
+DRAGAN = Penalty(perturbed_reals, unit_norm_cost, needs_noise=True)
+ONE_SIDED_DRAGAN = Penalty(perturbed_reals, one_sided_cost, needs_noise=True)
+R1 = Penalty(reals, half_squared_norm_cost)
+
+# (name, one_sided) -> penalty; ``none`` is no penalty at all.
+PENALTIES: dict[tuple[str, bool], Penalty] = {
+    ("gp", False): GRADIENT_PENALTY,
+    ("gp", True): ONE_SIDED_GRADIENT_PENALTY,
+    ("dragan", False): DRAGAN,
+    ("dragan", True): ONE_SIDED_DRAGAN,
+    ("r1", False): R1,
+}
 
 
 def critic_scores(
@@ -44,6 +91,7 @@ def critic_scores(
     fake: tf.Tensor,
     penalty: Optional[Penalty] = None,
     eps: Optional[tf.Tensor] = None,
+    noise: Optional[tf.Tensor] = None,
     loss_scale: tf.Tensor | float = 1.0,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(D(real), D(fake), penalty per example), each (B,) float32.
@@ -57,7 +105,7 @@ def critic_scores(
         return d_real, d_fake, tf.zeros_like(d_real)
     # A call of its own: inside the batched call, the penalty's second-order gradient would
     # also run back through the real and fake examples (measured: +50% FLOPs per step).
-    points = penalty.points(real, fake, eps)
+    points = penalty.points(real, fake, eps, noise)
     with tf.GradientTape() as tape:
         tape.watch(points)
         d_points = critic(points)

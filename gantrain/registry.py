@@ -74,7 +74,7 @@ def check_against(schema: type, node: DictConfig, prefix: str, owner: str) -> Di
     try:
         return OmegaConf.merge(OmegaConf.structured(schema), node)
     except OmegaConfBaseException as err:
-        key = f"{prefix}.{err.full_key}" if err.full_key else prefix
+        key = ".".join(part for part in (prefix, err.full_key) if part)
         if isinstance(err, KeyError) or "not in struct" in str(err):
             raise ConfigError(key, f"not an option of {owner}") from None
         raise ConfigError(key, str(err.msg).splitlines()[0]) from None

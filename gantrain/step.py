@@ -1,7 +1,8 @@
 """The adversarial training step: Algorithm 1 of WGAN-GP, for any loss in ``gantrain.losses``.
 
 One call = ``n_critic`` critic updates, each on a fresh real batch and fresh noise, then one
-generator update, all in one ``tf.function``.
+generator update, all in one ``tf.function``. An auxiliary network (``aux=gon``) is updated beside
+the critic on the same batches; a moving average of G (``train.ema``) after each generator update.
 
 Usage::
 
@@ -17,6 +18,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from gantrain.auxiliary import DualDiscriminatorObjective
+from gantrain.ema import MovingAverage
 from gantrain.losses import Objective
 from gantrain.penalties import critic_scores
 
@@ -41,11 +44,24 @@ def make_train_step(
     n_critic: int,
     strategy: tf.distribute.Strategy,
     jit_compile: bool = False,
+    aux_objective: DualDiscriminatorObjective | None = None,
+    aux_network: keras.Model | None = None,
+    aux_optimizer: keras.optimizers.Optimizer | None = None,
+    ema: MovingAverage | None = None,
 ) -> Callable[..., dict[str, tf.Tensor]]:
     """The compiled step; call inside ``strategy.scope()``. ``data``: the whole dataset (N, ...),
     sampled inside the step; ``batch_size``: the global batch; ``rng``: the checkpointed source
-    of all randomness; ``jit_compile``: compile with XLA."""
-    for optimizer, model in ((g_optimizer, generator), (d_optimizer, discriminator)):
+    of all randomness; ``jit_compile``: compile with XLA; ``aux_*``: the auxiliary network, its
+    optimizer and objective; ``ema``: a moving average of G to update."""
+    pairs = [(g_optimizer, generator), (d_optimizer, discriminator)]
+    if aux_objective is not None:
+        pairs.append((aux_optimizer, aux_network))
+    if objective.clip is not None:
+        # WGAN's weight clipping as Keras constraints: the optimizer applies them right after
+        # each of D's updates, on every replica.
+        for variable in discriminator.trainable_variables:
+            variable.constraint = lambda w, c=objective.clip: tf.clip_by_value(w, -c, c)
+    for optimizer, model in pairs:
         if not optimizer.built:
             # Slots made now, in the caller's strategy scope: a checkpoint can fill them, and a
             # mirrored step cannot create variables while tracing.
@@ -65,6 +81,8 @@ def make_train_step(
         }
         if objective.penalty is not None:
             draws["eps"] = rng.uniform([n_critic, batch_size])  # one interpolation weight per example
+            if objective.penalty.needs_noise:
+                draws["noise"] = rng.uniform([n_critic, batch_size, *data.shape[1:]])
         return draws
 
     def own_share(draws: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -87,9 +105,10 @@ def make_train_step(
         real = to_model_range(real)  # on the replica's device: uint8 is a quarter of the bytes
         fake = generator(mine["d_noise"][i], training=True)  # ... and fresh noise, every update
         eps = mine["eps"][i] if objective.penalty is not None else None
+        noise = mine["noise"][i] if "noise" in mine else None
         with tf.GradientTape() as tape:
             d_real, d_fake, penalty = critic_scores(
-                critic, real, fake, objective.penalty, eps, getattr(d_optimizer, "dynamic_scale", 1.0)
+                critic, real, fake, objective.penalty, eps, noise, getattr(d_optimizer, "dynamic_scale", 1.0)
             )
             d_loss = average(objective.d_loss(d_real, d_fake))
             penalty = average(penalty)
@@ -98,11 +117,25 @@ def make_train_step(
             scaled_total = d_optimizer.scale_loss(total)
         variables = discriminator.trainable_variables
         d_optimizer.apply(tape.gradient(scaled_total, variables), variables)
-        return total, penalty
+        aux_loss = aux_update(real, fake) if aux_objective is not None else None
+        return total, penalty, aux_loss
+
+    def aux_update(real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
+        """The auxiliary network's update, on the critic's batch."""
+        with tf.GradientTape() as tape:
+            h_real, h_fake = tf.split(aux_network(tf.concat([real, fake], 0), training=True), 2)
+            loss = average(aux_objective.network_loss(h_real, h_fake))
+            scaled = aux_optimizer.scale_loss(loss)
+        variables = aux_network.trainable_variables
+        aux_optimizer.apply(tape.gradient(scaled, variables), variables)
+        return loss
 
     def generator_update(mine: dict[str, tf.Tensor]) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            g_loss = average(objective.g_loss(critic(generator(mine["g_noise"][0], training=True))))
+            fake = generator(mine["g_noise"][0], training=True)
+            g_loss = average(objective.g_loss(critic(fake)))
+            if aux_objective is not None:
+                g_loss += average(aux_objective.generator_loss(aux_network(fake, training=True)))
             scaled_g_loss = g_optimizer.scale_loss(g_loss)
         variables = generator.trainable_variables
         g_optimizer.apply(tape.gradient(scaled_g_loss, variables), variables)
@@ -110,20 +143,26 @@ def make_train_step(
 
     def replica_step(draws: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         mine = own_share(draws)
-        d_sum, penalty_sum = tf.constant(0.0), tf.constant(0.0)
+        d_sum, penalty_sum, aux_sum = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
         # A Python loop (unrolled when traced): a tf.while_loop cannot hold the gradient
         # all-reduce that each update does under a multi-replica strategy.
         for i in range(n_critic):
-            d_loss, penalty = critic_update(mine, i)
+            d_loss, penalty, aux_loss = critic_update(mine, i)
             d_sum += d_loss
             penalty_sum += penalty
+            if aux_loss is not None:
+                aux_sum += aux_loss
         metrics = {"d_loss": d_sum / n_critic, "g_loss": generator_update(mine)}
         if objective.penalty is not None:
             metrics["gp"] = penalty_sum / n_critic
+        if aux_objective is not None:
+            metrics["aux_loss"] = aux_sum / n_critic
         return metrics
 
     def one_step() -> dict[str, tf.Tensor]:
         per_replica = strategy.run(replica_step, args=(draw(),))
+        if ema is not None:
+            ema.update()  # here, in cross-replica context: one average of the synchronised G
         return {
             name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
             for name, value in per_replica.items()

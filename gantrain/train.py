@@ -21,13 +21,16 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from gantrain.auxiliary import AUXILIARIES
 from gantrain.checkpoints import Checkpoints
 from gantrain.config import NanPolicy, Precision, check_train
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.interrupts import GracefulStop
+from gantrain.ema import MovingAverage
+from gantrain.learning_rate import LearningRate
 from gantrain.losses import LOSSES
-from gantrain.models import build_models
+from gantrain.models import build_auxiliary, build_models
 from gantrain.run_dir import MetricsLog, RunDir, atomic_write
 from gantrain.samples import png_bytes, preview
 from gantrain.step import make_train_step
@@ -47,6 +50,7 @@ def train(
     run = RunDir(run_dir)
     opts = check_train(cfg.train)
     objective = LOSSES.build(cfg.loss)
+    aux_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
     dataset = DATASETS.build(cfg.dataset)
     num_samples = opts.num_samples or (64 if dataset.is_image else 1024)
 
@@ -70,9 +74,25 @@ def train(
     del dataset
     with strategy.scope():
         generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value)
+        # Each optimizer's iterations count its own updates: D (and GON) make n_critic per step.
+        decay = (opts.steps, opts.steps * opts.n_critic) if opts.lr_decay else (None, None)
+        learning_rates = {
+            "g": LearningRate(opts.g_lr, decay[0]),
+            "d": LearningRate(opts.d_lr, decay[1]),
+        }
         g_optimizer, d_optimizer = (
-            _adam(lr, opts.beta1, opts.beta2, opts.precision) for lr in (opts.g_lr, opts.d_lr)
+            _adam(learning_rates[name], opts.beta1, opts.beta2, opts.precision) for name in ("g", "d")
         )
+        optional = {}  # what only some configs have: checkpointed when present
+        if aux_objective is not None:
+            learning_rates["aux"] = LearningRate(opts.d_lr, decay[1])
+            optional["aux_network"] = build_auxiliary(
+                cfg.model, data_shape, aux_objective.heads, opts.precision.value
+            )
+            optional["aux_optimizer"] = _adam(learning_rates["aux"], opts.beta1, opts.beta2, opts.precision)
+        ema = MovingAverage(generator, opts.ema) if opts.ema is not None else None
+        if ema is not None:
+            optional["ema_generator"] = ema.model
         rng = tf.random.Generator.from_seed(opts.seed)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
         z_dim = generator.input_shape[-1]
@@ -91,7 +111,12 @@ def train(
             n_critic=opts.n_critic,
             strategy=strategy,
             jit_compile=opts.jit_compile,
+            aux_objective=aux_objective,
+            aux_network=optional.get("aux_network"),
+            aux_optimizer=optional.get("aux_optimizer"),
+            ema=ema,
         )
+    sampler = ema.model if ema is not None else generator  # previews from the averaged G when on
 
     ckpts = Checkpoints(
         run.checkpoints,
@@ -103,6 +128,8 @@ def train(
         step=step,
         rng=rng,
         sample_noise=sample_noise,
+        lr_scales=[rate.scale for rate in learning_rates.values()],
+        **optional,
     )
     metrics_log = MetricsLog(run.metrics)
     if resume:
@@ -163,8 +190,8 @@ def train(
                     )
                 rollbacks += 1
                 s = ckpts.restore()
-                for optimizer in (g_optimizer, d_optimizer):
-                    optimizer.learning_rate = float(optimizer.learning_rate) * opts.rollback_lr_factor
+                for rate in learning_rates.values():
+                    rate.scale.assign(rate.scale * opts.rollback_lr_factor)
                 metrics_log.truncate_after(s)
                 bar.n = s
                 bar.refresh()
@@ -185,7 +212,7 @@ def train(
                             tf.summary.scalar(name, value, step=s)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in last.items() if k != "step"})
                 if due["sample"]:
-                    image = preview(generator(sample_noise, training=False).numpy(), real_preview)
+                    image = preview(sampler(sample_noise, training=False).numpy(), real_preview)
                     atomic_write(run.sample_path(s), png_bytes(image))
                     pixels = np.asarray(image)
                     tf.summary.image("samples", pixels.reshape(1, *pixels.shape[:2], -1), step=s)
@@ -203,7 +230,7 @@ def train(
     return last
 
 
-def _adam(lr: float, beta1: float, beta2: float, precision: Precision) -> keras.optimizers.Optimizer:
+def _adam(lr: LearningRate, beta1: float, beta2: float, precision: Precision) -> keras.optimizers.Optimizer:
     optimizer = keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2)
     if precision is Precision.mixed_float16:
         # float16 gradients underflow without it; dynamic: the scale adapts and steps with

@@ -30,6 +30,7 @@ from gantrain import api
 TINY = {
     "mlp": ["model.z_dim=4", "model.g_hidden=[16,16]", "model.d_hidden=[16,16]"],
     "dcgan": ["model.z_dim=4", "model.g_channels=4", "model.d_channels=4", "model.kernel_size=3"],
+    "resnet": ["model.z_dim=4", "model.g_channels=4", "model.d_channels=4"],
 }
 
 

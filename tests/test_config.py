@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from gantrain.auxiliary import AUXILIARIES
 from gantrain.config import check_train, config_dir
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError
@@ -13,13 +14,13 @@ from gantrain.models import MODELS
 from gantrain.strategies import STRATEGIES
 
 
-@pytest.mark.parametrize("registry", [MODELS, LOSSES, DATASETS, STRATEGIES], ids=lambda r: r.group)
+@pytest.mark.parametrize("registry", [MODELS, LOSSES, DATASETS, STRATEGIES, AUXILIARIES], ids=lambda r: r.group)
 def test_a_yaml_file_exists_exactly_for_each_registered_name(registry):
     files = sorted(p.stem for p in (config_dir() / registry.group).glob("*.yaml"))
     assert files == registry.names()
 
 
-@pytest.mark.parametrize("registry", [MODELS, LOSSES, DATASETS, STRATEGIES], ids=lambda r: r.group)
+@pytest.mark.parametrize("registry", [MODELS, LOSSES, DATASETS, STRATEGIES, AUXILIARIES], ids=lambda r: r.group)
 def test_each_yaml_file_matches_its_function_signature(registry):
     """Every key of every option file is an argument of the function it configures."""
     context = ("data_shape",) if registry is MODELS else ()
@@ -70,5 +71,27 @@ def test_unknown_option_of_a_group_is_named(make_cfg):
 
 
 def test_unknown_name_lists_known_ones():
-    with pytest.raises(ConfigError, match="^model.name: unknown model 'vae'; known: dcgan, mlp$"):
+    with pytest.raises(ConfigError, match="^model.name: unknown model 'vae'; known: dcgan, mlp, resnet$"):
         MODELS.get("vae")
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml")))
+def test_experiment_presets_pass_every_check(make_cfg, preset):
+    cfg = make_cfg(f"experiment={preset}")
+    LOSSES.build(cfg.loss)
+    MODELS.options(cfg.model, ("data_shape",))
+    DATASETS.options(cfg.dataset)
+    check_train(cfg.train)
+    assert cfg.dataset.name in preset or cfg.dataset.name in ("grid25", "ring8")
+
+
+def test_cifar10_preset_is_the_wgan_gp_papers_setup(make_cfg):
+    cfg = make_cfg("experiment=cifar10_resnet_wgan_gp")
+    assert (cfg.model.name, cfg.loss.name, cfg.loss.gp_weight) == ("resnet", "wgan_gp", 10.0)
+    t = cfg.train
+    assert (t.batch_size, t.n_critic, t.g_lr, t.d_lr, t.beta1, t.beta2, t.lr_decay, t.steps) == (
+        64, 5, 2e-4, 2e-4, 0.0, 0.9, True, 100_000)
+
+
+def test_a_preset_yields_to_the_command_line(make_cfg):
+    assert make_cfg("experiment=grid25", "train.steps=7").train.steps == 7

@@ -162,3 +162,48 @@ def test_toy_mixtures(name, centers, std):
 def test_toy_centers():
     np.testing.assert_allclose(np.linalg.norm(ring8_centers(), axis=1), 1.0)
     assert sorted(set(grid25_centers()[:, 0])) == [-4, -2, 0, 2, 4]
+
+
+def test_folder_of_images_with_class_subfolders(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "c").mkdir(parents=True)
+    wide = np.zeros((10, 30, 3), np.uint8)
+    wide[:, 10:20] = 255  # the centre square is white, the sides black
+    Image.fromarray(wide).save(tmp_path / "a" / "wide.png")
+    Image.fromarray(np.full((40, 40), 100, np.uint8)).save(tmp_path / "b" / "c" / "grey.JPG")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / ".hidden").mkdir()
+    Image.fromarray(wide).save(tmp_path / ".hidden" / "skip.png")
+
+    x = load("folder", path=str(tmp_path), resolution=8).x
+    assert x.shape == (2, 8, 8, 3) and x.dtype == np.uint8
+    assert (x[0] == 255).all()  # sorted order: a/wide.png first, centre-cropped before resizing
+    assert np.abs(x[1].astype(int) - 100).max() <= 2  # JPEG, greyscale converted to RGB
+    assert load("folder", path=str(tmp_path), resolution=16, channels=1).x.shape == (2, 16, 16, 1)
+
+
+@pytest.mark.parametrize(
+    "setup, options, message",
+    [
+        (None, {}, "^dataset.path: required for dataset=folder"),
+        ("empty", {}, "^dataset.path: no PNG or JPEG images in"),
+        ("file", {}, "^dataset.path: .* is not a directory"),
+        ("broken", {}, r"^dataset.path: cannot read image .*bad\.png"),
+        ("empty", {"resolution": 4}, "^dataset.resolution: must be >= 8"),
+        ("empty", {"channels": 2}, "^dataset.channels: must be 1 or 3"),
+    ],
+)
+def test_folder_errors_name_the_key(tmp_path, setup, options, message):
+    path = None
+    if setup == "empty":
+        path = tmp_path
+    elif setup == "file":
+        path = tmp_path / "x.png"
+        path.write_bytes(b"")
+    elif setup == "broken":
+        path = tmp_path
+        (tmp_path / "bad.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(ConfigError, match=message):
+        load("folder", path=None if path is None else str(path), **options)

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from gantrain.errors import ConfigError
 from gantrain.losses import LOSSES, Objective
-from gantrain.penalties import GRADIENT_PENALTY, critic_scores
+from gantrain.penalties import DRAGAN, GRADIENT_PENALTY, ONE_SIDED_GRADIENT_PENALTY, R1, critic_scores
 
 REAL = tf.constant([2.0, -1.0])
 FAKE = tf.constant([0.5, -3.0])
@@ -63,8 +63,8 @@ def test_gp_weight_is_configurable_and_checked():
 
 
 def test_unknown_loss_lists_known_ones():
-    with pytest.raises(ConfigError, match="unknown loss 'wgan'; known: gan, nsgan, wgan_gp"):
-        build("wgan")
+    with pytest.raises(ConfigError, match="unknown loss 'wgan_c'; known: gan, hinge, lsgan, nsgan, wgan, wgan_gp$"):
+        build("wgan_c")
 
 
 @pytest.mark.parametrize("w", [[3.0, 4.0], [0.6, 0.8], [0.0, 0.1]])
@@ -101,3 +101,74 @@ def test_no_penalty_scores_real_and_fake_in_one_call():
     np.testing.assert_allclose(d_real, [2, 2, 2])
     np.testing.assert_allclose(d_fake, [0, 0, 0])
     np.testing.assert_allclose(penalty, [0, 0, 0])
+
+
+def test_wgan_clip_is_checked_and_kept():
+    assert build("wgan", clip=0.05).clip == 0.05
+    assert build("wgan").penalty is None
+    with pytest.raises(ConfigError, match=r"^loss\.clip: must be > 0"):
+        build("wgan", clip=0)
+
+
+def test_hinge_counts_only_margin_violations():
+    objective = build("hinge")
+    # real 2.0 is past the margin (0), real -1.0 violates it by 2; fake 0.5 by 1.5, fake -3 not.
+    np.testing.assert_allclose(objective.d_loss(REAL, FAKE), [0.0 + 1.5, 2.0 + 0.0])
+    np.testing.assert_allclose(objective.g_loss(FAKE), [-0.5, 3.0])
+
+
+def test_least_squares_targets_one_for_real_zero_for_fake():
+    objective = build("lsgan")
+    np.testing.assert_allclose(
+        objective.d_loss(REAL, FAKE), [0.5 * 1.0 + 0.5 * 0.25, 0.5 * 4.0 + 0.5 * 9.0]
+    )
+    np.testing.assert_allclose(objective.g_loss(FAKE), [0.5 * 0.25, 0.5 * 16.0])
+
+
+@pytest.mark.parametrize("name", ["gan", "nsgan", "wgan", "hinge", "lsgan"])
+def test_every_loss_takes_every_penalty(name):
+    assert build(name).penalty is None
+    assert build(name, penalty="gp").penalty is GRADIENT_PENALTY
+    assert build(name, penalty="gp", one_sided=True).penalty is ONE_SIDED_GRADIENT_PENALTY
+    assert build(name, penalty="dragan").penalty is DRAGAN
+    assert build(name, penalty="r1", gp_weight=0.5).penalty is R1
+    assert build(name, penalty="r1", gp_weight=0.5).penalty_weight == 0.5
+
+
+def test_penalty_options_are_checked():
+    with pytest.raises(ConfigError, match=r"^loss\.penalty: .*'l2'"):
+        build("nsgan", penalty="l2")
+    with pytest.raises(ConfigError, match=r"^loss\.one_sided: applies to penalty gp or dragan, not r1$"):
+        build("nsgan", penalty="r1", one_sided=True)
+    assert build("wgan_gp", penalty="none").penalty is None
+
+
+def linear_critic(w):
+    return lambda x: tf.linalg.matvec(x, tf.constant(w))
+
+
+def test_one_sided_penalty_ignores_gradients_flatter_than_one():
+    real, fake, eps = tf.ones([3, 2]), tf.zeros([3, 2]), tf.fill([3], 0.5)
+    for w, expected in (([0.3, 0.4], 0.0), ([3.0, 4.0], 16.0)):
+        *_, penalty = critic_scores(linear_critic(w), real, fake, ONE_SIDED_GRADIENT_PENALTY, eps)
+        np.testing.assert_allclose(penalty, [expected] * 3, rtol=1e-5)
+
+
+def test_r1_is_half_the_squared_gradient_norm_at_real_examples():
+    """D(x) = ||x||^2 / 2 has gradient x: R1 = ||x_real||^2 / 2, whatever the fakes."""
+    critic = lambda x: 0.5 * tf.reduce_sum(tf.square(x), axis=1)  # noqa: E731
+    real = tf.constant([[3.0, 4.0], [1.0, 0.0]])
+    fake = tf.constant([[100.0, 100.0], [-7.0, 2.0]])
+    *_, penalty = critic_scores(critic, real, fake, R1, tf.fill([2], 0.5))
+    np.testing.assert_allclose(penalty, [12.5, 0.5], rtol=1e-6)
+
+
+def test_dragan_points_perturb_the_real_batch_only():
+    real = tf.constant([[0.0, 0.0], [2.0, 2.0]])  # std over the batch: 1
+    noise = tf.constant([[1.0, 0.5], [0.0, 1.0]])
+    eps = tf.constant([1.0, 0.5])
+    points = DRAGAN.points(real, tf.fill([2, 2], 99.0), eps, noise)
+    np.testing.assert_allclose(points, [[0.5, 0.25], [2.0, 2.25]], rtol=1e-6)
+    # Around the data the cost is WGAN-GP's: (||w|| - 1)^2 for a linear critic.
+    *_, penalty = critic_scores(linear_critic([3.0, 4.0]), real, real, DRAGAN, eps, noise)
+    np.testing.assert_allclose(penalty, [16.0, 16.0], rtol=1e-5)

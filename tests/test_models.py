@@ -8,13 +8,22 @@ from gantrain.errors import ConfigError
 from gantrain.models import MODELS
 from gantrain.models.dcgan import feature_sizes
 
-SHAPES = {"mlp": [(2,), (28, 28, 1), (32, 32, 3), (64, 64, 3)], "dcgan": [(28, 28, 1), (32, 32, 3), (64, 64, 3)]}
-SMALL = {"mlp": {"g_hidden": [8, 8], "d_hidden": [8]}, "dcgan": {"g_channels": 4, "d_channels": 4}}
+SHAPES = {
+    "mlp": [(2,), (28, 28, 1), (32, 32, 3), (64, 64, 3)],
+    "dcgan": [(28, 28, 1), (32, 32, 3), (48, 48, 3), (64, 64, 3)],
+    "resnet": [(8, 8, 1), (28, 28, 1), (32, 32, 3), (48, 48, 3)],
+}
+SMALL = {
+    "mlp": {"g_hidden": [8, 8], "d_hidden": [8]},
+    "dcgan": {"g_channels": 4, "d_channels": 4},
+    "resnet": {"g_channels": 4, "d_channels": 4},
+}
 
 
+@pytest.mark.parametrize("spectral_norm", [False, True], ids=["plain", "sn"])
 @pytest.mark.parametrize("name, shape", [(m, s) for m in SHAPES for s in SHAPES[m]])
-def test_generator_and_discriminator_shapes(name, shape):
-    node = OmegaConf.create({"name": name, "z_dim": 6, **SMALL[name]})
+def test_generator_and_discriminator_shapes(name, shape, spectral_norm):
+    node = OmegaConf.create({"name": name, "z_dim": 6, "d_spectral_norm": spectral_norm, **SMALL[name]})
     generator, discriminator = MODELS.build(node, data_shape=shape)
     fake = generator(np.zeros((3, 6), np.float32), training=False)
     assert tuple(fake.shape) == (3, *shape)
@@ -39,7 +48,10 @@ def test_dcgan_generator_starts_at_4x4_and_halves_channels():
     assert maps == [(8, 8, 16), (16, 16, 8), (32, 32, 3)]
 
 
-@pytest.mark.parametrize("size, sizes", [(28, [4, 7, 14, 28]), (32, [4, 8, 16, 32]), (64, [4, 8, 16, 32, 64])])
+@pytest.mark.parametrize(
+    "size, sizes",
+    [(28, [4, 7, 14, 28]), (32, [4, 8, 16, 32]), (64, [4, 8, 16, 32, 64]), (48, [6, 12, 24, 48]), (9, [5, 9])],
+)
 def test_feature_sizes(size, sizes):
     assert feature_sizes(size) == sizes
 
@@ -65,3 +77,29 @@ def test_build_models_in_mixed_precision_keeps_float32_outputs():
     fake = generator(np.zeros((2, 4), np.float32))
     assert fake.dtype == "float32" and discriminator(fake).dtype == "float32"
     assert keras.mixed_precision.global_policy().name == "float32"  # nothing leaks to later models
+
+
+def test_resnet_follows_the_cifar_layout():
+    """32x32: G up 4 -> 8 -> 16 -> 32; D 32 -> 16 -> 8, then two blocks at 8x8 (SNGAN, WGAN-GP)."""
+    node = OmegaConf.create({"name": "resnet", "g_channels": 8, "d_channels": 8})
+    generator, discriminator = MODELS.build(node, data_shape=(32, 32, 3))
+    ups = [layer.output.shape[1] for layer in generator.layers if type(layer).__name__ == "Add"]
+    assert ups == [8, 16, 32]
+    adds = [layer.output.shape[1] for layer in discriminator.layers if type(layer).__name__ == "Add"]
+    assert adds == [16, 8, 8, 8]
+
+
+def test_resnet_g_batchnorm_switch():
+    node = OmegaConf.create({"name": "resnet", "g_channels": 4, "d_channels": 4, "g_batchnorm": False})
+    generator, _ = MODELS.build(node, data_shape=(8, 8, 1))
+    assert not any(type(layer).__name__ == "BatchNormalization" for layer in generator.layers)
+    generator, _ = MODELS.build(OmegaConf.merge(node, {"g_batchnorm": True}), data_shape=(8, 8, 1))
+    assert any(type(layer).__name__ == "BatchNormalization" for layer in generator.layers)
+
+
+@pytest.mark.parametrize("name", ["mlp", "dcgan", "resnet"])
+def test_spectral_norm_wraps_every_discriminator_layer_with_weights(name):
+    node = OmegaConf.create({"name": name, "d_spectral_norm": True, **SMALL[name]})
+    _, discriminator = MODELS.build(node, data_shape=(8, 8, 1))
+    weighted = [layer for layer in discriminator.layers if layer.trainable_weights]
+    assert weighted and all(type(layer).__name__ in ("SNDense", "SNConv2D") for layer in weighted)

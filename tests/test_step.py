@@ -71,7 +71,7 @@ def test_interpolation_weight_is_uniform_and_per_example():
     seen = []
     rec = recorder(seen)
 
-    def recorded_interpolates(real, fake, eps):
+    def recorded_interpolates(real, fake, eps, noise=None):
         with tf.control_dependencies([rec(eps)]):
             return interpolates(real, fake, eps)
 

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from gantrain.errors import ConfigError, GantrainError
@@ -102,7 +103,29 @@ def test_mixed_precision_trains_with_float32_outputs(tmp_path, make_cfg, mnist_n
     result = train(cfg, tmp_path / "run")
     assert all(math.isfinite(v) for v in result.values())
     # The loss scale of float16 is saved with the run, so a resume continues with it.
-    import tensorflow as tf
-
     names = [n for n, _ in tf.train.list_variables(str(tmp_path / "run" / "checkpoints" / "ckpt-2"))]
     assert any("dynamic_scale" in n for n in names) == (precision == "mixed_float16")
+
+
+def test_resume_is_bitwise_with_every_optional_state(tmp_path, make_cfg):
+    """GON, the moving average, the learning-rate scales and DRAGAN's noise all continue exactly.
+    (Not lr_decay here: it decays over train.steps, which differs between the two runs.)"""
+    options = ["model=mlp", *TINY["mlp"], *FAST, "dataset=grid25", "dataset.num_points=300", "aux=gon",
+               "train.ema=0.9", "loss=hinge", "loss.penalty=dragan",
+               "train.checkpoint_every=2"]
+    train(make_cfg(*options, "train.steps=4"), tmp_path / "straight")
+    train(make_cfg(*options, "train.steps=2"), tmp_path / "resumed")
+    train(make_cfg(*options, "train.steps=4"), tmp_path / "resumed", resume=True)
+    ckpt = [str(tmp_path / run / "checkpoints" / "ckpt-4") for run in ("straight", "resumed")]
+    assert_same_state(*ckpt)
+    names = [name for name, _ in tf.train.list_variables(ckpt[0])]
+    for part in ("aux_optimizer", "ema_generator", "lr_scales"):  # networks are saved via their optimizers
+        assert any(name.startswith(part) for name in names), part
+
+
+@pytest.mark.parametrize("model", ["resnet", "dcgan"])
+def test_image_models_with_spectral_norm_and_decay(tmp_path, make_cfg, mnist_npz, model):
+    cfg = make_cfg(f"model={model}", *TINY[model], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}",
+                   "model.d_spectral_norm=true", "loss=hinge", "train.lr_decay=true", "train.ema=0.99")
+    result = train(cfg, tmp_path / "run")
+    assert result["step"] == 2 and all(math.isfinite(v) for v in result.values())

@@ -9,6 +9,7 @@ Usage: ``dataset = DATASETS.build(cfg.dataset)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -21,6 +22,9 @@ DATASETS = Registry("dataset")
 class Dataset:
     name: str
     x: np.ndarray  # uint8 (N, H, W, C) images, or float32 (N, 2) points
+    # Mixtures of Gaussians: the mode centres (K, 2) and their common standard deviation.
+    centers: Optional[np.ndarray] = None
+    std: Optional[float] = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -33,4 +37,4 @@ class Dataset:
 
 
 # Loaders register themselves on import.
-from gantrain.data import cifar10, mnist, toys  # noqa: E402,F401
+from gantrain.data import cifar10, folder, mnist, toys  # noqa: E402,F401

@@ -22,5 +22,13 @@ def build_models(node: DictConfig, data_shape: tuple[int, ...], precision: str =
     finally:
         keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
 
+
+def build_auxiliary(node: DictConfig, data_shape: tuple[int, ...], heads: int, precision: str = "float32") -> keras.Model:
+    """A fresh discriminator of the model's architecture whose last layer has ``heads`` outputs."""
+    _, discriminator = build_models(node, data_shape, precision)
+    last = discriminator.layers[-1]
+    head = type(last).from_config({**last.get_config(), "units": heads, "name": "heads"})
+    return keras.Model(discriminator.input, head(last.input), name="auxiliary")
+
 # Architectures register themselves on import.
-from gantrain.models import dcgan, mlp  # noqa: E402,F401
+from gantrain.models import dcgan, mlp, resnet  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """DCGAN (Radford et al. 2016) in the WGAN-GP paper's form, for square images of any size >= 8.
 
-Generator: Dense -> 4x4xC -> stride-2 transposed convs halving the channels -> tanh. Where a size
+Generator: Dense -> 4x4xC (see ``feature_sizes``) -> stride-2 transposed convs halving the channels -> tanh. Where a size
 is odd on the way down (28 -> 14 -> 7 -> 4), the upsampled map is cropped back (8 -> 7), as in the
 WGAN-GP MNIST model. Discriminator: stride-2 convs doubling the channels with LeakyReLU, then one
 logit; no normalisation, since a gradient penalty is per example.
@@ -13,12 +13,14 @@ from keras import layers
 
 from gantrain.errors import ConfigError
 from gantrain.models import MODELS
+from gantrain.models.spectral_norm import conv2d, dense
 
 
 def feature_sizes(size: int) -> list[int]:
-    """Spatial sizes from 4 up to ``size``, each twice (or twice minus one) the previous."""
+    """Spatial sizes up to ``size``, each twice (or twice minus one) the previous, from the
+    smallest that is still >= 4: 4 for powers of two and 28, 6 for 48."""
     sizes = [size]
-    while sizes[-1] > 4:
+    while (sizes[-1] + 1) // 2 >= 4:
         sizes.append((sizes[-1] + 1) // 2)
     return sizes[::-1]
 
@@ -32,11 +34,13 @@ def dcgan(
     kernel_size: int = 5,
     g_batchnorm: bool = True,
     negative_slope: float = 0.2,
+    d_spectral_norm: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
     """G: z (B, z_dim) -> images (B, H, W, C) in [-1, 1]; D: images -> logit (B, 1).
 
     ``g_channels`` is G's width before its last layer (doubling towards 4x4); ``d_channels`` is
-    D's first width (doubling towards 4x4).
+    D's first width (doubling towards 4x4); ``d_spectral_norm``: spectral normalization on every
+    layer of D.
     """
     if len(data_shape) != 3:
         raise ConfigError(
@@ -54,7 +58,9 @@ def dcgan(
 
     z = keras.Input((z_dim,))
     width_g = g_channels * 2 ** (ups - 1)
-    h = layers.Reshape((4, 4, width_g))(layers.Dense(4 * 4 * width_g, use_bias=not g_batchnorm)(z))
+    start = sizes[0]
+    h = layers.Dense(start * start * width_g, use_bias=not g_batchnorm)(z)
+    h = layers.Reshape((start, start, width_g))(h)
     for i, size in enumerate(sizes[1:]):
         last = i == ups - 1
         if not last:
@@ -69,8 +75,11 @@ def dcgan(
     x = keras.Input(data_shape)
     h = x
     for i in range(ups):
-        h = layers.LeakyReLU(negative_slope)(layers.Conv2D(d_channels * 2**i, **conv)(h))
-    discriminator = keras.Model(x, layers.Dense(1, dtype="float32")(layers.Flatten()(h)), name="discriminator")
+        h = layers.LeakyReLU(negative_slope)(
+            conv2d(d_channels * 2**i, spectral_norm=d_spectral_norm, **conv)(h)
+        )
+    logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(layers.Flatten()(h))
+    discriminator = keras.Model(x, logit, name="discriminator")
     return generator, discriminator
 
 

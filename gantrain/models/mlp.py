@@ -13,6 +13,7 @@ from keras import layers
 
 from gantrain.errors import ConfigError
 from gantrain.models import MODELS
+from gantrain.models.spectral_norm import dense
 
 
 @MODELS.register("mlp")
@@ -22,8 +23,10 @@ def mlp(
     g_hidden: list[int] = [1024, 1024, 1024],
     d_hidden: list[int] = [1024, 1024, 1024],
     negative_slope: float = 0.2,
+    d_spectral_norm: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
-    """G: z (B, z_dim) -> x (B, *data_shape); D: x -> logit (B, 1)."""
+    """G: z (B, z_dim) -> x (B, *data_shape); D: x -> logit (B, 1); ``d_spectral_norm``: spectral
+    normalization on every layer of D."""
     if z_dim < 1:
         raise ConfigError("model.z_dim", f"must be >= 1, got {z_dim}")
     for key, sizes in (("g_hidden", g_hidden), ("d_hidden", d_hidden)):
@@ -43,6 +46,7 @@ def mlp(
     x = keras.Input(data_shape)
     h = layers.Flatten()(x)
     for width in d_hidden:
-        h = layers.LeakyReLU(negative_slope)(layers.Dense(width)(h))
-    discriminator = keras.Model(x, layers.Dense(1, dtype="float32")(h), name="discriminator")
+        h = layers.LeakyReLU(negative_slope)(dense(width, spectral_norm=d_spectral_norm)(h))
+    logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(h)
+    discriminator = keras.Model(x, logit, name="discriminator")
     return generator, discriminator

@@ -1,0 +1,92 @@
+"""The CIFAR ResNet of WGAN-GP (Gulrajani et al. 2017) and SNGAN (Miyato et al. 2018), any square size >= 8.
+
+Generator: Dense -> 4x4xC (see ``dcgan.feature_sizes``) -> residual up blocks (BN, ReLU, 2x nearest upsampling, 3x3 conv, BN,
+ReLU, 3x3 conv; 1x1-conv shortcut) until the image size (odd sizes are cropped, 8 -> 7, as in
+``dcgan``) -> BN, ReLU, 3x3 conv, tanh.
+Discriminator: an "optimized" first block (conv, ReLU, conv, 2x2 average pool; shortcut pool then
+1x1 conv), residual down blocks until the maps are 8x8 or smaller, two plain residual blocks,
+ReLU, global sum pooling, one logit. For 32x32: 32 -> 16 -> 8 -> 8 -> 8, as in the papers.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from gantrain.errors import ConfigError
+from gantrain.models import MODELS
+from gantrain.models.dcgan import feature_sizes
+from gantrain.models.spectral_norm import conv2d, dense
+
+
+@MODELS.register("resnet")
+def resnet(
+    data_shape: tuple[int, ...],
+    z_dim: int = 128,
+    g_channels: int = 256,
+    d_channels: int = 128,
+    g_batchnorm: bool = True,
+    d_spectral_norm: bool = False,
+) -> tuple[keras.Model, keras.Model]:
+    """G: z (B, z_dim) -> images (B, H, W, C) in [-1, 1]; D: images -> logit (B, 1).
+
+    ``g_channels``/``d_channels``: the width of every block of G/D; ``g_batchnorm``: batch norm in
+    G's blocks; ``d_spectral_norm``: spectral normalization on every layer of D.
+    """
+    if len(data_shape) != 3:
+        raise ConfigError(
+            "model", f"resnet needs images (H, W, C) but the dataset gives shape {data_shape}; use model=mlp"
+        )
+    height, width, channels = data_shape
+    if height != width or height < 8:
+        raise ConfigError("model", f"resnet needs square images of at least 8x8, got {height}x{width}")
+    for key, value in (("z_dim", z_dim), ("g_channels", g_channels), ("d_channels", d_channels)):
+        if value < 1:
+            raise ConfigError(f"model.{key}", f"must be >= 1, got {value}")
+
+    z = keras.Input((z_dim,))
+    sizes = feature_sizes(height)
+    h = layers.Reshape((sizes[0], sizes[0], g_channels))(layers.Dense(sizes[0] ** 2 * g_channels)(z))
+    for size in sizes[1:]:
+        h = _up_block(h, g_channels, g_batchnorm, crop=2 * h.shape[1] > size)
+    h = layers.Conv2D(channels, 3, padding="same")(_bn_relu(h, g_batchnorm))
+    # Outputs in float32 under mixed precision too: losses and penalties are computed in float32.
+    generator = keras.Model(z, layers.Activation("tanh", dtype="float32")(h), name="generator")
+
+    def conv(filters: int, kernel_size: int):
+        return conv2d(filters, kernel_size, spectral_norm=d_spectral_norm, padding="same")
+
+    x = keras.Input(data_shape)
+    pool = layers.AveragePooling2D(2, padding="same")
+    # The optimized block: no ReLU in front of the first conv, which sees the image itself.
+    main = pool(conv(d_channels, 3)(layers.ReLU()(conv(d_channels, 3)(x))))
+    h = layers.Add()([main, conv(d_channels, 1)(pool(x))])
+    while h.shape[1] > 8:
+        main = conv(d_channels, 3)(layers.ReLU()(conv(d_channels, 3)(layers.ReLU()(h))))
+        h = layers.Add()([pool(main), pool(conv(d_channels, 1)(h))])
+    for _ in range(2):
+        main = conv(d_channels, 3)(layers.ReLU()(conv(d_channels, 3)(layers.ReLU()(h))))
+        h = layers.Add()([main, h])
+    features = layers.GlobalAveragePooling2D()(layers.ReLU()(h))
+    # Sum pooling, as in the papers: the mean times the number of positions.
+    features = layers.Rescaling(float(h.shape[1] * h.shape[2]))(features)
+    logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(features)
+    discriminator = keras.Model(x, logit, name="discriminator")
+    return generator, discriminator
+
+
+def _bn_relu(h, batchnorm: bool):
+    if batchnorm:
+        h = layers.BatchNormalization(momentum=0.9)(h)  # momentum: see dcgan._normalize_relu
+    return layers.ReLU()(h)
+
+
+def _up_block(h, channels: int, batchnorm: bool, crop: bool):
+    """Upsample by 2 (cropped back by one pixel when ``crop``), residual."""
+    up = layers.UpSampling2D(2)
+    trim = layers.Cropping2D(((0, 1), (0, 1))) if crop else layers.Identity()
+    main = trim(up(_bn_relu(h, batchnorm)))
+    main = layers.Conv2D(channels, 3, padding="same")(main)
+    main = layers.Conv2D(channels, 3, padding="same")(_bn_relu(main, batchnorm))
+    shortcut = layers.Conv2D(channels, 1)(trim(up(h)))
+    return layers.Add()([main, shortcut])

@@ -1,0 +1,130 @@
+"""Mode-coverage metrics and ``gantrain-eval`` on runs of every dataset kind."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from gantrain.data.toys import grid25_centers
+from gantrain.errors import ConfigError
+from gantrain.evaluate import evaluate
+from gantrain.metrics import mode_metrics
+from gantrain.models import build_models
+from gantrain.train import train
+from tests.conftest import TINY, cli_env
+
+FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=1", "train.checkpoint_every=1"]
+
+
+def test_samples_of_the_true_mixture_score_perfectly():
+    centers = grid25_centers()
+    rng = np.random.default_rng(0)
+    samples = centers[rng.integers(25, size=20000)] + 0.05 * rng.standard_normal((20000, 2))
+    result = mode_metrics(samples, centers, 0.05)
+    assert result["modes"] == 25
+    assert result["hq"] == pytest.approx(1 - math.exp(-4.5), abs=0.005)  # 2-D Gaussian within 3 sigma
+    assert result["rkl"] < 0.005
+
+
+def test_collapse_and_misses():
+    centers = grid25_centers()
+    one_mode = np.tile(centers[3], (100, 1)) + 0.01
+    assert mode_metrics(one_mode, centers, 0.05) == {"modes": 1, "hq": 1.0, "rkl": pytest.approx(math.log(25))}
+    between = centers[:10] + 1.0  # halfway between modes: none is high quality
+    assert mode_metrics(between, centers, 0.05) == {"modes": 0, "hq": 0.0, "rkl": pytest.approx(math.log(25))}
+    # Two modes, three samples to one and one to the other: KL((3/4, 1/4) || uniform over 25)
+    two = np.array([centers[0], centers[0], centers[0], centers[1]])
+    expected = 0.75 * math.log(0.75 * 25) + 0.25 * math.log(0.25 * 25)
+    assert mode_metrics(two, centers, 0.05)["rkl"] == pytest.approx(expected)
+
+
+def make_folder(tmp_path):
+    for i, size in enumerate([(20, 12), (9, 9), (16, 30)]):
+        sub = tmp_path / "images" / ("cats" if i % 2 else "dogs")
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((*size[::-1], 3), 40 * i, np.uint8)).save(sub / f"{i}.png")
+    return tmp_path / "images"
+
+
+@pytest.fixture
+def dataset_args(tmp_path, mnist_npz, cifar_archive):
+    return {
+        "grid25": ["dataset=grid25", "dataset.num_points=300"],
+        "mnist": ["dataset=mnist", f"dataset.path={mnist_npz}"],
+        "cifar10": ["dataset=cifar10", f"dataset.path={cifar_archive}"],
+        "folder": ["dataset=folder", f"dataset.path={make_folder(tmp_path)}", "dataset.resolution=8"],
+    }
+
+
+@pytest.mark.parametrize("kind, shape", [("grid25", (2,)), ("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3)),
+                                         ("folder", (8, 8, 3))])
+def test_eval_and_export_round_trip(tmp_path, make_cfg, dataset_args, kind, shape):
+    model = "mlp" if kind == "grid25" else "dcgan"
+    cfg = make_cfg(f"model={model}", *TINY[model], *FAST, *dataset_args[kind])
+    run = tmp_path / "run"
+    train(cfg, run)
+    export = tmp_path / "samples.npz"
+    result = evaluate(run, num_samples=30, export=export)
+    assert json.loads((run / "eval.json").read_text()) == result
+    assert (result["step"], result["num_samples"]) == (2, 30)
+    x = np.load(export)["x"]
+    assert x.shape == (30, *shape)
+    if kind == "grid25":
+        assert x.dtype == np.float32
+        assert {k: result[k] for k in ("modes", "hq", "rkl")} == mode_metrics(x, grid25_centers(), 0.05)
+    else:
+        assert x.dtype == np.uint8
+        assert result["pixel_mean"] == pytest.approx(x.mean())
+        assert result["pixel_std"] == pytest.approx(x.std())
+
+
+def test_eval_uses_the_moving_average_and_any_kept_step(tmp_path, make_cfg):
+    cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200", "train.ema=0.5")
+    run = tmp_path / "run"
+    train(cfg, run)
+    x = {}
+    for step in (1, 2):
+        export = tmp_path / f"s{step}.npz"
+        assert evaluate(run, num_samples=7, checkpoint=str(step), export=export)["step"] == step
+        x[step] = np.load(export)["x"]
+    assert not np.allclose(x[1], x[2])
+    # The exported samples are the averaged generator's on the fixed evaluation noise.
+    generators = {}
+    for name in ("generator", "ema_generator"):
+        generators[name], _ = build_models(cfg.model, (2,))
+        tf.train.Checkpoint(**{name: generators[name]}).restore(str(run / "checkpoints" / "ckpt-2")).expect_partial()
+    noise = tf.random.stateless_normal([7, 4], seed=[0, 2])
+    np.testing.assert_allclose(x[2], generators["ema_generator"](noise).numpy(), rtol=1e-6)
+    assert not np.allclose(x[2], generators["generator"](noise).numpy())
+
+
+def test_eval_errors_name_the_argument(tmp_path, make_cfg):
+    with pytest.raises(ConfigError, match="^run_dir: .* is not a gantrain run"):
+        evaluate(tmp_path)
+    cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200")
+    train(cfg, tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"^checkpoint: no checkpoint at step 7; kept: 0, 1, 2 \(or latest\)$"):
+        evaluate(tmp_path / "run", checkpoint="7")
+    with pytest.raises(ConfigError, match="^export: must name a .npz file"):
+        evaluate(tmp_path / "run", export=tmp_path / "x.csv")
+
+
+@pytest.mark.slow
+def test_gantrain_eval_command(tmp_path, make_cfg):
+    cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=grid25", "dataset.num_points=300")
+    train(cfg, tmp_path / "run")
+    command = [sys.executable, "-m", "gantrain.evaluate"]
+    done = subprocess.run([*command, f"run_dir={tmp_path / 'run'}", "num_samples=50"],
+                          capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"step", "num_samples", "modes", "hq", "rkl"} == set(result)
+    bad = subprocess.run([*command, f"run_dir={tmp_path / 'run'}", "num_sample=5"],
+                         capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == "gantrain-eval: error: num_sample: not an option of gantrain-eval"

@@ -1,0 +1,112 @@
+"""Training options: moving average of G, learning-rate decay, weight clipping, the GON objective."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from omegaconf import OmegaConf
+
+from gantrain.auxiliary import AUXILIARIES, log_softplus
+from gantrain.ema import MovingAverage
+from gantrain.errors import ConfigError
+from gantrain.learning_rate import LearningRate
+from gantrain.losses import LOSSES
+from gantrain.models import MODELS, build_auxiliary
+from gantrain.step import make_train_step
+
+MLP = OmegaConf.create({"name": "mlp", "z_dim": 2, "g_hidden": [8], "d_hidden": [8]})
+DATA = tf.constant(np.random.default_rng(0).normal(size=(256, 2)), tf.float32)
+
+
+def make_step(loss, ema=None, aux=None, lr=1e-2):
+    keras.utils.set_random_seed(0)
+    generator, discriminator = MODELS.build(MLP, data_shape=(2,))
+    extras = {}
+    if aux is not None:
+        extras = dict(
+            aux_objective=aux,
+            aux_network=build_auxiliary(MLP, (2,), aux.heads),
+            aux_optimizer=keras.optimizers.Adam(lr),
+        )
+    average = MovingAverage(generator, ema) if ema else None
+    step = make_train_step(
+        generator=generator, discriminator=discriminator,
+        g_optimizer=keras.optimizers.Adam(lr), d_optimizer=keras.optimizers.Adam(lr),
+        objective=LOSSES.build(OmegaConf.create(loss)), data=DATA,
+        rng=tf.random.Generator.from_seed(1), batch_size=16, n_critic=2,
+        strategy=tf.distribute.get_strategy(), ema=average, **extras,
+    )
+    return step, generator, discriminator, average, extras
+
+
+def test_moving_average_follows_its_formula():
+    step, generator, _, average, _ = make_step({"name": "nsgan"}, ema=0.9)
+    expected = [w.numpy() for w in generator.trainable_weights]  # starts as a copy of G
+    for _ in range(3):
+        step()
+        expected = [0.9 * e + 0.1 * w.numpy() for e, w in zip(expected, generator.trainable_weights)]
+    for e, a in zip(expected, average.model.trainable_weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), e, rtol=1e-5, atol=1e-7)
+    # and it is not G itself
+    assert not np.allclose(average.model.trainable_weights[0].numpy(), generator.trainable_weights[0].numpy())
+
+
+def test_learning_rate_decays_linearly_to_zero():
+    rate = LearningRate(0.1, decay_steps=100)
+    assert [float(rate(i)) for i in (0, 25, 100, 150)] == pytest.approx([0.1, 0.075, 0.0, 0.0])
+    assert float(LearningRate(0.1)(10**6)) == pytest.approx(0.1)
+    rate.scale.assign(0.5)  # what a divergence rollback does
+    assert float(rate(50)) == pytest.approx(0.025)
+
+
+def test_decay_reaches_the_optimizer():
+    rate = LearningRate(0.1, decay_steps=4)
+    optimizer = keras.optimizers.SGD(rate)
+    w = keras.Variable(0.0)
+    steps = []
+    for _ in range(5):
+        before = float(w.numpy())
+        optimizer.apply([tf.constant(1.0)], [w])
+        steps.append(before - float(w.numpy()))
+    np.testing.assert_allclose(steps, [0.1, 0.075, 0.05, 0.025, 0.0], atol=1e-7)
+
+
+def test_weight_clipping_keeps_every_critic_weight_in_range():
+    step, _, discriminator, _, _ = make_step({"name": "wgan", "clip": 0.01})
+    step()
+    values = np.concatenate([w.numpy().ravel() for w in discriminator.trainable_weights])
+    assert np.abs(values).max() <= 0.01 + 1e-7
+    assert np.isclose(np.abs(values).max(), 0.01)  # lr 1e-2 pushes weights to the bound
+
+
+def test_gon_objective_by_hand():
+    aux = AUXILIARIES.build(OmegaConf.create({"name": "gon", "weight": 2.0, "alpha": 0.2, "beta": 0.1}))
+    h_real = tf.constant([[1.0, -1.0]])
+    h_fake = tf.constant([[0.5, 2.0]])
+    sp = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    expected = -0.2 * math.log(sp(1.0)) + sp(0.5) + sp(-1.0) - 0.1 * math.log(sp(2.0))
+    np.testing.assert_allclose(aux.network_loss(h_real, h_fake), [expected], rtol=1e-6)
+    np.testing.assert_allclose(aux.generator_loss(h_fake), [2.0 * (-sp(0.5) + 0.1 * math.log(sp(2.0)))], rtol=1e-6)
+    # log(softplus(h)) stays finite far below zero, where softplus underflows
+    assert float(log_softplus(tf.constant(-200.0))) == pytest.approx(-200.0)
+
+
+def test_gon_weights_are_checked():
+    with pytest.raises(ConfigError, match=r"^aux\.beta: must be > 0"):
+        AUXILIARIES.build(OmegaConf.create({"name": "gon", "beta": 0.0}))
+
+
+def test_gon_trains_beside_the_critic_and_reaches_the_generator():
+    aux = AUXILIARIES.build(OmegaConf.create({"name": "gon"}))
+    step, _, _, _, extras = make_step({"name": "nsgan"}, aux=aux)
+    network = extras["aux_network"]
+    assert network.output_shape == (None, 2)
+    before = [w.numpy().copy() for w in network.trainable_weights]
+    metrics = step()
+    assert np.isfinite(float(metrics["aux_loss"]))
+    assert all(not np.allclose(b, w.numpy()) for b, w in zip(before, network.trainable_weights))
+    # G's objective includes GON's terms: with a heavier weight the same step reports another g_loss
+    heavy = AUXILIARIES.build(OmegaConf.create({"name": "gon", "weight": 5.0}))
+    assert float(make_step({"name": "nsgan"}, aux=heavy)[0]()["g_loss"]) != pytest.approx(float(metrics["g_loss"]))
