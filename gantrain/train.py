@@ -25,9 +25,9 @@ from gantrain.auxiliary import AUXILIARIES
 from gantrain.checkpoints import Checkpoints
 from gantrain.config import NanPolicy, Precision, check_train
 from gantrain.data import DATASETS
+from gantrain.ema import MovingAverage
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.interrupts import GracefulStop
-from gantrain.ema import MovingAverage
 from gantrain.learning_rate import LearningRate
 from gantrain.losses import LOSSES
 from gantrain.models import build_auxiliary, build_models
