@@ -5,7 +5,7 @@ For each preset and seed: one ``gantrain experiment=<preset> train.seed=<seed>``
 error over seeds of modes, high-quality fraction and reverse KL next to PacGAN's Table 1 rows, and
 the wall time per run; saves one PNG per preset with a scatter plot of every seed's samples.
 
-Usage: ``python scripts/toy_benchmark.py [--seeds 10] [--jobs 2] [--out outputs/toy_benchmark]
+Usage: ``python scripts/toy_benchmark.py [--seeds 10] [--jobs 1] [--out outputs/toy_benchmark]
 [--presets grid25 ring8] [-- extra overrides]``
 """
 
@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", default=["grid25", "ring8"])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (each gets cores/jobs threads)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
     parser.add_argument("--out", type=Path, default=Path("outputs/toy_benchmark"))
     parser.add_argument("extra", nargs="*", help="overrides for every run, after --")
     args = parser.parse_args()

@@ -1,5 +1,16 @@
-"""Sample-quality metrics. ``mode_metrics``: mode coverage of 2-D mixtures (PacGAN/VEEGAN)."""
+"""Sample-quality metrics.
 
+- :func:`mode_metrics`: mode coverage of 2-D mixtures (PacGAN/VEEGAN);
+- :func:`frechet_distance`, :func:`kernel_inception_distance`, :func:`inception_score`: on
+  features or class probabilities from any extractor.
+"""
+
+from gantrain.metrics.distances import (
+    frechet_distance,
+    gaussian_statistics,
+    inception_score,
+    kernel_inception_distance,
+)
 from gantrain.metrics.modes import mode_metrics
 
-__all__ = ["mode_metrics"]
+__all__ = ["frechet_distance", "gaussian_statistics", "inception_score", "kernel_inception_distance", "mode_metrics"]
