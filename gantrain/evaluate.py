@@ -8,8 +8,10 @@ JSON line of metrics and writes it to ``<run>/eval.json``. ``export`` saves the 
 float32 (N, 2) points, or uint8 (N, H, W, C) images.
 
 Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as in PacGAN
-(:func:`gantrain.metrics.mode_metrics`); for images, the mean and standard deviation of the pixel
-values of the samples and of the same number of training images.
+(:func:`gantrain.metrics.mode_metrics`); for MNIST and Fashion-MNIST ``fid``, ``kid``, ``is``,
+``classes_hit`` and ``class_kl`` with gantrain's classifier (:mod:`gantrain.features`); for other
+images, the mean and standard deviation of the pixel values of the samples and of the same number
+of training images.
 
 Usage: ``evaluate("outputs/run", num_samples=2500)`` -> the metrics dict.
 """
@@ -79,20 +81,29 @@ def evaluate(
     step = int(path.rsplit("-", 1)[1])
     result: dict = {"step": step, "num_samples": num_samples}
     if dataset.centers is not None:
-        result.update(mode_metrics(samples, dataset.centers, dataset.std))
         exported = samples.astype(np.float32)
+        result.update(mode_metrics(exported, dataset.centers, dataset.std))
     else:
         exported = np.clip(np.round((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
-        real = dataset.x[np.random.default_rng(0).choice(len(dataset.x), min(num_samples, len(dataset.x)), replace=False)]
-        result.update(
-            pixel_mean=float(exported.mean()), pixel_std=float(exported.std()),
-            real_pixel_mean=float(real.mean()), real_pixel_std=float(real.std()),
-        )
+        result.update(_image_metrics(cfg.dataset, dataset.x, exported))
     if export is not None:
         with open(Path(export), "wb") as f:
             np.savez(f, x=exported)
     atomic_write(run.root / "eval.json", json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _image_metrics(node, real: np.ndarray, samples: np.ndarray) -> dict:
+    """Classifier metrics where gantrain has a classifier; else pixel statistics beside the data's."""
+    if node.name in ("mnist", "fashion_mnist"):
+        from gantrain.features import classifier_metrics
+
+        return classifier_metrics(node, samples)
+    real = real[np.random.default_rng(0).choice(len(real), min(len(samples), len(real)), replace=False)]
+    return {
+        "pixel_mean": float(samples.mean()), "pixel_std": float(samples.std()),
+        "real_pixel_mean": float(real.mean()), "real_pixel_std": float(real.std()),
+    }
 
 
 def _checkpoint_path(run: RunDir, checkpoint: str | int) -> str:

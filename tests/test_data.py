@@ -29,6 +29,7 @@ def test_mnist_npz(mnist_npz):
     expected = np.load(mnist_npz)["x_train"]
     assert ds.x.dtype == np.uint8 and ds.shape == (28, 28, 1) and ds.is_image
     np.testing.assert_array_equal(ds.x[..., 0], expected)
+    np.testing.assert_array_equal(ds.y, np.load(mnist_npz)["y_train"])
     assert len(load("mnist", path=str(mnist_npz), split="test").x) == 16
 
 
@@ -41,7 +42,9 @@ def test_idx_files_in_a_directory(tmp_path, name, suffix):
     write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", images[:3])
     ds = load(name, path=str(tmp_path))
     np.testing.assert_array_equal(ds.x[..., 0], images)
-    assert len(load(name, path=str(tmp_path), split="test").x) == 3
+    np.testing.assert_array_equal(ds.y, np.arange(10))  # the labels file beside the images
+    test = load(name, path=str(tmp_path), split="test")
+    assert len(test.x) == 3 and test.y is None  # no t10k labels file: no labels
 
 
 def test_single_idx_file(tmp_path):

@@ -77,6 +77,10 @@ def test_eval_and_export_round_trip(tmp_path, make_cfg, dataset_args, kind, shap
     if kind == "grid25":
         assert x.dtype == np.float32
         assert {k: result[k] for k in ("modes", "hq", "rkl")} == mode_metrics(x, grid25_centers(), 0.05)
+    elif kind == "mnist":  # gantrain's classifier, trained on the fixture's 64 images
+        assert x.dtype == np.uint8
+        assert {"fid", "kid", "kid_std", "is", "is_std", "classes_hit", "class_kl"} <= set(result)
+        assert all(math.isfinite(result[k]) for k in ("fid", "kid", "is", "class_kl"))
     else:
         assert x.dtype == np.uint8
         assert result["pixel_mean"] == pytest.approx(x.mean())

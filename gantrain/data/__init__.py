@@ -22,6 +22,7 @@ DATASETS = Registry("dataset")
 class Dataset:
     name: str
     x: np.ndarray  # uint8 (N, H, W, C) images, or float32 (N, 2) points
+    y: Optional[np.ndarray] = None  # class labels (N,), where the files have them
     # Mixtures of Gaussians: the mode centres (K, 2) and their common standard deviation.
     centers: Optional[np.ndarray] = None
     std: Optional[float] = None

@@ -31,7 +31,7 @@ def mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
         or files.find(["mnist.npz", "mnist"])
         or files.download(MNIST_URL, "mnist.npz", "MNIST")
     )
-    return Dataset("mnist", _images(source, split))
+    return Dataset("mnist", *_images(source, split))
 
 
 @DATASETS.register("fashion_mnist")
@@ -44,7 +44,7 @@ def fashion_mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
         or files.find(["fashion-mnist", "fashion_mnist.npz"])
         or files.download(FASHION_URL + name, f"fashion-mnist/{name}", "Fashion-MNIST")
     )
-    return Dataset("fashion_mnist", _images(source, split))
+    return Dataset("fashion_mnist", *_images(source, split))
 
 
 def _check_split(split: str) -> None:
@@ -52,8 +52,9 @@ def _check_split(split: str) -> None:
         raise ConfigError("dataset.split", f"unknown split '{split}'; known: train, test")
 
 
-def _images(source: Path, split: str) -> np.ndarray:
-    """uint8 (N, 28, 28, 1) from a .npz, an IDX file or a directory holding either."""
+def _images(source: Path, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """uint8 images (N, 28, 28, 1) from a .npz, an IDX file or a directory holding either, and
+    their labels (N,) when the .npz has them or the labels IDX file lies beside the images."""
     if source.is_dir():
         idx = [source / (IMAGE_FILES[split] + ext) for ext in ("", ".gz")]
         found = [p for p in idx if p.is_file()] or sorted(source.glob("*.npz"))
@@ -63,18 +64,28 @@ def _images(source: Path, split: str) -> np.ndarray:
                 f"{source} holds neither {IMAGE_FILES[split]}[.gz] nor a .npz file",
             )
         source = found[0]
-    x = _read_npz(source, f"x_{split}") if source.suffix == ".npz" else read_idx(source)
+    if source.suffix == ".npz":
+        x = _read_npz(source, f"x_{split}")
+        y = _read_npz(source, f"y_{split}", required=False)
+    else:
+        x = read_idx(source)
+        labels = source.with_name(source.name.replace("images-idx3", "labels-idx1"))
+        y = read_idx(labels) if labels != source and labels.is_file() else None
     if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
         raise ConfigError(
             "dataset.path",
             f"{source}: expected uint8 images of shape (N, 28, 28), found {x.dtype} {x.shape}",
         )
-    return x[..., None]
+    if y is not None and y.shape != (len(x),):
+        y = None  # labels that do not fit the images are not used
+    return x[..., None], y
 
 
-def _read_npz(path: Path, key: str) -> np.ndarray:
+def _read_npz(path: Path, key: str, required: bool = True) -> np.ndarray | None:
     try:
         with np.load(path, allow_pickle=False) as archive:
+            if key not in archive and not required:
+                return None
             if key not in archive:
                 raise ConfigError(
                     "dataset.path", f"{path} has no array '{key}' (found: {', '.join(archive.files)})"

@@ -28,7 +28,7 @@ def _mixture(name: str, centers: np.ndarray, num_points: int, std: float, seed: 
     rng = np.random.default_rng(seed)
     modes = rng.integers(len(centers), size=num_points)
     points = centers[modes] + std * rng.standard_normal((num_points, 2))
-    return Dataset(name, points.astype(np.float32), centers, std)
+    return Dataset(name, points.astype(np.float32), centers=centers, std=std)
 
 
 @DATASETS.register("ring8")

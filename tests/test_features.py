@@ -1,0 +1,66 @@
+"""gantrain's classifier: trained on the dataset's own split, cached, and the metrics built on it."""
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from gantrain.features import class_coverage, classifier, classifier_metrics
+
+
+def pattern_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """28x28 images whose class k is a bright bar at rows 2k+4..2k+6, on faint noise: learnable in
+    seconds, like MNIST in format."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n).astype(np.uint8)
+    x = rng.integers(0, 40, size=(n, 28, 28), dtype=np.uint8)
+    for i, k in enumerate(y):
+        x[i, 2 * k + 4 : 2 * k + 7, 4:24] = 255
+    return x, y
+
+
+@pytest.fixture
+def pattern_npz(tmp_path):
+    (x_train, y_train), (x_test, y_test) = pattern_digits(600, 0), pattern_digits(200, 1)
+    path = tmp_path / "data" / "mnist.npz"
+    path.parent.mkdir()
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+def test_classifier_is_trained_once_and_cached_next_to_the_data(pattern_npz):
+    node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz), "split": "train"})
+    model = classifier.load_or_train(node)
+    cached = pattern_npz.parent / "gantrain_classifier_mnist.keras"
+    assert cached.is_file()
+    x_test, y_test = pattern_digits(200, 1)
+    assert classifier.accuracy(model, x_test[..., None], y_test) >= 0.95
+    stamp = cached.stat().st_mtime_ns
+    again = classifier.load_or_train(node)
+    assert cached.stat().st_mtime_ns == stamp  # loaded, not retrained
+    np.testing.assert_allclose(classifier.predict_logits(again, x_test[..., None]),
+                               classifier.predict_logits(model, x_test[..., None]), rtol=1e-5, atol=1e-5)
+
+
+def test_real_images_score_far_better_than_noise(pattern_npz):
+    node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz), "split": "train"})
+    real = pattern_digits(300, 2)[0][..., None]
+    noise = np.random.default_rng(3).integers(0, 256, size=(300, 28, 28, 1), dtype=np.uint8)
+    good, bad = classifier_metrics(node, real), classifier_metrics(node, noise)
+    assert (pattern_npz.parent / "gantrain_stats_mnist_classifier_train.npz").is_file()  # reference cached
+    assert good["fid"] * 10 < bad["fid"]
+    assert good["kid"] < bad["kid"]
+    assert good["classes_hit"] == 10 and good["class_kl"] < 0.05
+    assert good["is"] > 8 > bad["is"]
+
+
+def test_class_coverage():
+    probs = np.eye(10)[[0, 0, 1, 1]]
+    assert class_coverage(probs) == {"classes_hit": 2, "class_kl": pytest.approx(np.log(5))}
+    assert class_coverage(np.eye(10))["class_kl"] == pytest.approx(0.0)
+
+
+def test_the_classifier_needs_a_dataset_it_knows(tmp_path):
+    from gantrain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="^features: the classifier is trained on mnist or fashion_mnist"):
+        classifier.load_or_train(OmegaConf.create({"name": "cifar10", "path": None}))
