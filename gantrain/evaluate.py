@@ -9,7 +9,8 @@ float32 (N, 2) points, or uint8 (N, H, W, C) images.
 
 Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as in PacGAN
 (:func:`gantrain.metrics.mode_metrics`); for MNIST and Fashion-MNIST ``fid``, ``kid``, ``is``,
-``classes_hit`` and ``class_kl`` with gantrain's classifier (:mod:`gantrain.features`); for other
+``classes_hit`` and ``class_kl`` with gantrain's classifier (:mod:`gantrain.features`); for stacked
+MNIST ``modes`` (of 1000) and ``mode_kl`` with the same classifier on each channel; for other
 images, the mean and standard deviation of the pixel values of the samples and of the same number
 of training images.
 
@@ -99,6 +100,10 @@ def _image_metrics(node, real: np.ndarray, samples: np.ndarray) -> dict:
         from gantrain.features import classifier_metrics
 
         return classifier_metrics(node, samples)
+    if node.name == "stacked_mnist":
+        from gantrain.features import stacked_mode_metrics
+
+        return stacked_mode_metrics(node, samples)
     real = real[np.random.default_rng(0).choice(len(real), min(len(samples), len(real)), replace=False)]
     return {
         "pixel_mean": float(samples.mean()), "pixel_std": float(samples.std()),

@@ -64,3 +64,21 @@ def test_the_classifier_needs_a_dataset_it_knows(tmp_path):
 
     with pytest.raises(ConfigError, match="^features: the classifier is trained on mnist or fashion_mnist"):
         classifier.load_or_train(OmegaConf.create({"name": "cifar10", "path": None}))
+
+
+def test_stacked_mnist_modes(pattern_npz):
+    from gantrain.data import DATASETS
+    from gantrain.features import stacked_mode_metrics
+
+    node = OmegaConf.create({"name": "stacked_mnist", "path": str(pattern_npz), "num_points": 3000})
+    data = DATASETS.build(node)
+    assert data.x.shape == (3000, 28, 28, 3) and data.y.max() < 1000
+    x_train, y_train = pattern_digits(600, 0)
+    # each channel is one training digit, and the label spells the three digits
+    first = data.x[0]
+    for c, digit in enumerate((data.y[0] // 100, data.y[0] // 10 % 10, data.y[0] % 10)):
+        assert any((first[..., c] == img).all() and lab == digit for img, lab in zip(x_train, y_train))
+    covered = stacked_mode_metrics(node, data.x)
+    assert covered["modes"] > 900 and covered["mode_kl"] < 0.5  # 3000 draws of 1000 triples
+    one = stacked_mode_metrics(node, np.repeat(data.x[:1], 100, axis=0))
+    assert one == {"modes": 1, "mode_kl": pytest.approx(np.log(1000))}

@@ -38,4 +38,4 @@ class Dataset:
 
 
 # Loaders register themselves on import.
-from gantrain.data import cifar10, folder, mnist, toys  # noqa: E402,F401
+from gantrain.data import cifar10, folder, mnist, stacked_mnist, toys  # noqa: E402,F401
