@@ -1,6 +1,7 @@
 """``gantrain-eval``: samples from a trained run's generator, their metrics, and an export.
 
     gantrain-eval run_dir=<dir> [num_samples=2500] [checkpoint=latest|<step>] [export=<file.npz>]
+                  [features=auto|classifier|inception|none] [weights=<file.h5>] [inception_graph=<file.pb>]
 
 Rebuilds the generator from the run's saved config, restores it from a checkpoint (the moving
 average of G when the run kept one), draws ``num_samples`` samples from fixed noise, prints one
@@ -8,11 +9,11 @@ JSON line of metrics and writes it to ``<run>/eval.json``. ``export`` saves the 
 float32 (N, 2) points, or uint8 (N, H, W, C) images.
 
 Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as in PacGAN
-(:func:`gantrain.metrics.mode_metrics`); for MNIST and Fashion-MNIST ``fid``, ``kid``, ``is``,
-``classes_hit`` and ``class_kl`` with gantrain's classifier (:mod:`gantrain.features`); for stacked
-MNIST ``modes`` (of 1000) and ``mode_kl`` with the same classifier on each channel; for other
-images, the mean and standard deviation of the pixel values of the samples and of the same number
-of training images.
+(:func:`gantrain.metrics.mode_metrics`); for images ``fid``, ``kid``, ``is`` against the training
+data with the chosen feature extractor (:mod:`gantrain.features`), plus ``classes_hit`` and
+``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST); for stacked MNIST ``modes`` (of
+1000) and ``mode_kl``; with ``features=none`` the mean and standard deviation of the pixel values
+of the samples and of as many training images.
 
 Usage: ``evaluate("outputs/run", num_samples=2500)`` -> the metrics dict.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional
 
@@ -41,6 +42,10 @@ class EvalConfig:
     checkpoint: str = "latest"  # or a step number
     export: Optional[str] = None  # .npz file for the raw samples
     batch_size: int = 500  # samples drawn per generator call
+    # Image metrics: auto = classifier for MNIST/Fashion-MNIST, inception otherwise; none: pixel stats.
+    features: str = "auto"
+    weights: Optional[str] = None  # InceptionV3 weights (.h5); default: the Keras cache or a download
+    inception_graph: Optional[str] = None  # the 2015 Inception GraphDef (.pb) of published FIDs
 
 
 def evaluate(
@@ -49,8 +54,12 @@ def evaluate(
     checkpoint: str | int = "latest",
     export: str | Path | None = None,
     batch_size: int = 500,
+    features: str = "auto",
+    weights: str | None = None,
+    inception_graph: str | None = None,
 ) -> dict:
-    """Metrics of ``num_samples`` samples of the run's generator at ``checkpoint``."""
+    """Metrics of ``num_samples`` samples of the run's generator at ``checkpoint``; ``features``,
+    ``weights``, ``inception_graph``: the image feature extractor (:mod:`gantrain.features`)."""
     run = RunDir(run_dir)
     if not run.config.is_file():
         raise ConfigError("run_dir", f"{run.root} is not a gantrain run (no .hydra/config.yaml)")
@@ -62,6 +71,8 @@ def evaluate(
     path = _checkpoint_path(run, checkpoint)
     if export is not None and Path(export).suffix != ".npz":
         raise ConfigError("export", f"must name a .npz file, got {export}")
+    if features not in ("auto", "classifier", "inception", "none"):
+        raise ConfigError("features", f"unknown extractor '{features}'; known: auto, classifier, inception, none")
 
     import tensorflow as tf
 
@@ -86,7 +97,7 @@ def evaluate(
         result.update(mode_metrics(exported, dataset.centers, dataset.std))
     else:
         exported = np.clip(np.round((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
-        result.update(_image_metrics(cfg.dataset, dataset.x, exported))
+        result.update(_image_metrics(cfg.dataset, dataset.x, exported, features, weights, inception_graph))
     if export is not None:
         with open(Path(export), "wb") as f:
             np.savez(f, x=exported)
@@ -94,16 +105,13 @@ def evaluate(
     return result
 
 
-def _image_metrics(node, real: np.ndarray, samples: np.ndarray) -> dict:
-    """Classifier metrics where gantrain has a classifier; else pixel statistics beside the data's."""
-    if node.name in ("mnist", "fashion_mnist"):
-        from gantrain.features import classifier_metrics
+def _image_metrics(node, real: np.ndarray, samples: np.ndarray, features: str, weights, inception_graph) -> dict:
+    """FID/KID/IS (or stacked-MNIST modes) with the chosen extractor; with ``features=none``,
+    pixel statistics beside the data's."""
+    if features != "none":
+        from gantrain.features import image_metrics
 
-        return classifier_metrics(node, samples)
-    if node.name == "stacked_mnist":
-        from gantrain.features import stacked_mode_metrics
-
-        return stacked_mode_metrics(node, samples)
+        return image_metrics(node, samples, features, weights, inception_graph)
     real = real[np.random.default_rng(0).choice(len(real), min(len(samples), len(real)), replace=False)]
     return {
         "pixel_mean": float(samples.mean()), "pixel_std": float(samples.std()),
@@ -137,12 +145,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         bad = [a for a in args if "=" not in a]
         if bad:
-            raise ConfigError(bad[0], "expected key=value (keys: run_dir, num_samples, checkpoint, export)")
+            raise ConfigError(bad[0], f"expected key=value (keys: {', '.join(f.name for f in fields(EvalConfig))})")
         typed = check_against(EvalConfig, OmegaConf.from_dotlist(args), "", "gantrain-eval")
         if OmegaConf.is_missing(typed, "run_dir"):
             raise ConfigError("run_dir", "required: gantrain-eval run_dir=<run directory>")
         opts: EvalConfig = OmegaConf.to_object(typed)
-        result = evaluate(opts.run_dir, opts.num_samples, opts.checkpoint, opts.export, opts.batch_size)
+        result = evaluate(
+            opts.run_dir, opts.num_samples, opts.checkpoint, opts.export, opts.batch_size,
+            opts.features, opts.weights, opts.inception_graph,
+        )
     except GantrainError as err:
         print(f"gantrain-eval: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -69,7 +69,7 @@ def test_eval_and_export_round_trip(tmp_path, make_cfg, dataset_args, kind, shap
     run = tmp_path / "run"
     train(cfg, run)
     export = tmp_path / "samples.npz"
-    result = evaluate(run, num_samples=30, export=export)
+    result = evaluate(run, num_samples=30, export=export, features="auto" if kind == "mnist" else "none")
     assert json.loads((run / "eval.json").read_text()) == result
     assert (result["step"], result["num_samples"]) == (2, 30)
     x = np.load(export)["x"]
@@ -132,3 +132,13 @@ def test_gantrain_eval_command(tmp_path, make_cfg):
                          capture_output=True, text=True, env=cli_env(), timeout=300)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == "gantrain-eval: error: num_sample: not an option of gantrain-eval"
+
+
+def test_inception_metrics_of_an_rgb_run(tmp_path, make_cfg, cifar_archive, monkeypatch):
+    """The Inception path end to end, with a randomly initialised network (no weights offline)."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    cfg = make_cfg("model=dcgan", *TINY["dcgan"], *FAST, "dataset=cifar10", f"dataset.path={cifar_archive}")
+    train(cfg, tmp_path / "run")
+    result = evaluate(tmp_path / "run", num_samples=20, features="inception", weights="random")
+    assert {"fid", "kid", "is"} <= set(result) and all(math.isfinite(result[k]) for k in ("fid", "kid", "is"))
+    assert list(tmp_path.glob("gantrain_stats_cifar10_inception_random_train.npz"))  # beside the archive

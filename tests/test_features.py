@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from gantrain.features import class_coverage, classifier, classifier_metrics
+from gantrain.features import class_coverage, classifier, image_metrics
 
 
 def pattern_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +45,7 @@ def test_real_images_score_far_better_than_noise(pattern_npz):
     node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz), "split": "train"})
     real = pattern_digits(300, 2)[0][..., None]
     noise = np.random.default_rng(3).integers(0, 256, size=(300, 28, 28, 1), dtype=np.uint8)
-    good, bad = classifier_metrics(node, real), classifier_metrics(node, noise)
+    good, bad = image_metrics(node, real), image_metrics(node, noise)  # auto: the classifier
     assert (pattern_npz.parent / "gantrain_stats_mnist_classifier_train.npz").is_file()  # reference cached
     assert good["fid"] * 10 < bad["fid"]
     assert good["kid"] < bad["kid"]

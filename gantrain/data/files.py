@@ -42,9 +42,10 @@ def find(names: list[str]) -> Path | None:
     return None
 
 
-def download(url: str, relpath: str, what: str) -> Path:
-    """Fetch ``url`` into the first search dir as ``relpath``; a failure names the file to place."""
-    dest = search_dirs()[0] / relpath
+def download(url: str, relpath: str, what: str, folder: Path | None = None, option: str = "dataset.path=<file>") -> Path:
+    """Fetch ``url`` into ``folder`` (default: the first search dir) as ``relpath``; a failure
+    names the file to place, and where, and the ``option`` that names a file instead."""
+    dest = (folder or search_dirs()[0]) / relpath
     tmp = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +60,6 @@ def download(url: str, relpath: str, what: str) -> Path:
         reason = getattr(err, "reason", err)
         raise GantrainError(
             f"{what} is not on this machine and could not be downloaded from {url} ({reason}); "
-            f"put {dest.name} in {dest.parent} (or $GANTRAIN_DATA_DIR), or pass dataset.path=<file>"
+            f"put {dest.name} in {dest.parent}{'' if folder else ' (or $GANTRAIN_DATA_DIR)'}, or pass {option}"
         ) from None
     return dest

@@ -1,42 +1,97 @@
 """Feature extractors for image metrics, and the metrics ``gantrain-eval`` reports with them.
 
-``classifier`` (offline; MNIST and Fashion-MNIST): FID, KID and Inception Score on the features and
-predictions of gantrain's own small CNN ("classifier FID" etc.: comparable between gantrain runs,
-not with papers' Inception numbers), and class coverage. Reference statistics of the real data are
-computed once per dataset, extractor and split, and cached beside the classifier.
+Extractors (``features=``): ``classifier`` — gantrain's own small CNN for 28x28 data (offline;
+the default for MNIST and Fashion-MNIST; "classifier FID" etc. compare between gantrain runs, not
+with papers); ``inception`` — Keras InceptionV3 or the 2015 Inception graph (the default for other
+images; :mod:`gantrain.features.inception`). Each gives FID, KID and Inception Score against the
+real data, whose reference statistics are computed once per dataset, extractor and split and
+cached beside the data; the classifier adds class coverage.
 
 ``stacked_mnist``: the MNIST classifier reads each channel; ``modes`` counts the digit triples
 (of 1000) among the samples and ``mode_kl`` is KL(triple histogram || uniform), as in VEEGAN/PacGAN.
 
-Usage: ``classifier_metrics(cfg.dataset, samples)`` -> ``{"fid", "kid", "kid_std", "is", ...}``;
-``stacked_mode_metrics(cfg.dataset, samples)`` -> ``{"modes", "mode_kl"}``.
+Usage: ``image_metrics(cfg.dataset, samples)`` -> ``{"fid", "kid", "kid_std", "is", "is_std", ...}``.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain.data import DATASETS
+from gantrain.errors import ConfigError
 from gantrain.features import classifier
 from gantrain.metrics import frechet_distance, gaussian_statistics, inception_score, kernel_inception_distance
 
 KID_FEATURES = 10_000  # real features kept for KID
+CLASSIFIER_DATASETS = ("mnist", "fashion_mnist")
 
 
-def reference(node: DictConfig, model, extractor: str = "classifier") -> dict[str, np.ndarray]:
+def image_metrics(
+    node: DictConfig,
+    samples: np.ndarray,
+    features: str = "auto",
+    weights: Optional[str] = None,
+    inception_graph: Optional[str] = None,
+) -> dict[str, float]:
+    """Metrics of uint8 samples (N, H, W, C) of a run on the dataset ``node``."""
+    if node.name == "stacked_mnist":
+        return stacked_mode_metrics(node, samples)
+    if features == "auto":
+        features = "classifier" if node.name in CLASSIFIER_DATASETS else "inception"
+    if features == "classifier":
+        model = classifier.load_or_train(node)
+        extract, key = (lambda images: classifier.embed(model, images)), "classifier"
+    elif features == "inception":
+        from gantrain.features import inception
+
+        if inception_graph is not None:
+            extract, key = inception.graph_inception(inception_graph), "inception2015"
+        else:
+            extract, key = inception.keras_inception(weights), "inception" + ("_random" if weights == "random" else "")
+    else:
+        raise ConfigError("features", f"unknown extractor '{features}'; known: auto, classifier, inception")
+    ref = reference(node, extract, key)
+    f, probs = extract(samples)
+    kid, kid_std = kernel_inception_distance(f, ref["features"], subset_size=min(1000, len(f)))
+    score, score_std = inception_score(probs, splits=min(10, len(probs)))
+    result = {
+        "fid": frechet_distance(*gaussian_statistics(f), ref["mu"], ref["sigma"]),
+        "kid": kid, "kid_std": kid_std, "is": score, "is_std": score_std,
+    }
+    if features == "classifier":
+        result.update(class_coverage(probs))
+    return result
+
+
+def cache_dir(node: DictConfig) -> Path:
+    """Beside the data file when that directory is writable, else the Keras cache's datasets dir."""
+    from gantrain.data.files import search_dirs
+
+    path = node.get("path")
+    if path:
+        folder = Path(path).expanduser().resolve()
+        folder = folder if folder.is_dir() else folder.parent
+        if os.access(folder, os.W_OK):
+            return folder
+    return search_dirs()[-1]
+
+
+def reference(node: DictConfig, extract, key: str) -> dict[str, np.ndarray]:
     """mu, sigma and up to 10,000 features of the real split, cached as an .npz."""
-    path = classifier.cache_path(node).with_name(f"gantrain_stats_{node.name}_{extractor}_{node.get('split', 'train')}.npz")
+    path = cache_dir(node) / f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}.npz"
     if path.is_file():
         with np.load(path) as cached:
             return dict(cached)
-    real = DATASETS.build(node).x
-    features, _ = classifier.embed(model, real)
+    features, _ = extract(DATASETS.build(node).x)
     mu, sigma = gaussian_statistics(features)
     keep = np.random.default_rng(0).choice(len(features), min(KID_FEATURES, len(features)), replace=False)
     stats = {"mu": mu, "sigma": sigma, "features": features[np.sort(keep)]}
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npz")
     np.savez(tmp, **stats)
     os.replace(tmp, path)
@@ -50,21 +105,6 @@ def class_coverage(probs: np.ndarray) -> dict[str, float]:
     counts = np.bincount(probs.argmax(axis=1), minlength=k)
     q = counts[counts > 0] / counts.sum()
     return {"classes_hit": int((counts > 0).sum()), "class_kl": float(np.sum(q * np.log(q * k)))}
-
-
-def classifier_metrics(node: DictConfig, samples: np.ndarray) -> dict[str, float]:
-    """Metrics of uint8 samples (N, 28, 28, 1) of a run on ``node`` (mnist or fashion_mnist)."""
-    model = classifier.load_or_train(node)
-    ref = reference(node, model)
-    features, probs = classifier.embed(model, samples)
-    kid, kid_std = kernel_inception_distance(features, ref["features"], num_subsets=100,
-                                             subset_size=min(1000, len(features)))
-    score, score_std = inception_score(probs, splits=min(10, len(probs)))
-    return {
-        "fid": frechet_distance(*gaussian_statistics(features), ref["mu"], ref["sigma"]),
-        "kid": kid, "kid_std": kid_std, "is": score, "is_std": score_std,
-        **class_coverage(probs),
-    }
 
 
 def stacked_mode_metrics(node: DictConfig, samples: np.ndarray) -> dict[str, float]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -20,7 +19,6 @@ from keras import layers
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain.data import DATASETS
-from gantrain.data.files import search_dirs
 from gantrain.errors import ConfigError, GantrainError
 
 log = logging.getLogger(__name__)
@@ -72,24 +70,14 @@ def embed(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> tup
     return np.concatenate(features), np.concatenate(probs)
 
 
-def cache_path(node: DictConfig) -> Path:
-    """Next to the data file when that directory is writable, else in the Keras cache."""
-    name = f"gantrain_classifier_{node.name}.keras"
-    path = node.get("path")
-    if path:
-        folder = Path(path).expanduser().resolve()
-        folder = folder if folder.is_dir() else folder.parent
-        if os.access(folder, os.W_OK):
-            return folder / name
-    return search_dirs()[-1] / name
-
-
 def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     """The cached classifier for the dataset ``node`` (mnist or fashion_mnist), trained on its
     training split the first time."""
     if node.name not in ("mnist", "fashion_mnist"):
         raise ConfigError("features", f"the classifier is trained on mnist or fashion_mnist, not {node.name}")
-    path = cache_path(node)
+    from gantrain.features import cache_dir
+
+    path = cache_dir(node) / f"gantrain_classifier_{node.name}.keras"
     if path.is_file():
         return keras.models.load_model(path)
     train = DATASETS.build(OmegaConf.merge(node, {"split": "train"}))
