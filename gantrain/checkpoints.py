@@ -12,12 +12,15 @@ Usage::
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from pathlib import Path
 
 import tensorflow as tf
 
 from gantrain.errors import GantrainError
+from gantrain.run_dir import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +77,34 @@ class Checkpoints:
             f"resume: no checkpoint in {self.manager.directory} can be restored into this run's "
             f"models ({'; '.join(problems)})"
         )
+
+
+class BestCheckpoint:
+    """The checkpoint with the best value of one metric so far, in its own directory (never rotated
+    out by the rolling ones), with ``best.json`` = {"metric", "value", "step"}.
+
+    Usage: ``best = BestCheckpoint(run.checkpoints / "best", ckpts.checkpoint, "fid", higher_is_better=False)``;
+    ``best.offer(step, value)`` saves when ``value`` beats the best so far.
+    """
+
+    def __init__(self, directory: Path, checkpoint: tf.train.Checkpoint, metric: str, higher_is_better: bool):
+        self.metric, self.higher_is_better = metric, higher_is_better
+        self.manager = tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=1, checkpoint_name="ckpt")
+        self.record = Path(directory) / "best.json"
+        self.value: float | None = None
+        if self.record.is_file() and self.manager.latest_checkpoint:  # a resumed run competes with its past
+            self.value = json.loads(self.record.read_text())["value"]
+
+    def offer(self, step: int, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.value is not None and (value <= self.value if self.higher_is_better else value >= self.value):
+            return False
+        try:
+            self.manager.save(checkpoint_number=step)
+            atomic_write(self.record, json.dumps({"metric": self.metric, "value": value, "step": step}) + "\n")
+        except (tf.errors.OpError, OSError) as err:
+            message = getattr(err, "message", None) or str(err)
+            raise GantrainError(f"cannot write the best checkpoint to {self.manager.directory} ({message.splitlines()[0]})") from None
+        self.value = value
+        return True

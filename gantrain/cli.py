@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import CompactHydraException, HydraException, OverrideParseException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.config import config_dir
@@ -31,7 +31,7 @@ _NOISE = ("full_key:", "object_type=", "reference_type=", "Config search path", 
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
-def _app(cfg: DictConfig) -> dict | None:
+def _app(cfg: DictConfig) -> dict | float | None:
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
     resuming = bool(cfg.resume)
@@ -54,6 +54,10 @@ def _app(cfg: DictConfig) -> dict | None:
     if "stopped_by" in result:
         # Preemption (SIGTERM) is a clean stop; Ctrl-C exits as interrupted shells do.
         sys.exit(0 if result["stopped_by"] == "SIGTERM" else 130)
+    select = OmegaConf.select(cfg, "eval.select")
+    if select is not None:
+        # What sweepers that optimise (Optuna) read: the best value of the selected metric.
+        return float(result.get(f"best_{select}", float("nan")))
     return result
 
 

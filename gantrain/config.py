@@ -91,8 +91,35 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "max_rollbacks": _at_least(0),
 }
 
+@dataclass
+class EvalConfig:
+    """The ``eval`` node: metrics of the generator during training (``gantrain.evaluate``)."""
+
+    every: Optional[int] = None  # generator steps between evaluations; null: none during training
+    num_samples: int = 2500  # samples per evaluation (drawn from fixed noise)
+    # A metric to keep the best checkpoint by (checkpoints/best/), e.g. fid or hq; null: none.
+    select: Optional[str] = None
+    features: str = "auto"  # image features: auto, classifier, inception, none
+    weights: Optional[str] = None  # InceptionV3 weights (.h5); default: Keras cache or download
+    inception_graph: Optional[str] = None  # the 2015 Inception GraphDef (.pb) of published FIDs
+
+
+def check_eval(node: DictConfig | None) -> EvalConfig:
+    """Type- and range-check the ``eval`` node (absent in runs saved before it existed: off)."""
+    options: EvalConfig = OmegaConf.to_object(check_against(EvalConfig, node or {}, "eval", "eval"))
+    for key in ("every", "num_samples"):
+        value = getattr(options, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"eval.{key}", f"must be >= 1, got {value}")
+    if options.features not in ("auto", "classifier", "inception", "none"):
+        raise ConfigError("eval.features", f"unknown extractor '{options.features}'; known: auto, classifier, inception, none")
+    if options.select is not None and options.every is None:
+        raise ConfigError("eval.select", "needs eval.every: the best checkpoint is chosen among evaluations")
+    return options
+
+
 # The keys a resumed run may change: how long it runs and how often it reports.
-RESUMABLE_KEYS = ("train.steps", "train.sample_every", "train.checkpoint_every", "train.log_every")
+RESUMABLE_KEYS = ("train.steps", "train.sample_every", "train.checkpoint_every", "train.log_every", "eval.every")
 
 
 def check_train(node: DictConfig) -> TrainConfig:

@@ -3,9 +3,10 @@
     gantrain-eval run_dir=<dir> [num_samples=2500] [checkpoint=latest|<step>] [export=<file.npz>]
                   [features=auto|classifier|inception|none] [weights=<file.h5>] [inception_graph=<file.pb>]
 
-Rebuilds the generator from the run's saved config, restores it from a checkpoint (the moving
-average of G when the run kept one), draws ``num_samples`` samples from fixed noise, prints one
-JSON line of metrics and writes it to ``<run>/eval.json``. ``export`` saves the samples as ``x``:
+Rebuilds the generator from the run's saved config, restores it from a checkpoint (``latest``,
+``best`` — the one kept by ``eval.select`` during training — or a step; the moving average of G
+when the run kept one), draws ``num_samples`` samples from fixed noise, prints one JSON line of
+metrics and writes it to ``<run>/eval.json``. ``export`` saves the samples as ``x``:
 float32 (N, 2) points, or uint8 (N, H, W, C) images.
 
 Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as in PacGAN
@@ -39,7 +40,7 @@ from gantrain.run_dir import RunDir, atomic_write
 class EvalConfig:
     run_dir: str = "???"
     num_samples: int = 2500
-    checkpoint: str = "latest"  # or a step number
+    checkpoint: str = "latest"  # best (by eval.select during training) or a step number
     export: Optional[str] = None  # .npz file for the raw samples
     batch_size: int = 500  # samples drawn per generator call
     # Image metrics: auto = classifier for MNIST/Fashion-MNIST, inception otherwise; none: pixel stats.
@@ -77,7 +78,6 @@ def evaluate(
     import tensorflow as tf
 
     from gantrain.data import DATASETS
-    from gantrain.metrics import mode_metrics
     from gantrain.models import build_models
 
     dataset = DATASETS.build(cfg.dataset)
@@ -85,24 +85,53 @@ def evaluate(
     # The averaged generator, when the run kept one, is what samples and evaluation use.
     name = "ema_generator" if cfg.train.get("ema") is not None else "generator"
     tf.train.Checkpoint(**{name: generator}).restore(path).expect_partial().assert_existing_objects_matched()
-    z_dim = generator.input_shape[-1]
-    noise = tf.random.stateless_normal([num_samples, z_dim], seed=[int(cfg.train.seed), 2])
-    samples = np.concatenate(
-        [generator(noise[i : i + batch_size], training=False).numpy() for i in range(0, num_samples, batch_size)]
-    )
+    samples = draw(generator, num_samples, int(cfg.train.seed), batch_size)
     step = int(path.rsplit("-", 1)[1])
-    result: dict = {"step": step, "num_samples": num_samples}
-    if dataset.centers is not None:
-        exported = samples.astype(np.float32)
-        result.update(mode_metrics(exported, dataset.centers, dataset.std))
-    else:
-        exported = np.clip(np.round((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
-        result.update(_image_metrics(cfg.dataset, dataset.x, exported, features, weights, inception_graph))
+    metrics, exported = sample_metrics(cfg.dataset, dataset, samples, features, weights, inception_graph)
+    result: dict = {"step": step, "num_samples": num_samples, **metrics}
     if export is not None:
         with open(Path(export), "wb") as f:
             np.savez(f, x=exported)
     atomic_write(run.root / "eval.json", json.dumps(result, indent=2) + "\n")
     return result
+
+
+def draw(generator, num_samples: int, seed: int, batch_size: int = 500) -> np.ndarray:
+    """``num_samples`` samples from the evaluation noise of a run with ``seed`` (the same noise in
+    training-time evaluations and in ``gantrain-eval``, so their numbers agree)."""
+    import tensorflow as tf
+
+    noise = tf.random.stateless_normal([num_samples, generator.input_shape[-1]], seed=[seed, 2])
+    return np.concatenate(
+        [generator(noise[i : i + batch_size], training=False).numpy() for i in range(0, num_samples, batch_size)]
+    )
+
+
+def sample_metrics(node, dataset, samples: np.ndarray, features: str = "auto", weights=None, inception_graph=None):
+    """(metrics, samples as exported: float32 points or uint8 images) for generator outputs."""
+    from gantrain.metrics import mode_metrics
+
+    if dataset.centers is not None:
+        points = samples.astype(np.float32)
+        return mode_metrics(points, dataset.centers, dataset.std), points
+    images = np.clip(np.round((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return _image_metrics(node, dataset.x, images, features, weights, inception_graph), images
+
+
+# Metrics where a larger value is better; for the others (fid, kid, rkl, *_kl) smaller is.
+HIGHER_IS_BETTER = {"is", "modes", "hq", "classes_hit"}
+
+
+def metric_names(dataset, features: str = "auto") -> list[str]:
+    """The metrics :func:`sample_metrics` gives for ``dataset`` with ``features``."""
+    if dataset.centers is not None:
+        return ["modes", "hq", "rkl"]
+    if dataset.name == "stacked_mnist":
+        return ["modes", "mode_kl"]
+    if features == "none":
+        return ["pixel_mean", "pixel_std", "real_pixel_mean", "real_pixel_std"]
+    classifier = features == "classifier" or (features == "auto" and dataset.name in ("mnist", "fashion_mnist"))
+    return ["fid", "kid", "kid_std", "is", "is_std"] + (["classes_hit", "class_kl"] if classifier else [])
 
 
 def _image_metrics(node, real: np.ndarray, samples: np.ndarray, features: str, weights, inception_graph) -> dict:
@@ -129,6 +158,11 @@ def _checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
         raise ConfigError("run_dir", f"{run.root} has no checkpoint yet")
     if str(checkpoint) == "latest":
         return state.model_checkpoint_path
+    if str(checkpoint) == "best":
+        best = tf.train.latest_checkpoint(str(run.checkpoints / "best")) if (run.checkpoints / "best").is_dir() else None
+        if best is None:
+            raise ConfigError("checkpoint", f"{run.root} has no best checkpoint (train with eval.every and eval.select)")
+        return best
     steps = {p.rsplit("-", 1)[1]: p for p in paths}
     if str(checkpoint) not in steps:
         raise ConfigError("checkpoint", f"no checkpoint at step {checkpoint}; kept: {', '.join(steps)} (or latest)")

@@ -1,7 +1,8 @@
 """Hydra callback: ``summary.csv`` in a sweep directory, one row per job.
 
-Each job's outcome is written to ``<job dir>/result.json`` when it ends; the CSV is then rebuilt
-from all of them, so it is current after every job, even if the sweep is cut short.
+Each job's outcome (its last logged metrics, and the best value of ``eval.select``) is written to
+``<job dir>/result.json`` when it ends; the CSV is then rebuilt from all of them, so it is current
+after every job, even if the sweep is cut short. With ``eval.select`` the rows are sorted best first.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from gantrain.evaluate import HIGHER_IS_BETTER
 from gantrain.run_dir import atomic_write
 
 FIRST_COLUMNS = ["job", "overrides", "status", "step", "d_loss", "g_loss", "gp"]
@@ -31,19 +33,42 @@ class SweepSummary(Callback):
             "overrides": " ".join(job_return.overrides or []),
             "status": job_return.status.name.lower(),
         }
+        job_dir = Path(config.hydra.runtime.output_dir)
         if job_return.status == JobStatus.COMPLETED:
-            row.update(job_return.return_value or {})
+            row.update(final_metrics(job_dir))
         else:
             row["error"] = str(job_return._return_value)
-        job_dir = Path(config.hydra.runtime.output_dir)
         atomic_write(job_dir / "result.json", json.dumps(row) + "\n")
-        write_summary(Path(config.hydra.sweep.dir))
+        select = OmegaConf.select(config, "eval.select")
+        write_summary(Path(config.hydra.sweep.dir), select)
 
 
-def write_summary(sweep_dir: Path) -> Path:
-    """Rebuild ``summary.csv`` from the ``result.json`` of every job under ``sweep_dir``."""
+def final_metrics(run_dir: Path) -> dict[str, Any]:
+    """The run's last metrics.jsonl record, and ``best_<metric>`` from its best checkpoint."""
+    row: dict[str, Any] = {}
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines() if (run_dir / "metrics.jsonl").is_file() else []
+    if lines:
+        row.update(json.loads(lines[-1]))
+    best = run_dir / "checkpoints" / "best" / "best.json"
+    if best.is_file():
+        record = json.loads(best.read_text())
+        row[f"best_{record['metric']}"] = record["value"]
+    return row
+
+
+def write_summary(sweep_dir: Path, select: str | None = None) -> Path:
+    """Rebuild ``summary.csv`` from the ``result.json`` of every job under ``sweep_dir``, in job
+    order, or best ``select`` first (jobs without a value last)."""
     rows = [json.loads(p.read_text()) for p in sweep_dir.rglob("result.json")]
     rows.sort(key=lambda row: row["job"])
+    if select is not None:
+        sign = -1 if select in HIGHER_IS_BETTER else 1
+
+        def rank(row: dict) -> tuple:
+            value = row.get(f"best_{select}", row.get(select))
+            return (value is None, sign * value if value is not None else 0.0)
+
+        rows.sort(key=rank)
     extra = sorted({k for row in rows for k in row} - set(FIRST_COLUMNS))
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=FIRST_COLUMNS + extra, restval="")

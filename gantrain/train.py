@@ -8,6 +8,7 @@ Usage: ``metrics = train(cfg, "outputs/run")`` -> the last logged metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import signal
@@ -22,11 +23,12 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gantrain.auxiliary import AUXILIARIES
-from gantrain.checkpoints import Checkpoints
-from gantrain.config import NanPolicy, Precision, check_train
+from gantrain.checkpoints import BestCheckpoint, Checkpoints
+from gantrain.config import NanPolicy, Precision, check_eval, check_train
 from gantrain.data import DATASETS
 from gantrain.ema import MovingAverage
 from gantrain.errors import ConfigError, GantrainError
+from gantrain.evaluate import HIGHER_IS_BETTER, draw, metric_names, sample_metrics
 from gantrain.interrupts import GracefulStop
 from gantrain.learning_rate import LearningRate
 from gantrain.losses import LOSSES
@@ -53,6 +55,13 @@ def train(
     aux_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
     dataset = DATASETS.build(cfg.dataset)
     num_samples = opts.num_samples or (64 if dataset.is_image else 1024)
+    evals = check_eval(cfg.get("eval"))
+    if evals.select is not None and evals.select not in metric_names(dataset, evals.features):
+        raise ConfigError(
+            "eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(metric_names(dataset, evals.features))}"
+        )
+    # What evaluations need of the data: mixture centres, or a few real images for pixel statistics.
+    eval_data = dataclasses.replace(dataset, x=dataset.x[: evals.num_samples])
 
     strategy = STRATEGIES.build(cfg.strategy)  # first: multi-worker setup must precede other ops
     if opts.batch_size % strategy.num_replicas_in_sync:
@@ -131,6 +140,9 @@ def train(
         lr_scales=[rate.scale for rate in learning_rates.values()],
         **optional,
     )
+    best = None
+    if evals.select is not None:
+        best = BestCheckpoint(run.checkpoints / "best", ckpts.checkpoint, evals.select, evals.select in HIGHER_IS_BETTER)
     metrics_log = MetricsLog(run.metrics)
     if resume:
         start = ckpts.restore()
@@ -174,6 +186,7 @@ def train(
                 "log": s // opts.log_every > (s - n) // opts.log_every or final,
                 "sample": s // opts.sample_every > (s - n) // opts.sample_every or final,
                 "checkpoint": s // opts.checkpoint_every > (s - n) // opts.checkpoint_every or final,
+                "eval": evals.every is not None and (s // evals.every > (s - n) // evals.every or final),
             }
             # Losses every call; weights before anything is logged, drawn or saved from them, so
             # bad weights never reach a checkpoint.
@@ -201,8 +214,14 @@ def train(
                     problem, s, opts.rollback_lr_factor, rollbacks, opts.max_rollbacks,
                 )
                 continue
+            if due["eval"]:
+                scores, _ = sample_metrics(
+                    cfg.dataset, eval_data, draw(sampler, evals.num_samples, opts.seed),
+                    evals.features, evals.weights, evals.inception_graph,
+                )
+                metrics.update(scores)
             try:
-                if due["log"]:
+                if due["log"] or due["eval"]:
                     now = time.perf_counter()
                     last = {"step": s, **metrics, "steps_per_sec": (s - since_step) / max(now - since, 1e-9)}
                     since, since_step = now, s
@@ -223,7 +242,11 @@ def train(
                 ) from None
             if due["checkpoint"]:
                 ckpts.save(s)
+            if due["eval"] and best is not None and best.offer(s, metrics[evals.select]):
+                log.info("best %s so far at step %d: %.4g", evals.select, s, metrics[evals.select])
     writer.flush()
+    if best is not None and best.value is not None:
+        last[f"best_{evals.select}"] = best.value
     if stopping:
         last["stopped_by"] = signal.Signals(stop.signal).name
         log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], s, run.root)

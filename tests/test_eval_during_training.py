@@ -1,0 +1,86 @@
+"""Evaluations during training, the best checkpoint, and sweeps that optimise a metric."""
+
+import csv
+import json
+
+import pytest
+
+from gantrain.errors import ConfigError
+from gantrain.evaluate import evaluate
+from gantrain.summary import write_summary
+from gantrain.train import train
+from tests.conftest import TINY, gantrain
+
+TOY = ["model=mlp", *TINY["mlp"], "dataset=grid25", "dataset.num_points=500", "train.batch_size=16",
+       "train.n_critic=1", "train.g_lr=5e-3", "train.d_lr=5e-3", "train.log_every=100"]
+
+
+def test_metrics_every_n_steps_and_the_best_checkpoint(tmp_path, make_cfg):
+    run = tmp_path / "run"
+    cfg = make_cfg(*TOY, "train.steps=30", "eval.every=10", "eval.num_samples=300", "eval.select=rkl",
+                   "train.checkpoint_every=100")
+    result = train(cfg, run)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [10, 20, 30]  # evaluations are logged even off log_every
+    assert all({"modes", "hq", "rkl"} <= set(r) for r in records)
+    best = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
+    assert best["metric"] == "rkl" and best["value"] == min(r["rkl"] for r in records)
+    assert result["best_rkl"] == best["value"]
+    # The rolling checkpoints are at 0 and 30 only; the best one lives apart, and gantrain-eval on
+    # it reproduces the training-time numbers (the same evaluation noise).
+    again = evaluate(run, num_samples=300, checkpoint="best")
+    assert again["step"] == best["step"] and again["rkl"] == pytest.approx(best["value"], abs=1e-9)
+
+
+def test_resume_keeps_competing_with_the_best_so_far(tmp_path, make_cfg):
+    run = tmp_path / "run"
+    options = [*TOY, "eval.every=10", "eval.num_samples=200", "eval.select=hq", "train.checkpoint_every=10"]
+    train(make_cfg(*options, "train.steps=20"), run)
+    before = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
+    result = train(make_cfg(*options, "train.steps=40"), run, resume=True)
+    after = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
+    assert after["value"] >= before["value"] and result["best_hq"] == after["value"]
+    assert len(list((run / "checkpoints" / "best").glob("ckpt-*.index"))) == 1
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["eval.every=10", "eval.select=fid"], "^eval.select: 'fid' is not measured here; choose from modes, hq, rkl$"),
+        (["eval.select=hq"], "^eval.select: needs eval.every"),
+        (["eval.every=0"], "^eval.every: must be >= 1"),
+        (["eval.features=vgg"], "^eval.features: unknown extractor 'vgg'"),
+    ],
+)
+def test_bad_eval_options_name_their_key(tmp_path, make_cfg, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        train(make_cfg(*TOY, "train.steps=2", *overrides), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_summary_is_sorted_by_the_selected_metric(tmp_path):
+    for job, value in enumerate([0.5, 0.9, None, 0.7]):
+        row = {"job": job, "overrides": f"x={job}", "status": "completed"}
+        if value is not None:
+            row["best_hq"] = value
+        (tmp_path / str(job)).mkdir()
+        (tmp_path / str(job) / "result.json").write_text(json.dumps(row))
+    with open(write_summary(tmp_path, "hq")) as f:
+        assert [int(r["job"]) for r in csv.DictReader(f)] == [1, 3, 0, 2]  # higher hq first, none last
+    with open(write_summary(tmp_path, "rkl")) as f:  # lower is better; no job has it: job order
+        assert [int(r["job"]) for r in csv.DictReader(f)] == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_optuna_example_optimises_the_selected_metric(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = gantrain("-m", "experiment=grid25", "hparams_search=grid25_optuna", "hydra.sweeper.n_trials=2",
+                      *TINY["mlp"], "dataset.num_points=500", "train.steps=20", "train.batch_size=16",
+                      "eval.every=10", "eval.num_samples=200", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
+    best = [float(r["best_hq"]) for r in rows]
+    assert best == sorted(best, reverse=True)
+    optuna_result = (sweep / "optimization_results.yaml").read_text()
+    assert f"best_value: {best[0]}" in optuna_result
