@@ -60,6 +60,10 @@ def train(
         raise ConfigError(
             "eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(metric_names(dataset, evals.features))}"
         )
+    if evals.every is not None and dataset.is_image:
+        from gantrain.features import check_available
+
+        check_available(cfg.dataset, evals.features, evals.weights, evals.inception_graph)
     # What evaluations need of the data: mixture centres, or a few real images for pixel statistics.
     eval_data = dataclasses.replace(dataset, x=dataset.x[: evals.num_samples])
 

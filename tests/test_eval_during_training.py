@@ -84,3 +84,17 @@ def test_optuna_example_optimises_the_selected_metric(tmp_path):
     assert best == sorted(best, reverse=True)
     optuna_result = (sweep / "optimization_results.yaml").read_text()
     assert f"best_value: {best[0]}" in optuna_result
+
+
+def test_missing_inception_weights_stop_the_run_before_it_starts(tmp_path, make_cfg, cifar_archive, monkeypatch):
+    import urllib.error
+
+    from gantrain.errors import GantrainError
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("offline")))
+    cfg = make_cfg("model=dcgan", *TINY["dcgan"], "train.steps=2", "dataset=cifar10", f"dataset.path={cifar_archive}",
+                   "eval.every=1")
+    with pytest.raises(GantrainError, match="put inception_v3_weights_tf_dim_ordering_tf_kernels.h5 in"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

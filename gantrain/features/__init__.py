@@ -68,6 +68,23 @@ def image_metrics(
     return result
 
 
+def check_available(node: DictConfig, features: str = "auto", weights: Optional[str] = None,
+                    inception_graph: Optional[str] = None) -> None:
+    """Before a run starts: the Inception weights or graph that its evaluations will need exist
+    (or download now), so a missing file stops the command at once, not mid-run."""
+    if node.name == "stacked_mnist" or features in ("classifier", "none"):
+        return
+    if features == "auto" and node.name in CLASSIFIER_DATASETS:
+        return
+    from gantrain.features import inception
+
+    if inception_graph is not None:
+        if not Path(inception_graph).expanduser().is_file():
+            raise ConfigError("eval.inception_graph", f"no such file: {inception_graph}")
+    else:
+        inception.resolve_weights(weights)
+
+
 def cache_dir(node: DictConfig) -> Path:
     """Beside the data file when that directory is writable, else the Keras cache's datasets dir."""
     from gantrain.data.files import search_dirs
