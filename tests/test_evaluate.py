@@ -116,6 +116,10 @@ def test_eval_errors_name_the_argument(tmp_path, make_cfg):
         evaluate(tmp_path / "run", checkpoint="7")
     with pytest.raises(ConfigError, match="^export: must name a .npz file"):
         evaluate(tmp_path / "run", export=tmp_path / "x.csv")
+    with pytest.raises(ConfigError, match="^checkpoint: .* has no best checkpoint"):
+        evaluate(tmp_path / "run", checkpoint="best")
+    with pytest.raises(ConfigError, match="^features: unknown extractor 'vgg'"):
+        evaluate(tmp_path / "run", features="vgg")
 
 
 @pytest.mark.slow
