@@ -82,3 +82,16 @@ def test_stacked_mnist_modes(pattern_npz):
     assert covered["modes"] > 900 and covered["mode_kl"] < 0.5  # 3000 draws of 1000 triples
     one = stacked_mode_metrics(node, np.repeat(data.x[:1], 100, axis=0))
     assert one == {"modes": 1, "mode_kl": pytest.approx(np.log(1000))}
+
+
+def test_a_read_only_data_folder_is_left_alone(pattern_npz, tmp_path, monkeypatch):
+    from gantrain.features import cache_dir
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz)})
+    assert cache_dir(node) == pattern_npz.parent
+    pattern_npz.parent.chmod(0o555)
+    try:
+        assert cache_dir(node) == tmp_path / "keras" / "datasets"
+    finally:
+        pattern_npz.parent.chmod(0o755)

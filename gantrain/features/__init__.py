@@ -93,7 +93,8 @@ def cache_dir(node: DictConfig) -> Path:
     if path:
         folder = Path(path).expanduser().resolve()
         folder = folder if folder.is_dir() else folder.parent
-        if os.access(folder, os.W_OK):
+        # The mode bits as well: root may write anywhere, but a read-only data folder is not ours.
+        if os.access(folder, os.W_OK) and folder.stat().st_mode & 0o222:
             return folder
     return search_dirs()[-1]
 
