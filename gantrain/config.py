@@ -91,6 +91,19 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "max_rollbacks": _at_least(0),
 }
 
+# Image feature extractors (gantrain.features): auto = classifier for MNIST/Fashion-MNIST,
+# inception otherwise; none = pixel statistics only.
+EXTRACTORS = ("auto", "classifier", "inception", "none")
+CLASSIFIER_DATASETS = ("mnist", "fashion_mnist")  # where gantrain trains its own classifier
+
+
+def extractor_for(dataset_name: str, features: str) -> str:
+    """The extractor ``features`` means for a dataset (resolves ``auto``)."""
+    if features != "auto":
+        return features
+    return "classifier" if dataset_name in CLASSIFIER_DATASETS else "inception"
+
+
 @dataclass
 class EvalConfig:
     """The ``eval`` node: metrics of the generator during training (``gantrain.evaluate``)."""
@@ -111,8 +124,8 @@ def check_eval(node: DictConfig | None) -> EvalConfig:
         value = getattr(options, key)
         if value is not None and value < 1:
             raise ConfigError(f"eval.{key}", f"must be >= 1, got {value}")
-    if options.features not in ("auto", "classifier", "inception", "none"):
-        raise ConfigError("eval.features", f"unknown extractor '{options.features}'; known: auto, classifier, inception, none")
+    if options.features not in EXTRACTORS:
+        raise ConfigError("eval.features", f"unknown extractor '{options.features}'; known: {', '.join(EXTRACTORS)}")
     if options.select is not None and options.every is None:
         raise ConfigError("eval.select", "needs eval.every: the best checkpoint is chosen among evaluations")
     return options

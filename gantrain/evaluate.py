@@ -31,6 +31,7 @@ from typing import Optional
 import numpy as np
 from omegaconf import OmegaConf
 
+from gantrain.config import EXTRACTORS, extractor_for
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.registry import check_against
 from gantrain.run_dir import RunDir, atomic_write
@@ -72,8 +73,8 @@ def evaluate(
     path = _checkpoint_path(run, checkpoint)
     if export is not None and Path(export).suffix != ".npz":
         raise ConfigError("export", f"must name a .npz file, got {export}")
-    if features not in ("auto", "classifier", "inception", "none"):
-        raise ConfigError("features", f"unknown extractor '{features}'; known: auto, classifier, inception, none")
+    if features not in EXTRACTORS:
+        raise ConfigError("features", f"unknown extractor '{features}'; known: {', '.join(EXTRACTORS)}")
 
     import tensorflow as tf
 
@@ -128,10 +129,10 @@ def metric_names(dataset, features: str = "auto") -> list[str]:
         return ["modes", "hq", "rkl"]
     if dataset.name == "stacked_mnist":
         return ["modes", "mode_kl"]
-    if features == "none":
+    extractor = extractor_for(dataset.name, features)
+    if extractor == "none":
         return ["pixel_mean", "pixel_std", "real_pixel_mean", "real_pixel_std"]
-    classifier = features == "classifier" or (features == "auto" and dataset.name in ("mnist", "fashion_mnist"))
-    return ["fid", "kid", "kid_std", "is", "is_std"] + (["classes_hit", "class_kl"] if classifier else [])
+    return ["fid", "kid", "kid_std", "is", "is_std"] + (["classes_hit", "class_kl"] if extractor == "classifier" else [])
 
 
 def _image_metrics(node, real: np.ndarray, samples: np.ndarray, features: str, weights, inception_graph) -> dict:

@@ -22,13 +22,13 @@ from typing import Optional
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from gantrain.config import extractor_for
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError
 from gantrain.features import classifier
 from gantrain.metrics import frechet_distance, gaussian_statistics, inception_score, kernel_inception_distance
 
 KID_FEATURES = 10_000  # real features kept for KID
-CLASSIFIER_DATASETS = ("mnist", "fashion_mnist")
 
 
 def image_metrics(
@@ -41,8 +41,7 @@ def image_metrics(
     """Metrics of uint8 samples (N, H, W, C) of a run on the dataset ``node``."""
     if node.name == "stacked_mnist":
         return stacked_mode_metrics(node, samples)
-    if features == "auto":
-        features = "classifier" if node.name in CLASSIFIER_DATASETS else "inception"
+    features = extractor_for(node.name, features)
     if features == "classifier":
         model = classifier.load_or_train(node)
         extract, key = (lambda images: classifier.embed(model, images)), "classifier"
@@ -53,8 +52,8 @@ def image_metrics(
             extract, key = inception.graph_inception(inception_graph), "inception2015"
         else:
             extract, key = inception.keras_inception(weights), "inception" + ("_random" if weights == "random" else "")
-    else:
-        raise ConfigError("features", f"unknown extractor '{features}'; known: auto, classifier, inception")
+    else:  # callers check the name (gantrain.config.EXTRACTORS); "none" has no features
+        raise ConfigError("features", f"'{features}' extracts no features")
     ref = reference(node, extract, key)
     f, probs = extract(samples)
     kid, kid_std = kernel_inception_distance(f, ref["features"], subset_size=min(1000, len(f)))
@@ -72,9 +71,7 @@ def check_available(node: DictConfig, features: str = "auto", weights: Optional[
                     inception_graph: Optional[str] = None) -> None:
     """Before a run starts: the Inception weights or graph that its evaluations will need exist
     (or download now), so a missing file stops the command at once, not mid-run."""
-    if node.name == "stacked_mnist" or features in ("classifier", "none"):
-        return
-    if features == "auto" and node.name in CLASSIFIER_DATASETS:
+    if node.name == "stacked_mnist" or extractor_for(node.name, features) != "inception":
         return
     from gantrain.features import inception
 

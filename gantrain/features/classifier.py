@@ -18,6 +18,7 @@ import numpy as np
 from keras import layers
 from omegaconf import DictConfig, OmegaConf
 
+from gantrain.config import CLASSIFIER_DATASETS
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
 
@@ -73,7 +74,7 @@ def embed(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> tup
 def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     """The cached classifier for the dataset ``node`` (mnist or fashion_mnist), trained on its
     training split the first time."""
-    if node.name not in ("mnist", "fashion_mnist"):
+    if node.name not in CLASSIFIER_DATASETS:
         raise ConfigError("features", f"the classifier is trained on mnist or fashion_mnist, not {node.name}")
     from gantrain.features import cache_dir
 
