@@ -198,7 +198,11 @@ def existing_run(tmp_path: Path) -> Path:
 BAD_INPUTS = [
     ("loss.gp_weight=-1", "loss.gp_weight"),
     ("loss.gp_weight=heavy", "loss.gp_weight"),
-    ("loss=gan loss.gp_weight=3", "loss.gp_weight"),
+    ("loss=gan loss.clip=0.1", "loss.clip"),  # clipping belongs to loss=wgan
+    ("loss.penalty=l2", "loss.penalty"),
+    ("loss=nsgan loss.penalty=r1 loss.one_sided=true", "loss.one_sided"),
+    ("aux=gon aux.beta=0", "aux.beta"),
+    ("eval.every=5 eval.select=hq", "eval.select"),  # hq is a toy metric, not an MNIST one
     ("train.n_critic=0", "train.n_critic"),
     ("train.batch_size=0", "train.batch_size"),
     ("train.batch_size=1.5", "train.batch_size"),
