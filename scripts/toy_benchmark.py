@@ -41,7 +41,8 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int) -
     run_dir = out / preset / f"seed_{seed}"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
            "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1"}
-    if not (run_dir / "eval.json").exists():
+    done = run_dir / "benchmark.json"  # eval.json is gantrain-eval's, whichever checkpoint it last read
+    if not done.exists():
         command = ["gantrain", f"experiment={preset}", f"train.seed={seed}", f"hydra.run.dir={run_dir}", *extra]
         if (run_dir / ".hydra" / "config.yaml").exists():
             command = ["gantrain", f"resume={run_dir}"]  # an interrupted benchmark picks up where it was
@@ -55,8 +56,8 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int) -
         )
         result = json.loads((run_dir / "eval.json").read_text())
         result["seconds"] = seconds
-        (run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-    return json.loads((run_dir / "eval.json").read_text())
+        done.write_text(json.dumps(result, indent=2) + "\n")
+    return json.loads(done.read_text())
 
 
 def mean_se(values: list[float]) -> str:
