@@ -17,6 +17,7 @@ Usage: ``extract = inception_extractor(weights=None)``; ``features, probs = extr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -35,8 +36,6 @@ Extractor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # uint8 NHWC 
 
 
 def keras_models_dir() -> Path:
-    import os
-
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "models"
 
 
