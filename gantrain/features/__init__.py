@@ -26,7 +26,13 @@ from gantrain.config import extractor_for
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError
 from gantrain.features import classifier
-from gantrain.metrics import frechet_distance, gaussian_statistics, inception_score, kernel_inception_distance
+from gantrain.metrics import (
+    frechet_distance,
+    gaussian_statistics,
+    inception_score,
+    kernel_inception_distance,
+    kl_to_uniform,
+)
 
 KID_FEATURES = 10_000  # real features kept for KID
 
@@ -116,10 +122,8 @@ def reference(node: DictConfig, extract, key: str) -> dict[str, np.ndarray]:
 def class_coverage(probs: np.ndarray) -> dict[str, float]:
     """``classes_hit``: classes predicted for at least one sample; ``class_kl``: KL(histogram of
     predicted classes || uniform)."""
-    k = probs.shape[1]
-    counts = np.bincount(probs.argmax(axis=1), minlength=k)
-    q = counts[counts > 0] / counts.sum()
-    return {"classes_hit": int((counts > 0).sum()), "class_kl": float(np.sum(q * np.log(q * k)))}
+    counts = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
+    return {"classes_hit": int((counts > 0).sum()), "class_kl": kl_to_uniform(counts)}
 
 
 def stacked_mode_metrics(node: DictConfig, samples: np.ndarray) -> dict[str, float]:
@@ -129,5 +133,4 @@ def stacked_mode_metrics(node: DictConfig, samples: np.ndarray) -> dict[str, flo
     digits = [classifier.predict_logits(model, samples[..., c : c + 1]).argmax(axis=1) for c in range(3)]
     triples = 100 * digits[0] + 10 * digits[1] + digits[2]
     counts = np.bincount(triples, minlength=1000)
-    q = counts[counts > 0] / counts.sum()
-    return {"modes": int((counts > 0).sum()), "mode_kl": float(np.sum(q * np.log(q * 1000)))}
+    return {"modes": int((counts > 0).sum()), "mode_kl": kl_to_uniform(counts)}

@@ -11,6 +11,6 @@ from gantrain.metrics.distances import (
     inception_score,
     kernel_inception_distance,
 )
-from gantrain.metrics.modes import mode_metrics
+from gantrain.metrics.modes import kl_to_uniform, mode_metrics
 
-__all__ = ["frechet_distance", "gaussian_statistics", "inception_score", "kernel_inception_distance", "mode_metrics"]
+__all__ = ["frechet_distance", "gaussian_statistics", "inception_score", "kernel_inception_distance", "kl_to_uniform", "mode_metrics"]

@@ -10,6 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def kl_to_uniform(counts: np.ndarray) -> float:
+    """KL(q || uniform) for the histogram ``counts`` over K bins: 0 when spread evenly, log K when
+    all in one bin (or when the histogram is empty)."""
+    k = len(counts)
+    if counts.sum() == 0:
+        return float(np.log(k))
+    q = counts[counts > 0] / counts.sum()
+    return float(np.sum(q * np.log(q * k)))
+
+
 def mode_metrics(samples: np.ndarray, centers: np.ndarray, std: float) -> dict[str, float]:
     """``modes``: modes with at least one high-quality sample; ``hq``: fraction of high-quality
     samples; ``rkl``: KL(q || uniform) where q is the histogram of high-quality samples over the
@@ -19,10 +29,4 @@ def mode_metrics(samples: np.ndarray, centers: np.ndarray, std: float) -> dict[s
     nearest = distances.argmin(axis=1)
     good = distances[np.arange(len(samples)), nearest] <= 3 * std
     counts = np.bincount(nearest[good], minlength=len(centers))
-    k = len(centers)
-    if counts.sum() == 0:
-        rkl = float(np.log(k))
-    else:
-        q = counts[counts > 0] / counts.sum()
-        rkl = float(np.sum(q * np.log(q * k)))
-    return {"modes": int((counts > 0).sum()), "hq": float(good.mean()), "rkl": rkl}
+    return {"modes": int((counts > 0).sum()), "hq": float(good.mean()), "rkl": kl_to_uniform(counts)}
