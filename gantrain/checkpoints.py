@@ -43,14 +43,7 @@ class Checkpoints:
 
     def save(self, step: int) -> None:
         """Save at ``step``; the training loop checks ``weights_finite()`` first."""
-        try:
-            self.manager.save(checkpoint_number=step)
-        except (tf.errors.OpError, OSError) as err:
-            message = getattr(err, "message", None) or str(err)
-            raise GantrainError(
-                f"cannot write checkpoint {step} to {self.manager.directory} ({message.splitlines()[0]}); "
-                f"the previous checkpoint is kept"
-            ) from None
+        _save(self.manager, step, f"checkpoint {step}", "; the previous checkpoint is kept")
 
     def restore(self) -> int:
         """Restore the newest readable checkpoint, newest first; returns its step, or 0 if the run
@@ -100,11 +93,21 @@ class BestCheckpoint:
             return False
         if self.value is not None and (value <= self.value if self.higher_is_better else value >= self.value):
             return False
+        _save(self.manager, step, "the best checkpoint")
         try:
-            self.manager.save(checkpoint_number=step)
             atomic_write(self.record, json.dumps({"metric": self.metric, "value": value, "step": step}) + "\n")
-        except (tf.errors.OpError, OSError) as err:
-            message = getattr(err, "message", None) or str(err)
-            raise GantrainError(f"cannot write the best checkpoint to {self.manager.directory} ({message.splitlines()[0]})") from None
+        except OSError as err:
+            raise GantrainError(f"cannot write {self.record} ({err.strerror or err})") from None
         self.value = value
         return True
+
+
+def _save(manager: tf.train.CheckpointManager, step: int, what: str, consequence: str = "") -> None:
+    """``manager.save`` at ``step``; a failed write is one line naming ``what`` and the directory."""
+    try:
+        manager.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as err:
+        message = getattr(err, "message", None) or str(err)
+        raise GantrainError(
+            f"cannot write {what} to {manager.directory} ({message.splitlines()[0]}){consequence}"
+        ) from None

@@ -15,6 +15,7 @@ Usage: ``image_metrics(cfg.dataset, samples)`` -> ``{"fid", "kid", "kid_std", "i
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Optional
@@ -33,6 +34,7 @@ from gantrain.metrics import (
     kernel_inception_distance,
     kl_to_uniform,
 )
+from gantrain.run_dir import atomic_write
 
 KID_FEATURES = 10_000  # real features kept for KID
 
@@ -112,10 +114,9 @@ def reference(node: DictConfig, extract, key: str) -> dict[str, np.ndarray]:
     mu, sigma = gaussian_statistics(features)
     keep = np.random.default_rng(0).choice(len(features), min(KID_FEATURES, len(features)), replace=False)
     stats = {"mu": mu, "sigma": sigma, "features": features[np.sort(keep)]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **stats)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **stats)
+    atomic_write(path, buffer.getvalue())  # a cut-off write never leaves a truncated cache
     return stats
 
 
