@@ -8,6 +8,7 @@ or ``build_models(cfg.model, (28, 28, 1), "mixed_bfloat16")`` for another precis
 import keras
 from omegaconf import DictConfig
 
+from gantrain.errors import ConfigError
 from gantrain.registry import Registry
 
 MODELS = Registry("model")
@@ -21,6 +22,22 @@ def build_models(node: DictConfig, data_shape: tuple[int, ...], precision: str =
         return MODELS.build(node, data_shape=data_shape)
     finally:
         keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
+
+
+def square_images(model: str, data_shape: tuple[int, ...], **sizes: int) -> tuple[int, int]:
+    """(size, channels) of square images of at least 8x8 for a convolutional ``model``; each of
+    ``sizes`` (its config keys) must be >= 1. Otherwise a ConfigError naming the key."""
+    if len(data_shape) != 3:
+        raise ConfigError(
+            "model", f"{model} needs images (H, W, C) but the dataset gives shape {data_shape}; use model=mlp"
+        )
+    height, width, channels = data_shape
+    if height != width or height < 8:
+        raise ConfigError("model", f"{model} needs square images of at least 8x8, got {height}x{width}")
+    for key, value in sizes.items():
+        if value < 1:
+            raise ConfigError(f"model.{key}", f"must be >= 1, got {value}")
+    return height, channels
 
 
 def build_auxiliary(node: DictConfig, data_shape: tuple[int, ...], heads: int, precision: str = "float32") -> keras.Model:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from gantrain.errors import ConfigError
-from gantrain.models import MODELS
+from gantrain.models import MODELS, square_images
 from gantrain.models.spectral_norm import conv2d, dense
 
 
@@ -42,16 +41,9 @@ def dcgan(
     D's first width (doubling towards 4x4); ``d_spectral_norm``: spectral normalization on every
     layer of D.
     """
-    if len(data_shape) != 3:
-        raise ConfigError(
-            "model", f"dcgan needs images (H, W, C) but the dataset gives shape {data_shape}; use model=mlp"
-        )
-    height, width, channels = data_shape
-    if height != width or height < 8:
-        raise ConfigError("model", f"dcgan needs square images of at least 8x8, got {height}x{width}")
-    for key, value in (("z_dim", z_dim), ("g_channels", g_channels), ("d_channels", d_channels), ("kernel_size", kernel_size)):
-        if value < 1:
-            raise ConfigError(f"model.{key}", f"must be >= 1, got {value}")
+    height, channels = square_images(
+        "dcgan", data_shape, z_dim=z_dim, g_channels=g_channels, d_channels=d_channels, kernel_size=kernel_size
+    )
     sizes = feature_sizes(height)
     ups = len(sizes) - 1
     conv = dict(kernel_size=kernel_size, strides=2, padding="same")

@@ -13,8 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from gantrain.errors import ConfigError
-from gantrain.models import MODELS
+from gantrain.models import MODELS, square_images
 from gantrain.models.dcgan import feature_sizes
 from gantrain.models.spectral_norm import conv2d, dense
 
@@ -33,16 +32,7 @@ def resnet(
     ``g_channels``/``d_channels``: the width of every block of G/D; ``g_batchnorm``: batch norm in
     G's blocks; ``d_spectral_norm``: spectral normalization on every layer of D.
     """
-    if len(data_shape) != 3:
-        raise ConfigError(
-            "model", f"resnet needs images (H, W, C) but the dataset gives shape {data_shape}; use model=mlp"
-        )
-    height, width, channels = data_shape
-    if height != width or height < 8:
-        raise ConfigError("model", f"resnet needs square images of at least 8x8, got {height}x{width}")
-    for key, value in (("z_dim", z_dim), ("g_channels", g_channels), ("d_channels", d_channels)):
-        if value < 1:
-            raise ConfigError(f"model.{key}", f"must be >= 1, got {value}")
+    height, channels = square_images("resnet", data_shape, z_dim=z_dim, g_channels=g_channels, d_channels=d_channels)
 
     z = keras.Input((z_dim,))
     sizes = feature_sizes(height)
