@@ -56,10 +56,9 @@ def train(
     dataset = DATASETS.build(cfg.dataset)
     num_samples = opts.num_samples or (64 if dataset.is_image else 1024)
     evals = check_eval(cfg.get("eval"))
-    if evals.select is not None and evals.select not in metric_names(dataset, evals.features):
-        raise ConfigError(
-            "eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(metric_names(dataset, evals.features))}"
-        )
+    measured = metric_names(dataset, evals.features)
+    if evals.select is not None and evals.select not in measured:
+        raise ConfigError("eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(measured)}")
     if evals.every is not None and dataset.is_image:
         from gantrain.features import check_available
 
