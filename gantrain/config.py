@@ -50,6 +50,10 @@ class TrainConfig:
     lr_decay: bool = False  # every learning rate decays linearly to zero at train.steps
     # Decay of a moving average of G's weights used for samples and evaluation; null: off.
     ema: Optional[float] = None
+    # Top-k training (Sinha et al. 2020): G learns from the share of its samples that D scores
+    # best, falling from the whole batch by top_k_decay per epoch to top_k; 1: every sample.
+    top_k: float = 1.0
+    top_k_decay: float = 0.99
     sample_every: int = 500
     checkpoint_every: int = 1000
     log_every: int = 100
@@ -81,6 +85,8 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "beta1": _BETA,
     "beta2": _BETA,
     "ema": ((lambda v: 0 < v < 1), "must be in (0, 1)"),
+    "top_k": ((lambda v: 0 < v <= 1), "must be in (0, 1]"),
+    "top_k_decay": ((lambda v: 0 < v <= 1), "must be in (0, 1]"),
     "sample_every": _at_least(1),
     "checkpoint_every": _at_least(1),
     "log_every": _at_least(1),

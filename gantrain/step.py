@@ -3,6 +3,7 @@
 One call = ``n_critic`` critic updates, each on a fresh real batch and fresh noise, then one
 generator update, all in one ``tf.function``. An auxiliary network (``aux=gon``) is updated beside
 the critic on the same batches; a moving average of G (``train.ema``) after each generator update.
+With top-k training (``train.top_k``) G learns only from the samples D scores best.
 
 Usage::
 
@@ -31,6 +32,20 @@ def to_model_range(batch: tf.Tensor) -> tf.Tensor:
     return tf.cast(batch, tf.float32)
 
 
+def top_k_fraction(iteration: tf.Tensor, floor: float, decay: float, steps_per_epoch: float) -> tf.Tensor:
+    """The share of each batch that G learns from in top-k training (Sinha et al. 2020): the whole
+    batch at first, ``decay`` times less per epoch of generator steps, never below ``floor``."""
+    epochs = tf.cast(iteration, tf.float32) / steps_per_epoch
+    return tf.maximum(tf.constant(floor, tf.float32), tf.constant(decay, tf.float32) ** epochs)
+
+
+def best_scored(per_example: tf.Tensor, scores: tf.Tensor, fraction: tf.Tensor) -> tf.Tensor:
+    """The entries of ``per_example`` (B,) whose ``scores`` (B,) are among the ceil(fraction * B)
+    highest, best first."""
+    k = tf.cast(tf.math.ceil(fraction * tf.cast(tf.size(scores), tf.float32)), tf.int32)
+    return tf.gather(per_example, tf.math.top_k(scores, k).indices)
+
+
 def make_train_step(
     *,
     generator: keras.Model,
@@ -48,11 +63,14 @@ def make_train_step(
     aux_network: keras.Model | None = None,
     aux_optimizer: keras.optimizers.Optimizer | None = None,
     ema: MovingAverage | None = None,
+    top_k: float = 1.0,
+    top_k_decay: float = 0.99,
 ) -> Callable[..., dict[str, tf.Tensor]]:
     """The compiled step; call inside ``strategy.scope()``. ``data``: the whole dataset (N, ...),
     sampled inside the step; ``batch_size``: the global batch; ``rng``: the checkpointed source
     of all randomness; ``jit_compile``: compile with XLA; ``aux_*``: the auxiliary network, its
-    optimizer and objective; ``ema``: a moving average of G to update."""
+    optimizer and objective; ``ema``: a moving average of G to update; ``top_k``, ``top_k_decay``:
+    the floor and per-epoch decay of :func:`top_k_fraction` (``top_k=1``: every sample counts)."""
     pairs = [(g_optimizer, generator), (d_optimizer, discriminator)]
     if aux_objective is not None:
         pairs.append((aux_optimizer, aux_network))
@@ -69,6 +87,7 @@ def make_train_step(
     z_dim = generator.input_shape[-1]
     replica_batch = batch_size // strategy.num_replicas_in_sync
     num_examples = data.shape[0]
+    steps_per_epoch = num_examples / batch_size  # generator steps that draw as many examples as the data holds
     data_device = data.device
 
     def draw() -> dict[str, tf.Tensor]:
@@ -133,9 +152,18 @@ def make_train_step(
     def generator_update(mine: dict[str, tf.Tensor]) -> tf.Tensor:
         with tf.GradientTape() as tape:
             fake = generator(mine["g_noise"][0], training=True)
-            g_loss = average(objective.g_loss(critic(fake)))
+            scores = critic(fake)
+            per_example = objective.g_loss(scores)
             if aux_objective is not None:
-                g_loss += average(aux_objective.generator_loss(aux_network(fake, training=True)))
+                per_example += aux_objective.generator_loss(aux_network(fake, training=True))
+            if top_k < 1:
+                # Samples D rates worst get no say: their gradients can pull the others away
+                # from the modes (Sinha et al. 2020). Each replica keeps the best of its own share;
+                # the mean is over the kept samples of all replicas.
+                fraction = top_k_fraction(g_optimizer.iterations, top_k, top_k_decay, steps_per_epoch)
+                g_loss = tf.nn.compute_average_loss(best_scored(per_example, scores, fraction))
+            else:
+                g_loss = average(per_example)
             scaled_g_loss = g_optimizer.scale_loss(g_loss)
         variables = generator.trainable_variables
         g_optimizer.apply(tape.gradient(scaled_g_loss, variables), variables)

@@ -127,6 +127,8 @@ def train(
             aux_network=optional.get("aux_network"),
             aux_optimizer=optional.get("aux_optimizer"),
             ema=ema,
+            top_k=opts.top_k,
+            top_k_decay=opts.top_k_decay,
         )
     sampler = ema.model if ema is not None else generator  # previews from the averaged G when on
 

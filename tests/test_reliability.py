@@ -221,6 +221,7 @@ BAD_INPUTS = [
     ("train.seed=-1", "train.seed"),
     ("train.nan_policy=sometimes", "train.nan_policy"),
     ("train.rollback_lr_factor=2", "train.rollback_lr_factor"),
+    ("train.top_k=0", "train.top_k"),
     ("train.bogus=1", "train.bogus"),
     ("model=vae", "model/vae"),
     ("model.z_dim=0", "model.z_dim"),

@@ -1,4 +1,5 @@
-"""Training options: moving average of G, learning-rate decay, weight clipping, the GON objective."""
+"""Training options: moving average of G, learning-rate decay, weight clipping, the GON objective,
+top-k training."""
 
 import math
 
@@ -14,13 +15,13 @@ from gantrain.errors import ConfigError
 from gantrain.learning_rate import LearningRate
 from gantrain.losses import LOSSES
 from gantrain.models import MODELS, build_auxiliary
-from gantrain.step import make_train_step
+from gantrain.step import best_scored, make_train_step, top_k_fraction
 
 MLP = OmegaConf.create({"name": "mlp", "z_dim": 2, "g_hidden": [8], "d_hidden": [8]})
 DATA = tf.constant(np.random.default_rng(0).normal(size=(256, 2)), tf.float32)
 
 
-def make_step(loss, ema=None, aux=None, lr=1e-2):
+def make_step(loss, ema=None, aux=None, lr=1e-2, **options):
     keras.utils.set_random_seed(0)
     generator, discriminator = MODELS.build(MLP, data_shape=(2,))
     extras = {}
@@ -36,7 +37,7 @@ def make_step(loss, ema=None, aux=None, lr=1e-2):
         g_optimizer=keras.optimizers.Adam(lr), d_optimizer=keras.optimizers.Adam(lr),
         objective=LOSSES.build(OmegaConf.create(loss)), data=DATA,
         rng=tf.random.Generator.from_seed(1), batch_size=16, n_critic=2,
-        strategy=tf.distribute.get_strategy(), ema=average, **extras,
+        strategy=tf.distribute.get_strategy(), ema=average, **extras, **options,
     )
     return step, generator, discriminator, average, extras
 
@@ -110,3 +111,28 @@ def test_gon_trains_beside_the_critic_and_reaches_the_generator():
     # G's objective includes GON's terms: with a heavier weight the same step reports another g_loss
     heavy = AUXILIARIES.build(OmegaConf.create({"name": "gon", "weight": 5.0}))
     assert float(make_step({"name": "nsgan"}, aux=heavy)[0]()["g_loss"]) != pytest.approx(float(metrics["g_loss"]))
+
+
+def test_top_k_fraction_starts_whole_and_decays_per_epoch_to_its_floor():
+    fraction = lambda it: float(top_k_fraction(it, floor=0.5, decay=0.9, steps_per_epoch=10))  # noqa: E731
+    assert [fraction(0), fraction(10), fraction(20), fraction(5)] == pytest.approx([1.0, 0.9, 0.81, 0.9**0.5])
+    assert fraction(10_000) == pytest.approx(0.5)
+
+
+def test_best_scored_keeps_the_highest_scores():
+    losses = tf.constant([10.0, 20.0, 30.0, 40.0])
+    scores = tf.constant([0.1, 5.0, -1.0, 3.0])
+    np.testing.assert_array_equal(best_scored(losses, scores, tf.constant(0.5)), [20.0, 40.0])
+    np.testing.assert_array_equal(best_scored(losses, scores, tf.constant(0.6)), [20.0, 40.0, 10.0])  # ceil(2.4)
+    np.testing.assert_array_equal(best_scored(losses, scores, tf.constant(1.0)), [20.0, 40.0, 10.0, 30.0])
+
+
+def test_top_k_generator_learns_from_its_best_scored_samples():
+    # decay 1e-6 reaches the floor after one generator step (an epoch is 256 / 16 = 16 steps)
+    full, _, _, _, _ = make_step({"name": "nsgan"})
+    best_half, _, _, _, _ = make_step({"name": "nsgan"}, top_k=0.5, top_k_decay=1e-6)
+    first = [float(full()["g_loss"]), float(best_half()["g_loss"])]
+    assert first[1] == pytest.approx(first[0])  # the first step learns from the whole batch
+    # Same weights and draws in the second step: the best-scored half has the lower -log D(G(z)).
+    second_full, second_half = float(full()["g_loss"]), float(best_half()["g_loss"])
+    assert second_half < second_full - 1e-3
