@@ -7,8 +7,8 @@ Usage: ``gantrain model=dcgan loss=wgan_gp``; ``gantrain resume=outputs/<date>/<
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -21,13 +21,23 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gantrain.config import config_dir
+from gantrain import console
+from gantrain.config import check_group_overrides, check_top_level, config_dir
 from gantrain.errors import ConfigError, GantrainError
-from gantrain.run_dir import RunDir
+from gantrain.run_dir import NewDirectories, RunDir, display_path
 
 # Lines of Hydra's composition errors that only repeat the key or describe Hydra's internals.
 _NOISE = ("full_key:", "object_type=", "reference_type=", "Config search path", "provider=",
           "Set the environment variable HYDRA_FULL_ERROR", "See https://hydra.cc")
+
+# hydra.run.dir is ${gantrain.or:${resume},outputs/<date>/<time>}: a resumed run continues in its
+# own directory. (oc.select falls back only when a key is missing, and `resume: null` is not.)
+OmegaConf.register_new_resolver("gantrain.or", lambda value, default: default if value is None else value,
+                                replace=True)
+
+# The directories this command is about to create for its run, so that a rejected command can
+# remove them again (set by main before Hydra makes them).
+_new_dirs = NewDirectories()
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -35,22 +45,24 @@ def _app(cfg: DictConfig) -> dict | float | None:
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
     resuming = bool(cfg.resume)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    run = RunDir(cfg.resume if resuming else hydra_cfg.runtime.output_dir)
     try:
         if resuming:
-            run = RunDir(cfg.resume)
             cfg = run.resumed_config(cfg, overrides)
-        else:
-            run = RunDir(hydra_cfg.runtime.output_dir)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from gantrain.train import train
 
         result = train(cfg, run.root, resume=resuming, overrides=overrides)
     except GantrainError as err:
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        if multirun:
             # Hydra records the failed job, the sweep goes on, and the command exits 1 at the end.
             print(f"gantrain: error: {err}", file=sys.stderr)
             raise JobFailed(str(err)) from None
+        if not run.holds_run():
+            _new_dirs.remove(run.root)  # refused before anything was written: leave no trace
         _fail(str(err))
+    if not multirun:
+        print(ending(result, run.root, cfg.train.steps))
     if "stopped_by" in result:
         # Preemption (SIGTERM) is a clean stop; Ctrl-C exits as interrupted shells do.
         sys.exit(0 if result["stopped_by"] == "SIGTERM" else 130)
@@ -65,38 +77,79 @@ class JobFailed(CompactHydraException):
     """A sweep job rejected by gantrain; Hydra reports it as its message alone."""
 
 
+def ending(result: dict, run_dir: Path, steps: int) -> str:
+    """What a run says when it ends: where it got to, its last numbers, and what to do next."""
+    where = display_path(run_dir)
+    stopped = result.get("stopped_by")
+    step = int(result.get("step", 0))
+    head = f"{'Stopped by ' + stopped if stopped else 'Finished'} at step {step} of {steps}; run directory {where}"
+    numbers = {k: v for k, v in result.items() if k not in ("step", "stopped_by")}
+    lines = [head]
+    if numbers:
+        lines.append("  last: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers.items()))
+    lines += [
+        "Next:",
+        f"  gantrain-eval run_dir={where}        # sample metrics of the latest checkpoint",
+        f"  tensorboard --logdir {where}         # losses and sample grids over time",
+    ]
+    if stopped or step < steps:
+        lines.append(f"  gantrain resume={where}              # continue from step {step}")
+    else:
+        lines.append(f"  gantrain resume={where} train.steps={2 * steps}   # train longer")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Console entry point: reject bad overrides in one line before Hydra creates any directory."""
+    console.quiet_tensorflow()
     args = get_args_parser().parse_args()
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     custom_configs = args.config_path or args.config_name or args.config_dir
+    if args.help and not custom_configs:
+        from gantrain.help import render_help
+
+        try:
+            check_group_overrides(args.overrides)
+            print(render_help(args.overrides))
+        except (GantrainError, HydraException, OmegaConfBaseException) as err:
+            _fail(_one_line(str(err)))
+        return
     if not (informational or custom_configs):
         try:
-            _precheck(args.overrides, args.multirun)
+            run_dir = _precheck(args.overrides, args.multirun)
         except OverrideParseException as err:
             _fail(_one_line(f"cannot parse '{err.override}': {err.message}"))
         except (GantrainError, HydraException, OmegaConfBaseException) as err:
             _fail(_one_line(str(err)))
+        if run_dir is not None:
+            _new_dirs.plan(run_dir)
+            if not any(o.startswith(("hydra.run.dir=", "resume=")) for o in args.overrides):
+                # The dated directory, fixed now: the one planned is the one Hydra creates.
+                sys.argv.append(f"hydra.run.dir={run_dir}")
     _app()
 
 
-def _precheck(overrides: list[str], multirun: bool) -> None:
+def _precheck(overrides: list[str], multirun: bool) -> str | None:
     """Compose the config for every job of the command, as Hydra is about to, to catch unknown
-    keys, options and syntax; and check that a resume target holds a run."""
+    keys, options and syntax; and check that a resume target holds a run. Returns the run
+    directory of a single run (None for sweeps)."""
+    check_group_overrides(overrides)
     jobs = [overrides]
     if multirun:
         try:
             parsed = OverridesParser.create().parse_overrides(overrides)
             jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
         except HydraException:
-            return  # another sweeper's syntax: leave it to Hydra
+            return None  # another sweeper's syntax: leave it to Hydra
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         for job in jobs:
-            cfg = compose("config", overrides=job)
+            cfg = compose("config", overrides=job, return_hydra_config=True)
+            check_top_level(cfg, job)
             if cfg.resume and multirun:
                 raise ConfigError("resume", "continues one run; it cannot be combined with -m")
             if cfg.resume:
                 RunDir(cfg.resume).check_resumable()
+        return None if multirun else str(cfg.hydra.run.dir)
 
 
 def _one_line(message: str) -> str:

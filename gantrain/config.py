@@ -6,6 +6,7 @@ the key.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Callable, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain.errors import ConfigError
+from gantrain.metric_table import EXTRACTORS
 from gantrain.registry import check_against
 
 
@@ -97,25 +99,13 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "max_rollbacks": _at_least(0),
 }
 
-# Image feature extractors (gantrain.features): auto = classifier for MNIST/Fashion-MNIST,
-# inception otherwise; none = pixel statistics only.
-EXTRACTORS = ("auto", "classifier", "inception", "none")
-CLASSIFIER_DATASETS = ("mnist", "fashion_mnist")  # where gantrain trains its own classifier
-
-
-def extractor_for(dataset_name: str, features: str) -> str:
-    """The extractor ``features`` means for a dataset (resolves ``auto``)."""
-    if features != "auto":
-        return features
-    return "classifier" if dataset_name in CLASSIFIER_DATASETS else "inception"
-
-
 @dataclass
 class EvalConfig:
     """The ``eval`` node: metrics of the generator during training (``gantrain.evaluate``)."""
 
     every: Optional[int] = None  # generator steps between evaluations; null: none during training
-    num_samples: int = 2500  # samples per evaluation (drawn from fixed noise)
+    # Samples per evaluation (drawn from fixed noise); null: 2500, or 26000 for stacked_mnist.
+    num_samples: Optional[int] = None
     # A metric to keep the best checkpoint by (checkpoints/best/), e.g. fid or hq; null: none.
     select: Optional[str] = None
     features: str = "auto"  # image features: auto, classifier, inception, none
@@ -150,3 +140,28 @@ def check_train(node: DictConfig) -> TrainConfig:
         if ok is not None and value is not None and not ok(value):
             raise ConfigError(f"train.{field.name}", f"{rule}, got {value}")
     return options
+
+
+def check_top_level(cfg: DictConfig, overrides: list[str]) -> None:
+    """Refuse top-level keys that no config defines (``+modle=mlp`` would otherwise be accepted
+    and ignored), naming the nearest known key."""
+    base = OmegaConf.load(config_dir() / "config.yaml")
+    groups = {p.name for p in config_dir().iterdir() if p.is_dir() and p.name != "hydra"}
+    known = (set(base) - {"defaults"}) | groups | {"hydra"}
+    for key in cfg:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"; did you mean {near[0]}?" if near else f"; known: {', '.join(sorted(known - {'hydra'}))}"
+            raise ConfigError(str(key), f"no config defines this key{hint}")
+
+
+def check_group_overrides(overrides: list[str]) -> None:
+    """``aux=null`` (a group set to null) is a Hydra ValueError; say how to drop a group instead."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = {p.name for p in config_dir().iterdir() if p.is_dir()}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.key_or_group in groups and not override.is_delete() and override.value() is None:
+            group = override.key_or_group
+            raise ConfigError(group, f"a group cannot be set to null; drop it with ~{group} "
+                                     f"(e.g. gantrain experiment=grid25 ~{group})")

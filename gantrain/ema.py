@@ -1,27 +1,53 @@
 """An exponential moving average of the generator's weights (``train.ema``).
 
 After each generator update: ``ema <- decay * ema + (1 - decay) * weight`` for the trainable
-weights; non-trainable state (batch-norm statistics) is copied. The average starts as a copy of G.
-Samples and evaluation use the averaged generator when it is on (Yazici et al. 2019).
+weights. The average starts as a copy of G. Samples and evaluation use the averaged generator when
+it is on (Yazici et al. 2019).
 
-Usage: ``ema = MovingAverage(generator, 0.999); ema.update(); ema.model(z)``.
+Batch-norm statistics are not averaged or copied: G's moving statistics belong to G's weights,
+not to their average. :meth:`MovingAverage.standing_statistics` recomputes them for the averaged
+weights (the "standing statistics" of BigGAN's sampling code): the averaged G runs in training
+mode over fixed noise and each layer's moving mean and variance become the averages of its batch
+statistics. The training loop does this before every preview, evaluation and checkpoint, so
+checkpoints (and ``gantrain-eval``) hold statistics that fit the averaged weights.
+
+Usage: ``ema = MovingAverage(generator, 0.999); ema.update(); ema.standing_statistics(); ema.model(z)``.
 """
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
+
+STANDING_BATCHES, STANDING_BATCH_SIZE = 16, 64  # 1024 noise vectors
 
 
 class MovingAverage:
-    def __init__(self, model: keras.Model, decay: float):
+    def __init__(self, model: keras.Model, decay: float, seed: int = 0):
         self.decay = decay
         self.source = model
         self.model = keras.models.clone_model(model)
         self.model.set_weights(model.get_weights())
+        self.seed = seed
+        self._norms = [layer for layer in self.model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
     def update(self) -> None:
         """One averaging step; call in cross-replica context (inside or outside a tf.function)."""
         for average, weight in zip(self.model.trainable_weights, self.source.trainable_weights, strict=True):
             average.assign(self.decay * average + (1.0 - self.decay) * weight)
-        for average, weight in zip(self.model.non_trainable_weights, self.source.non_trainable_weights, strict=True):
-            average.assign(weight)
+
+    def standing_statistics(self) -> None:
+        """Batch-norm statistics for the averaged weights, from fixed noise (none without batch norm)."""
+        if not self._norms:
+            return
+        momenta = [layer.momentum for layer in self._norms]
+        noise = tf.random.stateless_normal([STANDING_BATCHES, STANDING_BATCH_SIZE, self.model.input_shape[-1]],
+                                           seed=[self.seed, 3])
+        try:
+            for k in range(STANDING_BATCHES):
+                for layer in self._norms:
+                    layer.momentum = k / (k + 1)  # the running mean of the batch statistics so far
+                self.model(noise[k], training=True)
+        finally:
+            for layer, momentum in zip(self._norms, momenta):
+                layer.momentum = momentum

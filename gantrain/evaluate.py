@@ -1,7 +1,6 @@
 """``gantrain-eval``: samples from a trained run's generator, their metrics, and an export.
 
-    gantrain-eval run_dir=<dir> [num_samples=2500] [checkpoint=latest|<step>] [export=<file.npz>]
-                  [features=auto|classifier|inception|none] [weights=<file.h5>] [inception_graph=<file.pb>]
+    gantrain-eval run_dir=<dir> [key=value ...]      (gantrain-eval --help lists the keys)
 
 Rebuilds the generator from the run's saved config, restores it from a checkpoint (``latest``,
 ``best`` — the one kept by ``eval.select`` during training — or a step; the moving average of G
@@ -16,43 +15,43 @@ data with the chosen feature extractor (:mod:`gantrain.features`), plus ``classe
 1000) and ``mode_kl``; with ``features=none`` the mean and standard deviation of the pixel values
 of the samples and of as many training images.
 
-Usage: ``evaluate("outputs/run", num_samples=2500)`` -> the metrics dict.
+Usage: ``evaluate("outputs/run", num_samples=2500)`` -> the metrics dict. Which metrics a run
+gets is decided in :mod:`gantrain.metric_table`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from omegaconf import OmegaConf
 
-from gantrain.config import EXTRACTORS, extractor_for
+from gantrain import console
 from gantrain.errors import ConfigError, GantrainError
+from gantrain.metric_table import Plan, default_num_samples, evaluation_plan, legend
 from gantrain.registry import check_against
 from gantrain.run_dir import RunDir, atomic_write
 
 
 @dataclass
 class EvalConfig:
-    run_dir: str = "???"
-    num_samples: int = 2500
-    checkpoint: str = "latest"  # best (by eval.select during training) or a step number
-    export: Optional[str] = None  # .npz file for the raw samples
-    batch_size: int = 500  # samples drawn per generator call
-    # Image metrics: auto = classifier for MNIST/Fashion-MNIST, inception otherwise; none: pixel stats.
-    features: str = "auto"
-    weights: Optional[str] = None  # InceptionV3 weights (.h5); default: the Keras cache or a download
-    inception_graph: Optional[str] = None  # the 2015 Inception GraphDef (.pb) of published FIDs
+    run_dir: str = field(default="???", metadata={"help": "the run directory to evaluate (required)"})
+    num_samples: Optional[int] = field(default=None, metadata={"help": "samples drawn from fixed noise; default 2500 (26000 for stacked_mnist, as VEEGAN/PacGAN)"})
+    checkpoint: str = field(default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"})
+    export: Optional[str] = field(default=None, metadata={"help": "a .npz file to save the samples in (key x)"})
+    batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
+    features: str = field(default="auto", metadata={"help": "image features: auto, classifier (MNIST, Fashion-MNIST), inception, none (pixel statistics)"})
+    weights: Optional[str] = field(default=None, metadata={"help": "InceptionV3 weights (.h5); default: the Keras cache, else a download"})
+    inception_graph: Optional[str] = field(default=None, metadata={"help": "the 2015 Inception graph (.pb) of published FIDs, instead of Keras's"})
 
 
 def evaluate(
     run_dir: str | Path,
-    num_samples: int = 2500,
+    num_samples: int | None = None,
     checkpoint: str | int = "latest",
     export: str | Path | None = None,
     batch_size: int = 500,
@@ -65,7 +64,7 @@ def evaluate(
     run = RunDir(run_dir)
     if not run.config.is_file():
         raise ConfigError("run_dir", f"{run.root} is not a gantrain run (no .hydra/config.yaml)")
-    if num_samples < 1:
+    if num_samples is not None and num_samples < 1:
         raise ConfigError("num_samples", f"must be >= 1, got {num_samples}")
     if batch_size < 1:
         raise ConfigError("batch_size", f"must be >= 1, got {batch_size}")
@@ -73,8 +72,8 @@ def evaluate(
     path = _checkpoint_path(run, checkpoint)
     if export is not None and Path(export).suffix != ".npz":
         raise ConfigError("export", f"must name a .npz file, got {export}")
-    if features not in EXTRACTORS:
-        raise ConfigError("features", f"unknown extractor '{features}'; known: {', '.join(EXTRACTORS)}")
+    plan = evaluation_plan(cfg.dataset.name, features, key="features")
+    num_samples = num_samples or default_num_samples(cfg.dataset.name)
 
     import tensorflow as tf
 
@@ -88,7 +87,7 @@ def evaluate(
     tf.train.Checkpoint(**{name: generator}).restore(path).expect_partial().assert_existing_objects_matched()
     samples = draw(generator, num_samples, int(cfg.train.seed), batch_size)
     step = int(path.rsplit("-", 1)[1])
-    metrics, exported = sample_metrics(cfg.dataset, dataset, samples, features, weights, inception_graph)
+    metrics, exported = sample_metrics(cfg.dataset, dataset, samples, plan, weights, inception_graph)
     result: dict = {"step": step, "num_samples": num_samples, **metrics}
     if export is not None:
         with open(Path(export), "wb") as f:
@@ -108,45 +107,24 @@ def draw(generator, num_samples: int, seed: int, batch_size: int = 500) -> np.nd
     )
 
 
-def sample_metrics(node, dataset, samples: np.ndarray, features: str = "auto", weights=None, inception_graph=None):
-    """(metrics, samples as exported: float32 points or uint8 images) for generator outputs."""
+def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None, inception_graph=None):
+    """(metrics named by ``plan``, samples as exported: float32 points or uint8 images) for
+    generator outputs."""
     from gantrain.metrics import mode_metrics
 
     if dataset.centers is not None:
         points = samples.astype(np.float32)
         return mode_metrics(points, dataset.centers, dataset.std), points
     images = np.clip(np.round((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    return _image_metrics(node, dataset.x, images, features, weights, inception_graph), images
+    if plan.extractor == "none":
+        real = dataset.x[np.random.default_rng(0).choice(len(dataset.x), min(len(images), len(dataset.x)), replace=False)]
+        return {
+            "pixel_mean": float(images.mean()), "pixel_std": float(images.std()),
+            "real_pixel_mean": float(real.mean()), "real_pixel_std": float(real.std()),
+        }, images
+    from gantrain.features import image_metrics
 
-
-# Metrics where a larger value is better; for the others (fid, kid, rkl, *_kl) smaller is.
-HIGHER_IS_BETTER = {"is", "modes", "hq", "classes_hit"}
-
-
-def metric_names(dataset, features: str = "auto") -> list[str]:
-    """The metrics :func:`sample_metrics` gives for ``dataset`` with ``features``."""
-    if dataset.centers is not None:
-        return ["modes", "hq", "rkl"]
-    if dataset.name == "stacked_mnist":
-        return ["modes", "mode_kl"]
-    extractor = extractor_for(dataset.name, features)
-    if extractor == "none":
-        return ["pixel_mean", "pixel_std", "real_pixel_mean", "real_pixel_std"]
-    return ["fid", "kid", "kid_std", "is", "is_std"] + (["classes_hit", "class_kl"] if extractor == "classifier" else [])
-
-
-def _image_metrics(node, real: np.ndarray, samples: np.ndarray, features: str, weights, inception_graph) -> dict:
-    """FID/KID/IS (or stacked-MNIST modes) with the chosen extractor; with ``features=none``,
-    pixel statistics beside the data's."""
-    if features != "none":
-        from gantrain.features import image_metrics
-
-        return image_metrics(node, samples, features, weights, inception_graph)
-    real = real[np.random.default_rng(0).choice(len(real), min(len(samples), len(real)), replace=False)]
-    return {
-        "pixel_mean": float(samples.mean()), "pixel_std": float(samples.std()),
-        "real_pixel_mean": float(real.mean()), "real_pixel_std": float(real.std()),
-    }
+    return image_metrics(node, images, plan.extractor, weights, inception_graph), images
 
 
 def _checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
@@ -170,13 +148,25 @@ def _checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
     return steps[str(checkpoint)]
 
 
+def usage() -> str:
+    """``gantrain-eval --help``: what the command does and every key with its default."""
+    keys = "\n".join(f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
+                     for f in fields(EvalConfig))
+    return (
+        "Usage: gantrain-eval run_dir=<run directory> [key=value ...]\n\n"
+        + __doc__.split("\n\n")[2].replace("``", "") + "\n\nKeys:\n" + keys
+        + "\n\nThe result is one JSON line on stdout (also written to <run>/eval.json); what each metric means\n"
+          "is printed below it on stderr."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: ``key=value`` arguments, one-line errors, exit 2 on bad input."""
+    console.quiet_tensorflow()
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args):
-        print(__doc__.split("\n\n")[1])
+        print(usage())
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         bad = [a for a in args if "=" not in a]
         if bad:
@@ -193,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"gantrain-eval: error: {err}", file=sys.stderr)
         sys.exit(2)
     print(json.dumps(result))
+    print("What the numbers mean:\n" + legend(result), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ A penalty is where D's gradient is taken (``points``) and what is charged for it
 - ``gp``: WGAN-GP (Gulrajani et al. 2017), ``(||g|| - 1)^2`` on lines between real and fake examples;
   ``one_sided`` charges only ``max(0, ||g|| - 1)^2`` (the paper's appendix, Petzka et al. 2018).
 - ``dragan``: DRAGAN (Kodali et al. 2017), the same cost around the real data: on lines from real
-  examples to copies perturbed by ``0.5 * std(batch) * U[0, 1]`` per element, as the authors' code.
+  examples to copies perturbed by ``0.5 * std(batch) * U[0, 1]`` per element, as the authors' code
+  (the std of the global batch under a strategy).
 - ``r1``: R1 (Mescheder et al. 2018), ``||g||^2 / 2`` on real examples; its weight is gamma.
 
 :func:`critic_scores` scores real and fake examples in one batched call of D (D treats examples
@@ -39,9 +40,21 @@ def interpolates(real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor, noise=None) -
     return eps * real + (1.0 - eps) * fake
 
 
+def global_std(x: tf.Tensor) -> tf.Tensor:
+    """The standard deviation of every element of ``x`` over the global batch: under a strategy
+    each replica holds a share, and the statistics are summed over all of them (two passes, as
+    ``tf.math.reduce_std``), so a step does the same arithmetic on one device or many."""
+    context = tf.distribute.get_replica_context()
+    total = lambda value: context.all_reduce(tf.distribute.ReduceOp.SUM, value)  # noqa: E731
+    count = total(tf.cast(tf.size(x), tf.float32))
+    mean = total(tf.reduce_sum(x)) / count
+    return tf.sqrt(total(tf.reduce_sum(tf.square(x - mean))) / count)
+
+
 def perturbed_reals(real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
-    """real + eps * 0.5 * std(real) * noise, noise ~ U[0, 1] per element, eps ~ U[0, 1] per example."""
-    return real + _per_example(eps, real) * 0.5 * tf.math.reduce_std(real) * noise
+    """real + eps * 0.5 * std(real) * noise, noise ~ U[0, 1] per element, eps ~ U[0, 1] per example;
+    std over the global batch."""
+    return real + _per_example(eps, real) * 0.5 * global_std(real) * noise
 
 
 def reals(real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor, noise=None) -> tf.Tensor:

@@ -5,6 +5,7 @@
     <run>/checkpoints/            G, D, both optimizers, step, RNG state, fixed sample noise
     <run>/samples/step_NNNNNN.png previews from the fixed noise
     <run>/metrics.jsonl           one JSON object per log step
+    <run>/environment.jsonl       versions, commit and devices, one line per start or resume
     <run>/tb/                     TensorBoard events
     <run>/gantrain.log            the console log
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -30,6 +32,7 @@ class RunDir:
         self.samples = self.root / "samples"
         self.metrics = self.root / "metrics.jsonl"
         self.tb = self.root / "tb"
+        self.environment = self.root / "environment.jsonl"
 
     def sample_path(self, step: int) -> Path:
         return self.samples / f"step_{step:06d}.png"
@@ -53,6 +56,14 @@ class RunDir:
         atomic_write(self.config, OmegaConf.to_yaml(cfg))
         if overrides is not None:
             atomic_write(self.overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
+
+    def record_environment(self, record: dict) -> None:
+        """Append what this start of the run runs on (gantrain.environment) to environment.jsonl."""
+        try:
+            with open(self.environment, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise GantrainError(f"cannot write {self.environment} ({err.strerror or err})") from None
 
     def resumed_config(self, composed: DictConfig, overrides: list[str]) -> DictConfig:
         """The saved config, with only the resumable keys taken from this command's overrides."""
@@ -93,6 +104,42 @@ class MetricsLog:
     def write(self, record: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+class NewDirectories:
+    """The directories a command is about to create for its run (the run directory and any of its
+    parents that do not exist yet), so that a command refused after Hydra made them can remove
+    them again without touching anything that existed before."""
+
+    def __init__(self):
+        self.planned: list[Path] = []  # deepest first
+
+    def plan(self, run_dir: str | Path) -> None:
+        path = Path(run_dir).absolute()
+        self.planned = []
+        while not path.exists() and path != path.parent:
+            self.planned.append(path)
+            path = path.parent
+
+    def remove(self, run_dir: str | Path) -> None:
+        """Remove ``run_dir`` if this command created it, then the parents it created if empty."""
+        if not self.planned or Path(run_dir).absolute() != self.planned[0]:
+            return
+        shutil.rmtree(self.planned[0], ignore_errors=True)
+        for parent in self.planned[1:]:
+            try:
+                parent.rmdir()  # only when empty: another command may have put a run there since
+            except OSError:
+                break
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    path = Path(path).absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def atomic_write(path: Path, content: str | bytes) -> None:

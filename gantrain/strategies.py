@@ -93,3 +93,12 @@ def _check_devices(devices: list[str]) -> None:
     for device in devices:
         if key(device) not in known:
             raise ConfigError("strategy", f"no device {device} here; known: {', '.join(sorted(known.values()))}")
+
+
+def devices(strategy: tf.distribute.Strategy) -> list[str]:
+    """The devices ``strategy`` computes on (the default strategy: the first GPU, else the CPU)."""
+    try:
+        return list(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy does not list them
+        gpus = tf.config.list_logical_devices("GPU")
+        return [gpus[0].name if gpus else "/device:CPU:0"]

@@ -1,6 +1,7 @@
 """Hydra callback: ``summary.csv`` in a sweep directory, one row per job.
 
-Each job's outcome (its last logged metrics, and the best value of ``eval.select``) is written to
+Each job's outcome (its run directory, its last logged metrics with the final evaluation's when
+the run evaluates, and the best value of ``eval.select``) is written to
 ``<job dir>/result.json`` when it ends; the CSV is then rebuilt from all of them, so it is current
 after every job, even if the sweep is cut short. With ``eval.select`` the rows are sorted best first.
 """
@@ -18,22 +19,23 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.evaluate import HIGHER_IS_BETTER
-from gantrain.run_dir import atomic_write
+from gantrain.metric_table import higher_is_better
+from gantrain.run_dir import atomic_write, display_path
 
-FIRST_COLUMNS = ["job", "overrides", "status", "step", "d_loss", "g_loss", "gp"]
+FIRST_COLUMNS = ["job", "overrides", "status", "run_dir", "step", "d_loss", "g_loss", "gp"]
 
 
 class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return
+        job_dir = Path(config.hydra.runtime.output_dir)
         row: dict[str, Any] = {
             "job": config.hydra.job.num,
             "overrides": " ".join(job_return.overrides or []),
             "status": job_return.status.name.lower(),
+            "run_dir": str(job_dir),
         }
-        job_dir = Path(config.hydra.runtime.output_dir)
         if job_return.status == JobStatus.COMPLETED:
             row.update(final_metrics(job_dir))
         else:
@@ -41,6 +43,11 @@ class SweepSummary(Callback):
         atomic_write(job_dir / "result.json", json.dumps(row) + "\n")
         select = OmegaConf.select(config, "eval.select")
         write_summary(Path(config.hydra.sweep.dir), select)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        summary = Path(config.hydra.sweep.dir) / "summary.csv"
+        if summary.is_file():
+            print(f"Sweep summary (one row per job, with its run directory and final metrics): {display_path(summary)}")
 
 
 def final_metrics(run_dir: Path) -> dict[str, Any]:
@@ -62,7 +69,7 @@ def write_summary(sweep_dir: Path, select: str | None = None) -> Path:
     rows = [json.loads(p.read_text()) for p in sweep_dir.rglob("result.json")]
     rows.sort(key=lambda row: row["job"])
     if select is not None:
-        sign = -1 if select in HIGHER_IS_BETTER else 1
+        sign = -1 if higher_is_better(select) else 1
 
         def rank(row: dict) -> tuple:
             value = row.get(f"best_{select}", row.get(select))

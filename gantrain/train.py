@@ -9,6 +9,7 @@ Usage: ``metrics = train(cfg, "outputs/run")`` -> the last logged metrics.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -27,16 +28,18 @@ from gantrain.checkpoints import BestCheckpoint, Checkpoints
 from gantrain.config import NanPolicy, Precision, check_eval, check_train
 from gantrain.data import DATASETS
 from gantrain.ema import MovingAverage
+from gantrain.environment import cpu_has_bfloat16, describe
 from gantrain.errors import ConfigError, GantrainError
-from gantrain.evaluate import HIGHER_IS_BETTER, draw, metric_names, sample_metrics
+from gantrain.evaluate import draw, sample_metrics
 from gantrain.interrupts import GracefulStop
 from gantrain.learning_rate import LearningRate
 from gantrain.losses import LOSSES
+from gantrain.metric_table import default_num_samples, evaluation_plan, higher_is_better
 from gantrain.models import build_auxiliary, build_models
 from gantrain.run_dir import MetricsLog, RunDir, atomic_write
 from gantrain.samples import png_bytes, preview
 from gantrain.step import make_train_step
-from gantrain.strategies import STRATEGIES
+from gantrain.strategies import STRATEGIES, devices
 
 log = logging.getLogger(__name__)
 logging.getLogger("absl").setLevel(logging.WARNING)  # TF's per-checkpoint chatter
@@ -56,17 +59,24 @@ def train(
     dataset = DATASETS.build(cfg.dataset)
     num_samples = opts.num_samples or (64 if dataset.is_image else 1024)
     evals = check_eval(cfg.get("eval"))
-    measured = metric_names(dataset, evals.features)
-    if evals.select is not None and evals.select not in measured:
-        raise ConfigError("eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(measured)}")
-    if evals.every is not None and dataset.is_image:
+    plan = evaluation_plan(dataset.name, evals.features)
+    if evals.select is not None and evals.select not in plan.metrics:
+        raise ConfigError("eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(plan.metrics)}")
+    eval_samples = evals.num_samples or default_num_samples(dataset.name)
+    if evals.every is not None:
         from gantrain.features import check_available
 
-        check_available(cfg.dataset, evals.features, evals.weights, evals.inception_graph)
+        check_available(cfg.dataset, plan.extractor, evals.weights, evals.inception_graph)
     # What evaluations need of the data: mixture centres, or a few real images for pixel statistics.
-    eval_data = dataclasses.replace(dataset, x=dataset.x[: evals.num_samples])
+    eval_data = dataclasses.replace(dataset, x=dataset.x[:eval_samples])
 
+    if len(dataset.x) < opts.batch_size:
+        log.warning("train.batch_size=%d is larger than the dataset (%d examples): every batch repeats "
+                    "examples; use a smaller train.batch_size or more data", opts.batch_size, len(dataset.x))
     strategy = STRATEGIES.build(cfg.strategy)  # first: multi-worker setup must precede other ops
+    if opts.precision is Precision.mixed_bfloat16 and "CPU" in devices(strategy)[0].upper() and not cpu_has_bfloat16():
+        log.warning("train.precision=mixed_bfloat16: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), "
+                    "so TensorFlow emulates them and a step is many times slower than in float32")
     if opts.batch_size % strategy.num_replicas_in_sync:
         raise ConfigError(
             "train.batch_size",
@@ -102,7 +112,7 @@ def train(
                 cfg.model, data_shape, aux_objective.heads, opts.precision.value
             )
             optional["aux_optimizer"] = _adam(learning_rates["aux"], opts.beta1, opts.beta2, opts.precision)
-        ema = MovingAverage(generator, opts.ema) if opts.ema is not None else None
+        ema = MovingAverage(generator, opts.ema, opts.seed) if opts.ema is not None else None
         if ema is not None:
             optional["ema_generator"] = ema.model
         rng = tf.random.Generator.from_seed(opts.seed)
@@ -147,7 +157,7 @@ def train(
     )
     best = None
     if evals.select is not None:
-        best = BestCheckpoint(run.checkpoints / "best", ckpts.checkpoint, evals.select, evals.select in HIGHER_IS_BETTER)
+        best = BestCheckpoint(run.checkpoints / "best", ckpts.checkpoint, evals.select, higher_is_better(evals.select))
     metrics_log = MetricsLog(run.metrics)
     if resume:
         start = ckpts.restore()
@@ -160,6 +170,8 @@ def train(
             # Saved absolute, so a resume from another working directory finds the data.
             cfg.dataset.path = str(Path(cfg.dataset.path).expanduser().resolve())
         run.save_config(cfg, overrides)
+        if ema is not None:
+            ema.standing_statistics()
         ckpts.save(0)  # a crash or divergence in the first steps has a start to return to
         start = 0
         log.info("new run in %s", run.root)
@@ -167,9 +179,14 @@ def train(
         log.info("already at step %d of train.steps=%d: nothing to do", start, opts.steps)
         return {"step": start}
 
+    environment = describe(devices(strategy))
+    run.record_environment({"step": start, **environment})
     last: dict[str, float] = {}
     rollbacks = 0
     writer = tf.summary.create_file_writer(str(run.tb))
+    with writer.as_default():
+        tf.summary.text("config", f"```\n{OmegaConf.to_yaml(cfg)}```", step=start)
+        tf.summary.text("environment", f"```\n{json.dumps(environment, indent=2)}\n```", step=start)
     with (
         writer.as_default(),
         GracefulStop() as stop,
@@ -177,12 +194,16 @@ def train(
         logging_redirect_tqdm(),  # log lines above the bar instead of through it
     ):
         s, stopping = start, False
+        shown: dict[str, float] = {}  # what the progress bar shows
         since, since_step = time.perf_counter(), s
         while s < opts.steps and not stopping:
             n = min(opts.steps_per_call, opts.steps - s)
-            metrics = {name: float(value) for name, value in train_step(n).items()}
+            metrics = {name: float(value) for name, value in stop.call(train_step, n).items()}
             s += n
             step.assign(s)
+            # This call's losses from the very first step; rates and evaluations as they are logged.
+            shown.update(metrics)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
             bar.update(n)
             # Read the signal flag once: a signal after this line is handled after the next call.
             stopping = stop.requested
@@ -219,10 +240,12 @@ def train(
                     problem, s, opts.rollback_lr_factor, rollbacks, opts.max_rollbacks,
                 )
                 continue
+            if ema is not None and any(due.values()):
+                ema.standing_statistics()  # batch-norm statistics of the averaged weights
             if due["eval"]:
                 scores, _ = sample_metrics(
-                    cfg.dataset, eval_data, draw(sampler, evals.num_samples, opts.seed),
-                    evals.features, evals.weights, evals.inception_graph,
+                    cfg.dataset, eval_data, draw(sampler, eval_samples, opts.seed),
+                    plan, evals.weights, evals.inception_graph,
                 )
                 metrics.update(scores)
             try:
@@ -234,7 +257,9 @@ def train(
                     for name, value in last.items():
                         if name != "step":
                             tf.summary.scalar(name, value, step=s)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in last.items() if k != "step"})
+                    shown.update(last)
+                    del shown["step"]
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()})
                 if due["sample"]:
                     image = preview(sampler(sample_noise, training=False).numpy(), real_preview)
                     atomic_write(run.sample_path(s), png_bytes(image))

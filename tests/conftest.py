@@ -82,20 +82,31 @@ def cifar_archive(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def own_keras_cache(tmp_path_factory, monkeypatch):
+    """Caches (classifiers, reference statistics, datasets) never come from the user's Keras cache."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.getbasetemp() / "keras_home"))
+    monkeypatch.delenv("GANTRAIN_DATA_DIR", raising=False)
+
+
 @pytest.fixture
 def make_cfg():
     """compose(overrides) -> the app's config, as the CLI would build it."""
     return lambda *overrides: api.compose(overrides)
 
 
-# The installed console script, as a user runs it.
+# The installed console scripts, as a user runs them.
 EXE = shutil.which("gantrain", path=str(Path(sys.executable).parent))
 COMMAND = [EXE] if EXE else [sys.executable, "-m", "gantrain.cli"]
+EVAL_EXE = shutil.which("gantrain-eval", path=str(Path(sys.executable).parent))
+EVAL_COMMAND = [EVAL_EXE] if EVAL_EXE else [sys.executable, "-m", "gantrain.evaluate"]
 
 
 def cli_env(home: Path | None = None) -> dict[str, str]:
-    """The environment for a CLI subprocess; ``home`` isolates the Keras cache from the user's."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    """The environment for a CLI subprocess, as a user's shell has it (TensorFlow's log level
+    unset: the console is what a user sees); ``home`` isolates the Keras cache from the user's."""
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     env.pop("HYDRA_FULL_ERROR", None)
     if home is not None:
         env["KERAS_HOME"] = str(home)

@@ -146,3 +146,47 @@ def test_inception_metrics_of_an_rgb_run(tmp_path, make_cfg, cifar_archive, monk
     result = evaluate(tmp_path / "run", num_samples=20, features="inception", weights="random")
     assert {"fid", "kid", "is"} <= set(result) and all(math.isfinite(result[k]) for k in ("fid", "kid", "is"))
     assert list(tmp_path.glob("gantrain_stats_cifar10_inception_random_train.npz"))  # beside the archive
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    """A labelled 64-image MNIST and a 20-image CIFAR-10, for every (data, extractor) pair."""
+    from tests.conftest import write_cifar_batches
+
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    labels = np.arange(64, dtype=np.uint8) % 10
+    np.savez(root / "mnist.npz", x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), y_train=labels,
+             x_test=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8), y_test=labels[:16])
+    write_cifar_batches(root / "cifar-10-batches-py")
+    return {"grid25": {"num_points": 300}, "stacked_mnist": {"path": str(root / "mnist.npz"), "num_points": 64},
+            "mnist": {"path": str(root / "mnist.npz")}, "cifar10": {"path": str(root / "cifar-10-batches-py")}}
+
+
+@pytest.mark.parametrize("features", ["auto", "classifier", "inception", "none"])
+@pytest.mark.parametrize("name", ["grid25", "stacked_mnist", "mnist", "cifar10"])
+def test_the_check_before_a_run_and_the_evaluation_agree_on_every_pair(tmp_path, make_cfg, small_data, name, features):
+    """One table decides: a pair it refuses stops train() before anything is written; a pair it
+    accepts gets exactly the metrics it names."""
+    from omegaconf import OmegaConf
+
+    from gantrain.data import DATASETS
+    from gantrain.evaluate import sample_metrics
+    from gantrain.metric_table import evaluation_plan
+
+    node = OmegaConf.create({"name": name, **small_data[name]})
+    try:
+        plan = evaluation_plan(name, features)
+    except ConfigError:
+        model = "mlp" if name == "grid25" else "dcgan"
+        cfg = make_cfg(f"model={model}", *TINY[model], f"dataset={name}",
+                       *(f"dataset.{k}={v}" for k, v in small_data[name].items()),
+                       f"eval.features={features}", "eval.every=1", "train.steps=1")
+        with pytest.raises(ConfigError, match="^eval.features: "):
+            train(cfg, tmp_path / "run")
+        assert not (tmp_path / "run").exists()
+        return
+    dataset = DATASETS.build(node)
+    samples = np.random.default_rng(1).uniform(-1, 1, (40, *dataset.shape)).astype(np.float32)
+    metrics, _ = sample_metrics(node, dataset, samples, plan, weights="random")
+    assert set(metrics) == set(plan.metrics)

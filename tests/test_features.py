@@ -45,7 +45,7 @@ def test_real_images_score_far_better_than_noise(pattern_npz):
     node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz), "split": "train"})
     real = pattern_digits(300, 2)[0][..., None]
     noise = np.random.default_rng(3).integers(0, 256, size=(300, 28, 28, 1), dtype=np.uint8)
-    good, bad = image_metrics(node, real), image_metrics(node, noise)  # auto: the classifier
+    good, bad = image_metrics(node, real, "classifier"), image_metrics(node, noise, "classifier")
     assert (pattern_npz.parent / "gantrain_stats_mnist_classifier_train.npz").is_file()  # reference cached
     assert good["fid"] * 10 < bad["fid"]
     assert good["kid"] < bad["kid"]
@@ -90,8 +90,50 @@ def test_a_read_only_data_folder_is_left_alone(pattern_npz, tmp_path, monkeypatc
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz)})
     assert cache_dir(node) == pattern_npz.parent
+    classifier.load_or_train(node)  # cached beside the data
+    trained = pattern_npz.parent / "gantrain_classifier_mnist.keras"
     pattern_npz.parent.chmod(0o555)
     try:
         assert cache_dir(node) == tmp_path / "keras" / "datasets"
+        classifier.load_or_train(node)  # read from the read-only folder, not trained again elsewhere
+        assert not (tmp_path / "keras" / "datasets" / trained.name).exists()
     finally:
         pattern_npz.parent.chmod(0o755)
+
+
+@pytest.mark.slow
+def test_a_perfect_stacked_mnist_sampler_covers_the_1000_modes_on_26000_samples(pattern_npz):
+    """VEEGAN/PacGAN count modes on 26,000 samples: a sampler uniform over the triples finds all 1000."""
+    from gantrain.features import stacked_mode_metrics
+    from gantrain.metric_table import default_num_samples
+
+    n = default_num_samples("stacked_mnist")
+    assert n == 26_000
+    x, y = pattern_digits(600, 0)
+    by_digit = [x[y == d] for d in range(10)]
+    rng = np.random.default_rng(1)
+    triples = rng.integers(0, 1000, n)
+    digits = np.stack([triples // 100, triples // 10 % 10, triples % 10], axis=1)
+    images = np.stack([np.stack([by_digit[d][rng.integers(len(by_digit[d]))] for d in row], axis=-1) for row in digits])
+    node = OmegaConf.create({"name": "stacked_mnist", "path": str(pattern_npz)})
+    result = stacked_mode_metrics(node, images)
+    assert result["modes"] == 1000 and result["mode_kl"] < 0.03
+
+
+@pytest.mark.slow
+def test_stacked_mnist_runs_are_evaluated_on_26000_samples_unless_told(pattern_npz, tmp_path, make_cfg, monkeypatch):
+    import gantrain.train
+    from gantrain.evaluate import evaluate
+    from gantrain.train import train
+    from tests.conftest import TINY
+
+    drawn = []
+    original = gantrain.train.draw
+    monkeypatch.setattr(gantrain.train, "draw", lambda g, n, seed: drawn.append(n) or original(g, n, seed))
+    run = tmp_path / "run"
+    train(make_cfg("model=dcgan", *TINY["dcgan"], "dataset=stacked_mnist", f"dataset.path={pattern_npz}",
+                   "dataset.num_points=200", "train.steps=1", "train.batch_size=4", "train.n_critic=1",
+                   "eval.every=1"), run)
+    assert drawn == [26_000]
+    assert evaluate(run)["num_samples"] == 26_000
+    assert evaluate(run, num_samples=300)["num_samples"] == 300

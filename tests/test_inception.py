@@ -56,24 +56,56 @@ def test_offline_without_weights_is_one_sentence(tmp_path, monkeypatch):
 
 
 def stand_in_graph(path):
-    """A GraphDef with the 2015 graph's tensor names: ExpandDims (1, H, W, 3) -> pool_3 -> softmax."""
+    """A GraphDef with the 2015 graph's tensor names: ExpandDims (1, H, W, 3) -> pool_3 (1, 1, 1, 24)
+    -> softmax/logits = MatMul(pool_3, weights) + biases -> softmax (1, 10)."""
     graph = tf.Graph()
+    rng = np.random.default_rng(0)
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3], name="ExpandDims")
         pooled = tf.reduce_mean(x, axis=[1, 2], keepdims=True)  # (1, 1, 1, 3)
         pool_3 = tf.tile(pooled, [1, 1, 1, 8], name="pool_3")  # (1, 1, 1, 24)
-        tf.nn.softmax(tf.reshape(pool_3, [1, 24]), name="softmax")
+        with tf.name_scope("softmax"):
+            weights = tf.constant(rng.normal(size=(24, 10)) / 100, tf.float32, name="weights")
+            biases = tf.constant(rng.normal(size=10) * 3, tf.float32, name="biases")
+            with tf.name_scope("logits"):
+                logits = tf.nn.bias_add(tf.matmul(tf.reshape(pool_3, [1, 24]), weights, name="MatMul"), biases)
+        tf.nn.softmax(logits, name="softmax")
     path.write_bytes(graph.as_graph_def().SerializeToString())
-    return path
+    return path, weights_value(graph), biases_value(graph)
+
+
+def weights_value(graph):
+    return tf.compat.v1.Session(graph=graph).run("softmax/weights:0")
+
+
+def biases_value(graph):
+    return tf.compat.v1.Session(graph=graph).run("softmax/biases:0")
 
 
 def test_the_2015_graph_path(tmp_path):
-    extract = inception.graph_inception(str(stand_in_graph(tmp_path / "g.pb")), batch_size=2)
+    path, weights, biases = stand_in_graph(tmp_path / "g.pb")
+    extract = inception.graph_inception(str(path), batch_size=2)
     images = np.stack([np.full((8, 8, 3), v, np.uint8) for v in (0, 100, 200)])
     features, probs = extract(images)
-    assert features.shape == (3, 24) and probs.shape == (3, 24)
+    assert features.shape == (3, 24) and probs.shape == (3, 10)
     np.testing.assert_allclose(features[:, 0], [0, 100, 200])  # fed the raw 0-255 values
+    # The papers' Inception Score: softmax(pool_3 . W), without the bias of softmax/logits.
+    logits = features.astype(np.float64) @ weights
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, rtol=1e-5)
+    with_bias = np.exp(logits + biases) / np.exp(logits + biases).sum(axis=1, keepdims=True)
+    assert np.abs(probs - with_bias).max() > 0.1  # the bias would change the numbers
     with pytest.raises(ConfigError, match="^inception_graph: .* is not a TensorFlow GraphDef"):
         inception.graph_inception(str(tmp_path / "bad.pb") if (tmp_path / "bad.pb").write_bytes(b"junk") else "")
     with pytest.raises(ConfigError, match="^inception_graph: no such file"):
         inception.graph_inception(str(tmp_path / "none.pb"))
+
+
+def test_a_graph_without_the_2015_names_is_refused(tmp_path):
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3], name="ExpandDims")
+        tf.reduce_mean(x, axis=[1, 2], keepdims=True, name="pool_3")
+    (tmp_path / "other.pb").write_bytes(graph.as_graph_def().SerializeToString())
+    with pytest.raises(ConfigError, match="^inception_graph: .* is not the 2015 Inception graph"):
+        inception.graph_inception(str(tmp_path / "other.pb"))

@@ -1,5 +1,6 @@
 """Every architecture on every example shape it supports, and one-line errors for the rest."""
 
+import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -103,3 +104,47 @@ def test_spectral_norm_wraps_every_discriminator_layer_with_weights(name):
     _, discriminator = MODELS.build(node, data_shape=(8, 8, 1))
     weighted = [layer for layer in discriminator.layers if layer.trainable_weights]
     assert weighted and all(type(layer).__name__ in ("SNDense", "SNConv2D") for layer in weighted)
+
+
+def layer_kinds(model) -> list[str]:
+    return [type(layer).__name__ for layer in model.layers[1:]]
+
+
+@pytest.mark.parametrize("size, kinds", [
+    (28, ["Dense", "Reshape", "BatchNormalization", "ReLU", "Conv2DTranspose", "Cropping2D",
+          "BatchNormalization", "ReLU", "Conv2DTranspose", "BatchNormalization", "ReLU", "Conv2DTranspose",
+          "Activation"]),
+    (8, ["Dense", "Reshape", "BatchNormalization", "ReLU", "Conv2DTranspose", "Activation"]),
+])
+def test_dcgan_generator_has_batch_norm_and_relu_before_every_transposed_conv(size, kinds):
+    """As WGAN-GP's gan_cifar.py / gan_mnist.py: no two transposed convs back to back."""
+    node = OmegaConf.create({"name": "dcgan", "z_dim": 6, **SMALL["dcgan"]})
+    generator, _ = MODELS.build(node, data_shape=(size, size, 1))
+    assert layer_kinds(generator) == kinds
+    plain, _ = MODELS.build(OmegaConf.merge(node, {"g_batchnorm": False}), data_shape=(size, size, 1))
+    assert layer_kinds(plain) == [kind for kind in kinds if kind != "BatchNormalization"]
+
+
+@pytest.mark.parametrize("size", [8, 28, 32])
+def test_dcgan_generator_is_not_affine_before_its_tanh(size):
+    """atanh G(z1 + z2) - atanh G(z1) - atanh G(z2) + atanh G(0) is 0 for an affine map under the tanh."""
+    keras.utils.set_random_seed(0)
+    node = OmegaConf.create({"name": "dcgan", "z_dim": 6, **SMALL["dcgan"]})
+    generator, _ = MODELS.build(node, data_shape=(size, size, 1))
+    z1, z2 = np.random.default_rng(0).normal(size=(2, 4, 6)).astype(np.float32)
+    pre = lambda z: np.arctanh(np.clip(generator(z, training=False).numpy().astype(np.float64), -0.999999, 0.999999))  # noqa: E731
+    interaction = pre(z1 + z2) - pre(z1) - pre(z2) + pre(np.zeros_like(z1))
+    assert np.abs(interaction).max() > 0.05 * np.abs(pre(z1)).max()
+
+
+def test_resnet_critic_pools_by_sum_or_mean():
+    """sum (SNGAN) is the mean (WGAN-GP) times the 8x8 positions, before the last layer's bias."""
+    node = OmegaConf.create({"name": "resnet", **SMALL["resnet"]})
+    _, summed = MODELS.build(node, data_shape=(32, 32, 3))
+    _, averaged = MODELS.build(OmegaConf.merge(node, {"d_pooling": "mean"}), data_shape=(32, 32, 3))
+    averaged.set_weights(summed.get_weights())
+    bias = summed.layers[-1].bias.numpy()
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(summed(x).numpy() - bias, 64 * (averaged(x).numpy() - bias), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="^model.d_pooling"):
+        MODELS.build(OmegaConf.merge(node, {"d_pooling": "max"}), data_shape=(32, 32, 3))

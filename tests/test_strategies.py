@@ -34,18 +34,20 @@ def one_step(strategy, model: dict, shape, data, loss: str, init=None):
         optimizers = [keras.optimizers.Adam(1e-3, beta_1=0.5) for _ in range(2)]
         rng = tf.random.Generator.from_seed(7)
         step = make_train_step(generator=generator, discriminator=discriminator, g_optimizer=optimizers[0],
-                               d_optimizer=optimizers[1], objective=LOSSES.build(OmegaConf.create({"name": loss})),
+                               d_optimizer=optimizers[1], objective=LOSSES.build(OmegaConf.create(loss)),
                                data=data, rng=rng, batch_size=8, n_critic=2, strategy=strategy)
     metrics = {k: float(v) for k, v in step().items()}
     return metrics, generator.get_weights(), discriminator.get_weights()
 
 
 @pytest.mark.parametrize("model, shape, loss", [
-    ({"name": "mlp", "z_dim": 3, "g_hidden": [8], "d_hidden": [8]}, (2,), "wgan_gp"),
+    ({"name": "mlp", "z_dim": 3, "g_hidden": [8], "d_hidden": [8]}, (2,), {"name": "wgan_gp"}),
+    # DRAGAN's perturbation scale is the std of the global batch, not of a replica's share.
+    ({"name": "mlp", "z_dim": 3, "g_hidden": [8], "d_hidden": [8]}, (2,), {"name": "wgan", "penalty": "dragan"}),
     # Without batch norm: its statistics are per replica, so only then is the step identical.
     ({"name": "dcgan", "z_dim": 3, "g_channels": 2, "d_channels": 2, "kernel_size": 3, "g_batchnorm": False},
-     (8, 8, 1), "nsgan"),
-])
+     (8, 8, 1), {"name": "nsgan", "penalty": "dragan"}),
+], ids=["mlp-wgan_gp", "mlp-dragan", "dcgan-nsgan-dragan"])
 def test_mirrored_step_equals_default_step(model, shape, loss):
     keras.utils.set_random_seed(0)
     data = tf.constant(np.random.default_rng(0).integers(0, 256, (64, *shape)).astype(

@@ -136,3 +136,29 @@ def test_top_k_generator_learns_from_its_best_scored_samples():
     # Same weights and draws in the second step: the best-scored half has the lower -log D(G(z)).
     second_full, second_half = float(full()["g_loss"]), float(best_half()["g_loss"])
     assert second_half < second_full - 1e-3
+
+
+def test_the_averaged_generator_has_batch_norm_statistics_of_its_own():
+    """Not G's moving statistics (they belong to G's weights): the averaged weights' own, the mean of
+    the batch statistics over the fixed standing-statistics noise."""
+    keras.utils.set_random_seed(0)
+    node = OmegaConf.create({"name": "dcgan", "z_dim": 3, "g_channels": 4, "d_channels": 2, "kernel_size": 3})
+    generator, discriminator = MODELS.build(node, data_shape=(8, 8, 1))
+    average = MovingAverage(generator, 0.5, seed=0)
+    data = tf.constant(np.random.default_rng(0).integers(0, 256, (64, 8, 8, 1)), tf.uint8)
+    step = make_train_step(
+        generator=generator, discriminator=discriminator, g_optimizer=keras.optimizers.Adam(0.05),
+        d_optimizer=keras.optimizers.Adam(0.05), objective=LOSSES.build(OmegaConf.create({"name": "nsgan"})),
+        data=data, rng=tf.random.Generator.from_seed(1), batch_size=16, n_critic=1,
+        strategy=tf.distribute.get_strategy(), ema=average,
+    )
+    step(3)
+    average.standing_statistics()
+    norm = next(layer for layer in average.model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    raw = next(layer for layer in generator.layers if isinstance(layer, keras.layers.BatchNormalization))
+    noise = tf.reshape(tf.random.stateless_normal([16, 64, 3], seed=[0, 3]), [1024, 3])
+    inputs = keras.Model(average.model.input, norm.input)(noise).numpy()
+    np.testing.assert_allclose(norm.moving_mean.numpy(), inputs.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+    batch_variances = inputs.reshape(16, 64, *inputs.shape[1:]).var(axis=(1, 2, 3)).mean(axis=0)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), batch_variances, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(norm.moving_mean.numpy(), raw.moving_mean.numpy(), atol=1e-3)

@@ -9,6 +9,7 @@ Usage: ``gantrain dataset=folder dataset.path=~/pictures dataset.resolution=64 m
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +21,7 @@ from gantrain.data.files import given_path
 from gantrain.errors import ConfigError
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
+log = logging.getLogger(__name__)
 
 
 @DATASETS.register("folder")
@@ -41,6 +43,8 @@ def folder(path: Optional[str] = None, resolution: int = 64, channels: int = 3) 
     if not files:
         raise ConfigError("dataset.path", f"no PNG or JPEG images in {root} or its subfolders")
     x = np.stack([_load(f, resolution, "L" if channels == 1 else "RGB") for f in files])
+    log.info("dataset=folder: %d images under %s, each centre-cropped and resized to %dx%dx%d (%.0f MB in memory)",
+             len(files), root, resolution, resolution, channels, x.nbytes / 1e6)
     return Dataset("folder", x.reshape(len(files), resolution, resolution, channels))
 
 

@@ -23,7 +23,6 @@ from typing import Optional
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.config import extractor_for
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError
 from gantrain.features import classifier
@@ -42,26 +41,24 @@ KID_FEATURES = 10_000  # real features kept for KID
 def image_metrics(
     node: DictConfig,
     samples: np.ndarray,
-    features: str = "auto",
+    extractor: str,
     weights: Optional[str] = None,
     inception_graph: Optional[str] = None,
 ) -> dict[str, float]:
-    """Metrics of uint8 samples (N, H, W, C) of a run on the dataset ``node``."""
+    """Metrics of uint8 samples (N, H, W, C) of a run on the dataset ``node`` with ``extractor``
+    (``classifier`` or ``inception``, as :func:`gantrain.metric_table.evaluation_plan` resolves it)."""
     if node.name == "stacked_mnist":
         return stacked_mode_metrics(node, samples)
-    features = extractor_for(node.name, features)
-    if features == "classifier":
+    if extractor == "classifier":
         model = classifier.load_or_train(node)
         extract, key = (lambda images: classifier.embed(model, images)), "classifier"
-    elif features == "inception":
+    else:
         from gantrain.features import inception
 
         if inception_graph is not None:
             extract, key = inception.graph_inception(inception_graph), "inception2015"
         else:
             extract, key = inception.keras_inception(weights), "inception" + ("_random" if weights == "random" else "")
-    else:  # callers check the name (gantrain.config.EXTRACTORS); "none" has no features
-        raise ConfigError("features", f"'{features}' extracts no features")
     ref = reference(node, extract, key)
     f, probs = extract(samples)
     kid, kid_std = kernel_inception_distance(f, ref["features"], subset_size=min(1000, len(f)))
@@ -70,46 +67,62 @@ def image_metrics(
         "fid": frechet_distance(*gaussian_statistics(f), ref["mu"], ref["sigma"]),
         "kid": kid, "kid_std": kid_std, "is": score, "is_std": score_std,
     }
-    if features == "classifier":
+    if extractor == "classifier":
         result.update(class_coverage(probs))
     return result
 
 
-def check_available(node: DictConfig, features: str = "auto", weights: Optional[str] = None,
-                    inception_graph: Optional[str] = None) -> None:
-    """Before a run starts: the Inception weights or graph that its evaluations will need exist
-    (or download now), so a missing file stops the command at once, not mid-run."""
-    if node.name == "stacked_mnist" or extractor_for(node.name, features) != "inception":
+def check_available(node: DictConfig, extractor: str, weights: Optional[str] = None,
+                    inception_graph: Optional[str] = None, prefix: str = "eval.") -> None:
+    """Before a run starts: what its evaluations with ``extractor`` need exists (or downloads now),
+    so a missing file stops the command at once, not mid-run."""
+    if extractor != "inception":
         return
     from gantrain.features import inception
 
     if inception_graph is not None:
         if not Path(inception_graph).expanduser().is_file():
-            raise ConfigError("eval.inception_graph", f"no such file: {inception_graph}")
+            raise ConfigError(f"{prefix}inception_graph", f"no such file: {inception_graph}")
     else:
         inception.resolve_weights(weights)
 
 
 def cache_dir(node: DictConfig) -> Path:
-    """Beside the data file when that directory is writable, else the Keras cache's datasets dir."""
+    """Where caches are written: beside the data file when that directory is writable, else the
+    Keras cache's datasets dir."""
     from gantrain.data.files import search_dirs
 
-    path = node.get("path")
-    if path:
-        folder = Path(path).expanduser().resolve()
-        folder = folder if folder.is_dir() else folder.parent
-        # The mode bits as well: root may write anywhere, but a read-only data folder is not ours.
-        if os.access(folder, os.W_OK) and folder.stat().st_mode & 0o222:
-            return folder
+    folder = _data_folder(node)
+    # The mode bits as well: root may write anywhere, but a read-only data folder is not ours.
+    if folder is not None and os.access(folder, os.W_OK) and folder.stat().st_mode & 0o222:
+        return folder
     return search_dirs()[-1]
+
+
+def cached(node: DictConfig, name: str) -> Path:
+    """The cache file ``name`` for the dataset ``node``: an existing one beside the data (even in a
+    read-only folder, where someone put it to be shared), else in :func:`cache_dir`, where it is
+    written when missing."""
+    folder = _data_folder(node)
+    if folder is not None and (folder / name).is_file():
+        return folder / name
+    return cache_dir(node) / name
+
+
+def _data_folder(node: DictConfig) -> Path | None:
+    path = node.get("path")
+    if not path:
+        return None
+    folder = Path(path).expanduser().resolve()
+    return folder if folder.is_dir() else folder.parent
 
 
 def reference(node: DictConfig, extract, key: str) -> dict[str, np.ndarray]:
     """mu, sigma and up to 10,000 features of the real split, cached as an .npz."""
-    path = cache_dir(node) / f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}.npz"
+    path = cached(node, f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}.npz")
     if path.is_file():
-        with np.load(path) as cached:
-            return dict(cached)
+        with np.load(path) as stored:
+            return dict(stored)
     features, _ = extract(DATASETS.build(node).x)
     mu, sigma = gaussian_statistics(features)
     keep = np.random.default_rng(0).choice(len(features), min(KID_FEATURES, len(features)), replace=False)

@@ -3,7 +3,8 @@ feature extractor for 28x28 data (MNIST, Fashion-MNIST, and each channel of stac
 
 Two conv blocks (32, 64 filters) and a 128-unit feature layer, trained with Adam for a few epochs:
 >= 99 % test accuracy on MNIST (``scripts/classifier_benchmark.py``). The trained model is cached
-next to the data (or in the Keras cache when that directory is read-only) and reused.
+next to the data (or in the Keras cache when that directory is read-only) and reused; a copy
+already beside the data is used even in a read-only folder.
 
 Usage: ``model = load_or_train(cfg.dataset)``; ``features, probs = embed(model, images)``.
 """
@@ -18,9 +19,9 @@ import numpy as np
 from keras import layers
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.config import CLASSIFIER_DATASETS
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
+from gantrain.metric_table import CLASSIFIER_DATASETS
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     training split the first time."""
     if node.name not in CLASSIFIER_DATASETS:
         raise ConfigError("features", f"the classifier is trained on mnist or fashion_mnist, not {node.name}")
-    from gantrain.features import cache_dir
+    from gantrain.features import cached
 
-    path = cache_dir(node) / f"gantrain_classifier_{node.name}.keras"
+    path = cached(node, f"gantrain_classifier_{node.name}.keras")
     if path.is_file():
         return keras.models.load_model(path)
     train = DATASETS.build(OmegaConf.merge(node, {"split": "train"}))

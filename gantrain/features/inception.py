@@ -9,8 +9,9 @@ Inception graph of the TTUR/TF-GAN FID code.
   papers.
 - ``inception_graph=<classify_image_graph_def.pb>``: the 2015 graph used by the TTUR and TF-GAN
   FID implementations, which the published FIDs (and IS of Salimans et al.) were computed with:
-  use it to compare with papers. Features ``pool_3:0`` (2048-d), probabilities ``softmax:0``; the
-  graph resizes the uint8-range images to 299x299 itself.
+  use it to compare with papers. Features ``pool_3:0`` (2048-d); probabilities softmax(pool_3 . W)
+  with the weights of ``softmax/logits`` and without its bias, as the published Inception Score code
+  (openai/improved-gan, TTUR) computes them. The graph resizes the uint8-range images itself.
 
 Usage: ``extract = inception_extractor(weights=None)``; ``features, probs = extract(images)``.
 """
@@ -31,6 +32,7 @@ from gantrain.errors import ConfigError
 WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + WEIGHTS_FILE
 SIZE = 299
+LOGITS_MATMUL = "softmax/logits/MatMul"  # the 2015 graph's classifier: pool_3 . W (+ a bias)
 
 Extractor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # uint8 NHWC -> (features, probs)
 
@@ -95,18 +97,21 @@ def graph_inception(graph_path: str, batch_size: int = 100) -> Extractor:
 
     wrapped = tf.compat.v1.wrap_function(imported, [])
     graph = wrapped.graph
-    for name in ("ExpandDims:0", "pool_3:0", "softmax:0"):
-        try:
+    try:
+        for name in ("ExpandDims:0", "pool_3:0"):
             graph.get_tensor_by_name(name)
-        except (KeyError, ValueError):
-            raise ConfigError("inception_graph", f"{path} has no tensor {name}: not the 2015 Inception graph") from None
-    run_one = wrapped.prune(feeds="ExpandDims:0", fetches=["pool_3:0", "softmax:0"])
+        # The published Inception Score code (openai/improved-gan, TTUR) takes the logits as
+        # pool_3 . W with the weights of softmax/logits and no bias; so does gantrain.
+        weights = graph.get_operation_by_name(LOGITS_MATMUL).inputs[1]
+    except (KeyError, ValueError, IndexError) as err:
+        raise ConfigError("inception_graph", f"{path} is not the 2015 Inception graph ({str(err).splitlines()[0]})") from None
+    run_one = wrapped.prune(feeds="ExpandDims:0", fetches="pool_3:0")
+    w = wrapped.prune(feeds=[], fetches=weights.name)()
 
     def run(images):
         # The graph was frozen for one image at a time (its reshapes fix the batch at 1).
-        outputs = [run_one(tf.cast(image[None], tf.float32)) for image in tf.unstack(images)]
-        return (tf.concat([tf.reshape(f, [1, -1]) for f, _ in outputs], 0),
-                tf.concat([tf.reshape(p, [1, -1]) for _, p in outputs], 0))
+        pool = tf.concat([tf.reshape(run_one(tf.cast(image[None], tf.float32)), [1, -1]) for image in tf.unstack(images)], 0)
+        return pool, tf.nn.softmax(tf.matmul(pool, w))
 
     return _batched(lambda images: run(tf.tile(images, [1, 1, 1, 3]) if images.shape[-1] == 1 else images), batch_size)
 

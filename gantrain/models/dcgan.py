@@ -1,6 +1,7 @@
 """DCGAN (Radford et al. 2016) in the WGAN-GP paper's form, for square images of any size >= 8.
 
-Generator: Dense -> 4x4xC (see ``feature_sizes``) -> stride-2 transposed convs halving the channels -> tanh. Where a size
+Generator: Dense -> 4x4xC (see ``feature_sizes``) -> [BN, ReLU, stride-2 transposed conv] per doubling,
+halving the channels -> tanh, as WGAN-GP's ``gan_cifar.py`` (and ``gan_mnist.py``). Where a size
 is odd on the way down (28 -> 14 -> 7 -> 4), the upsampled map is cropped back (8 -> 7), as in the
 WGAN-GP MNIST model. Discriminator: stride-2 convs doubling the channels with LeakyReLU, then one
 logit; no normalisation, since a gradient penalty is per example.
@@ -55,8 +56,9 @@ def dcgan(
     h = layers.Reshape((start, start, width_g))(h)
     for i, size in enumerate(sizes[1:]):
         last = i == ups - 1
-        if not last:
-            h = _normalize_relu(h, g_batchnorm)
+        # BN + ReLU before every transposed conv, the last included (WGAN-GP's gan_mnist.py and
+        # gan_cifar.py): without it the last two convs compose to one linear map.
+        h = _normalize_relu(h, g_batchnorm)
         h = layers.Conv2DTranspose(channels if last else width_g // 2 ** (i + 1), **conv,
                                    use_bias=last or not g_batchnorm)(h)
         if 2 * sizes[i] > size:

@@ -5,10 +5,16 @@ ReLU, 3x3 conv; 1x1-conv shortcut) until the image size (odd sizes are cropped, 
 ``dcgan``) -> BN, ReLU, 3x3 conv, tanh.
 Discriminator: an "optimized" first block (conv, ReLU, conv, 2x2 average pool; shortcut pool then
 1x1 conv), residual down blocks until the maps are 8x8 or smaller, two plain residual blocks,
-ReLU, global sum pooling, one logit. For 32x32: 32 -> 16 -> 8 -> 8 -> 8, as in the papers.
+ReLU, global pooling, one logit. For 32x32: 32 -> 16 -> 8 -> 8 -> 8, as in the papers.
+
+The pooling differs between the papers (``d_pooling``): SNGAN (Miyato et al. 2018, and its
+projection discriminator) sums over the positions; WGAN-GP's ``gan_cifar_resnet.py`` averages
+(``tf.reduce_mean`` over space), which scales the logit down by the number of positions.
 """
 
 from __future__ import annotations
+
+from enum import Enum
 
 import keras
 from keras import layers
@@ -16,6 +22,11 @@ from keras import layers
 from gantrain.models import MODELS, square_images
 from gantrain.models.dcgan import feature_sizes
 from gantrain.models.spectral_norm import conv2d, dense
+
+
+class Pooling(Enum):
+    sum = "sum"  # SNGAN
+    mean = "mean"  # WGAN-GP
 
 
 @MODELS.register("resnet")
@@ -26,11 +37,13 @@ def resnet(
     d_channels: int = 128,
     g_batchnorm: bool = True,
     d_spectral_norm: bool = False,
+    d_pooling: Pooling = Pooling.sum,
 ) -> tuple[keras.Model, keras.Model]:
     """G: z (B, z_dim) -> images (B, H, W, C) in [-1, 1]; D: images -> logit (B, 1).
 
     ``g_channels``/``d_channels``: the width of every block of G/D; ``g_batchnorm``: batch norm in
-    G's blocks; ``d_spectral_norm``: spectral normalization on every layer of D.
+    G's blocks; ``d_spectral_norm``: spectral normalization on every layer of D; ``d_pooling``:
+    how D's last features are pooled over space, ``sum`` (SNGAN) or ``mean`` (WGAN-GP).
     """
     height, channels = square_images("resnet", data_shape, z_dim=z_dim, g_channels=g_channels, d_channels=d_channels)
 
@@ -58,8 +71,8 @@ def resnet(
         main = conv(d_channels, 3)(layers.ReLU()(conv(d_channels, 3)(layers.ReLU()(h))))
         h = layers.Add()([main, h])
     features = layers.GlobalAveragePooling2D()(layers.ReLU()(h))
-    # Sum pooling, as in the papers: the mean times the number of positions.
-    features = layers.Rescaling(float(h.shape[1] * h.shape[2]))(features)
+    if Pooling(d_pooling) is Pooling.sum:
+        features = layers.Rescaling(float(h.shape[1] * h.shape[2]))(features)  # the mean times the positions
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(features)
     discriminator = keras.Model(x, logit, name="discriminator")
     return generator, discriminator

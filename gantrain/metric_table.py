@@ -1,0 +1,105 @@
+"""Which metrics a run's samples get, and what each means: the one table that the check before a
+run, the evaluation during training and ``gantrain-eval`` all read.
+
+Kinds of data: ``mixture`` (ring8, grid25: 2-D points, PacGAN's mode metrics), ``stacked_mnist``
+(1000 digit triples read by the MNIST classifier), ``digits`` (MNIST, Fashion-MNIST: gantrain's
+classifier exists for them), ``images`` (everything else). Extractors (``eval.features``,
+``features=``): ``auto``, ``classifier``, ``inception``, ``none`` (pixel statistics only).
+
+Usage: ``plan = evaluation_plan("mnist", "auto")`` -> ``Plan(extractor="classifier", metrics=(...))``;
+a pair that cannot be measured is a ConfigError naming ``key``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gantrain.errors import ConfigError
+
+EXTRACTORS = ("auto", "classifier", "inception", "none")
+CLASSIFIER_DATASETS = ("mnist", "fashion_mnist")  # where gantrain trains its own classifier
+
+# name: (what it means, higher is better)
+METRICS: dict[str, tuple[str, bool]] = {
+    "modes": ("modes with at least one sample (mixture components within 3 std, or stacked-MNIST digit triples)", True),
+    "hq": ("high quality: the share of samples within 3 std of a mode centre", True),
+    "rkl": ("reverse KL: KL of the high-quality samples' mode histogram to uniform (0: even)", False),
+    "mode_kl": ("KL of the digit-triple histogram to uniform over the 1000 (0: even)", False),
+    "fid": ("Frechet distance between the feature statistics of samples and training data", False),
+    "kid": ("kernel distance (unbiased MMD^2) between sample and training features", False),
+    "kid_std": ("its standard deviation over subsets", False),
+    "is": ("Inception Score: exp E[KL(p(y|x) || p(y))], confident and varied predictions", True),
+    "is_std": ("its standard deviation over splits", False),
+    "classes_hit": ("classes the classifier predicts for at least one sample", True),
+    "class_kl": ("KL of the predicted-class histogram to uniform (0: every class equally often)", False),
+    "pixel_mean": ("mean pixel value (0-255) of the samples", True),
+    "pixel_std": ("standard deviation of the samples' pixel values", True),
+    "real_pixel_mean": ("the same for as many training images", True),
+    "real_pixel_std": ("the same for as many training images", True),
+}
+
+MODES = ("modes", "hq", "rkl")
+TRIPLES = ("modes", "mode_kl")
+DISTANCES = ("fid", "kid", "kid_std", "is", "is_std")
+CLASSES = ("classes_hit", "class_kl")
+PIXELS = ("pixel_mean", "pixel_std", "real_pixel_mean", "real_pixel_std")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How samples are measured: with which extractor, giving which metrics."""
+
+    extractor: str  # classifier, inception or none
+    metrics: tuple[str, ...]
+
+
+def kind_of(dataset: str) -> str:
+    if dataset in ("ring8", "grid25"):
+        return "mixture"
+    if dataset == "stacked_mnist":
+        return "stacked_mnist"
+    return "digits" if dataset in CLASSIFIER_DATASETS else "images"
+
+
+def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.features") -> Plan:
+    """The extractor ``features`` means for ``dataset`` and the metrics it gives."""
+    if features not in EXTRACTORS:
+        raise ConfigError(key, f"unknown extractor '{features}'; known: {', '.join(EXTRACTORS)}")
+    kind = kind_of(dataset)
+    if kind == "mixture":
+        return Plan("none", MODES)  # points need no features
+    if features == "none":
+        return Plan("none", PIXELS)
+    if kind == "stacked_mnist":
+        if features == "inception":
+            raise ConfigError(key, "stacked_mnist is measured by its digit triples with the MNIST classifier: "
+                                   "use auto, classifier or none")
+        return Plan("classifier", TRIPLES)
+    if features == "classifier" or (features == "auto" and kind == "digits"):
+        if kind != "digits":
+            raise ConfigError(key, f"the classifier is trained on mnist or fashion_mnist, not {dataset}; "
+                                   "use inception (or auto)")
+        return Plan("classifier", DISTANCES + CLASSES)
+    return Plan("inception", DISTANCES)
+
+
+def default_num_samples(dataset: str) -> int:
+    """Samples per evaluation unless given: 26,000 for stacked MNIST, as VEEGAN and PacGAN count its
+    1000 modes (with 2,500 even a perfect generator shows only ~920 of them), else 2,500."""
+    return 26_000 if dataset == "stacked_mnist" else 2_500
+
+
+def higher_is_better(metric: str) -> bool:
+    return METRICS.get(metric, ("", False))[1]
+
+
+def legend(metrics) -> str:
+    """One line per metric in ``metrics``: its name and meaning, with which way is better."""
+    lines = []
+    for name in metrics:
+        if name in METRICS:
+            meaning, higher = METRICS[name]
+            better = "" if name.endswith("_std") or name.startswith(("pixel", "real_pixel")) else \
+                (" (higher is better)" if higher else " (lower is better)")
+            lines.append(f"  {name}: {meaning}{better}")
+    return "\n".join(lines)

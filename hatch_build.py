@@ -1,0 +1,28 @@
+"""Build hook: records the git commit a wheel is built from in ``gantrain/_build.json``, so that
+runs of an installed gantrain can name the exact source (``gantrain.environment``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+
+class CustomBuildHook(BuildHookInterface):
+    def initialize(self, version: str, build_data: dict) -> None:
+        record = {}
+        try:
+            git = ["git", "-C", self.root]
+            record["commit"] = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                              check=True).stdout.strip()
+            status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                    text=True, check=True).stdout
+            record["dirty"] = bool(status.strip())
+        except (OSError, subprocess.CalledProcessError):
+            return  # not a checkout (an sdist, say): nothing to record
+        path = Path(tempfile.mkdtemp()) / "_build.json"
+        path.write_text(json.dumps(record) + "\n")
+        build_data["force_include"][str(path)] = "gantrain/_build.json"

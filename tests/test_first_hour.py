@@ -1,0 +1,169 @@
+"""A new user's first hour with the real command, run as written from an empty directory: the bare
+command, refused commands that leave nothing behind, Ctrl-C twice, what a run says when it ends, a
+quiet console, help that explains, and the record of what a run ran on."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import COMMAND, EVAL_COMMAND, TINY, cli_env, gantrain, snapshot
+
+TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "train.batch_size=8"]
+# What TensorFlow prints on a machine without a GPU that is not the user's concern.
+NOISE = re.compile(r"cuInit|cudart_stub|absl::InitializeLog|cpu_feature_guard|remapper failed|^[IWE]0000 ")
+
+
+@pytest.mark.slow
+def test_a_bare_command_runs_in_a_dated_directory_and_says_what_next(tmp_path):
+    """No hydra.run.dir: outputs/<date>/<time>/, a quiet console, and an ending that names the run."""
+    result = gantrain(*TOY, "train.steps=3", cwd=tmp_path, env_home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    runs = list((tmp_path / "outputs").glob("*/*"))
+    assert len(runs) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", "/".join(runs[0].parts[-2:]))
+    run = Path("outputs", *runs[0].parts[-2:])
+    assert (tmp_path / run / "checkpoints" / "ckpt-3.index").is_file()
+    noise = [line for line in result.stderr.splitlines() if NOISE.search(line)]
+    assert noise == [], noise
+    assert f"Finished at step 3 of 3; run directory {run}" in result.stdout
+    for command in (f"gantrain-eval run_dir={run}", f"tensorboard --logdir {run}", f"gantrain resume={run}"):
+        assert command in result.stdout
+    record = json.loads((tmp_path / run / "environment.jsonl").read_text().splitlines()[0])
+    assert record["step"] == 0 and record["devices"] == ["/device:CPU:0"]
+    assert {"gantrain", "tensorflow", "keras", "hydra-core", "python", "commit"} <= set(record)
+
+
+# Refused after Hydra would have made the run directory (the config composes, a value is wrong).
+REFUSED = ["train.g_lr=-1", "train.steps=abc", "dataset.path=missing.npz"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", REFUSED)
+def test_a_refused_command_leaves_nothing_behind(tmp_path, bad):
+    other = tmp_path / "outputs" / "2000-01-01" / "00-00-00"  # a run the user had: untouched
+    other.mkdir(parents=True)
+    (other / "metrics.jsonl").write_text('{"step": 1}\n')
+    before = snapshot(tmp_path)
+    result = gantrain(*TOY, bad, cwd=tmp_path, env_home=tmp_path.parent / "home")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
+    assert len(errors) == 1 and bad.split("=")[0].split(".")[-1] in errors[0], result.stderr
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_a_refused_command_from_an_empty_directory_creates_no_outputs(tmp_path):
+    result = gantrain(*TOY, "train.steps=abc", cwd=tmp_path, env_home=tmp_path.parent / "home")
+    assert result.returncode == 2 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_second_ctrl_c_ends_the_process_at_once(tmp_path):
+    run = tmp_path / "run"
+    # One compiled call of a million steps: far longer than the test waits.
+    args = [*TOY, "train.steps=10000000", "train.steps_per_call=1000000", f"hydra.run.dir={run}"]
+    process = subprocess.Popen([*COMMAND, *args], env=cli_env(tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "ckpt-0.index").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(15)  # the first call is traced and running inside TensorFlow
+    process.send_signal(signal.SIGINT)
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"still running 10 s after the second Ctrl-C:\n{output}")
+    assert process.returncode == -signal.SIGINT
+    assert "press Ctrl-C again to stop at once" in output
+
+
+@pytest.mark.slow
+def test_a_sweep_ends_with_its_summary_holding_run_directories_and_final_metrics(tmp_path):
+    sweep = tmp_path / "sw"
+    result = gantrain("-m", "model=mlp", *TINY["mlp"], "dataset=grid25", "dataset.num_points=300",
+                      "loss=gan,nsgan", "train.steps=2", "train.batch_size=8", "eval.every=2",
+                      "eval.num_samples=100", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"summary.csv" in result.stdout and str(Path("sw") / "summary.csv") in result.stdout
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert [Path(row["run_dir"]) for row in rows] == [sweep / "0", sweep / "1"]
+    assert all(row["modes"] and row["hq"] and row["rkl"] for row in rows)  # the final evaluation
+
+
+def test_losses_show_in_the_progress_bar_from_the_first_step(tmp_path, make_cfg, capsys):
+    from gantrain.train import train
+
+    train(make_cfg(*TOY, "train.steps=3", "train.log_every=100"), tmp_path / "run")
+    bar = capsys.readouterr().err
+    first = [part for part in re.split(r"[\r\n]", bar) if " 1/3 " in part]
+    assert first and all("d_loss=" in part and "g_loss=" in part for part in first), bar
+
+
+def test_the_run_records_what_it_ran_on_in_tensorboard_too(tmp_path, make_cfg):
+    import tensorflow as tf
+
+    from gantrain.train import train
+
+    run = tmp_path / "run"
+    train(make_cfg(*TOY, "train.steps=1"), run)
+    train(make_cfg(*TOY, "train.steps=2"), run, resume=True)
+    records = [json.loads(line) for line in (run / "environment.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 1]  # one line per start
+    tags = set()
+    for events in (run / "tb").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            tags |= {value.tag for value in event.summary.value}
+    assert {"config", "environment"} <= tags
+
+
+@pytest.mark.slow
+def test_help_explains_keys_and_groups(tmp_path):
+    result = gantrain("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert re.search(r"gp_weight: 10.0 +# lambda", result.stdout)  # the YAML's comment beside the key
+    assert "gantrain dataset=folder --help" in result.stdout
+    folder = gantrain("dataset=folder", "--help", cwd=tmp_path)
+    assert re.search(r"resolution: 64 +# centre-cropped", folder.stdout)
+    evaluation = subprocess.run([*EVAL_COMMAND, "--help"], capture_output=True, text=True, env=cli_env())
+    for key in ("run_dir=", "checkpoint=latest", "export=", "features=auto", "num_samples="):
+        assert key in evaluation.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides, named", [
+    (["experiment=grid25", "aux=null"], "aux: a group cannot be set to null; drop it with ~aux (e.g. gantrain experiment=grid25 ~aux)"),
+    (["+modle=mlp"], "modle: no config defines this key; did you mean model?"),
+])
+def test_group_and_key_mistakes_are_one_line(tmp_path, overrides, named):
+    result = gantrain(*overrides, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"gantrain: error: {named}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_says_what_it_found_and_a_batch_larger_than_the_data_is_a_warning(tmp_path, make_cfg, caplog):
+    import numpy as np
+    from PIL import Image
+
+    from gantrain.train import train
+
+    for i in range(3):
+        Image.fromarray(np.full((12, 10, 3), 60 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    cfg = make_cfg("model=dcgan", *TINY["dcgan"], "dataset=folder", f"dataset.path={tmp_path}",
+                   "dataset.resolution=8", "train.steps=1", "train.batch_size=4", "train.n_critic=1")
+    caplog.set_level("INFO")
+    train(cfg, tmp_path / "run")
+    assert f"dataset=folder: 3 images under {tmp_path}, each centre-cropped and resized to 8x8x3" in caplog.text
+    assert "train.batch_size=4 is larger than the dataset (3 examples)" in caplog.text
