@@ -260,3 +260,25 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path, bad_files, existing
     assert len(errors) == 1 and named in errors[0], result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(tmp_path) == before
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_run_made_by_gantrain_0_1_0_resumes_bit_for_bit(tmp_path):
+    """The fixture: a toy run with GON, EMA, R1, top-k and lr decay saved at step 2 by gantrain 0.1.0,
+    and the state that version reached when resuming it to step 4. This version must reach the same."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "run_0_1_0", run)
+    cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+    cfg.train.steps = 4
+    train(cfg, run, resume=True)
+    expected = {name.replace("|", "/"): value for name, value in np.load(FIXTURES / "run_0_1_0_resumed_to_4.npz").items()}
+    reached = checkpoint_values(str(run / "checkpoints" / "ckpt-4"))
+    assert reached.keys() == expected.keys()
+    for name in expected:
+        np.testing.assert_array_equal(reached[name], expected[name], err_msg=name)
