@@ -7,6 +7,8 @@ Usage: ``gantrain model=dcgan loss=wgan_gp``; ``gantrain resume=outputs/<date>/<
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import sys
 from pathlib import Path
 
@@ -52,7 +54,8 @@ def _app(cfg: DictConfig) -> dict | float | None:
             cfg = run.resumed_config(cfg, overrides)
         from gantrain.train import train
 
-        result = train(cfg, run.root, resume=resuming, overrides=overrides)
+        with HeldLogFile() as log_file:
+            result = train(cfg, run.root, resume=resuming, overrides=overrides, opened=log_file.release)
     except GantrainError as err:
         if multirun:
             # Hydra records the failed job, the sweep goes on, and the command exits 1 at the end.
@@ -71,6 +74,37 @@ def _app(cfg: DictConfig) -> dict | float | None:
         # What sweepers that optimise (Optuna) read: the best value of the selected metric.
         return float(result.get(f"best_{select}", float("nan")))
     return result
+
+
+class HeldLogFile:
+    """Holds back what the console log would write to ``gantrain.log`` in the run directory until
+    the run is opened, so a refused command writes nothing there; a refused command's lines are
+    dropped (the console has shown them)."""
+
+    def __enter__(self) -> "HeldLogFile":
+        root = logging.getLogger()
+        self.files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
+        self.held = logging.handlers.BufferingHandler(capacity=10_000)
+        for handler in self.files:
+            root.removeHandler(handler)
+        root.addHandler(self.held)
+        return self
+
+    def release(self) -> None:
+        """The run is open: write what was held, and log to the file directly from now on."""
+        root = logging.getLogger()
+        root.removeHandler(self.held)
+        for handler in self.files:
+            root.addHandler(handler)
+            for record in self.held.buffer:
+                handler.handle(record)
+        self.held.buffer.clear()
+
+    def __exit__(self, *exc) -> None:
+        if self.held in logging.getLogger().handlers:  # never opened: the file stays unwritten
+            logging.getLogger().removeHandler(self.held)
+            for handler in self.files:
+                logging.getLogger().addHandler(handler)
 
 
 class JobFailed(CompactHydraException):
