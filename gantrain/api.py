@@ -5,6 +5,7 @@ Usage::
     from gantrain import api
     cfg = api.compose(["model=mlp", "dataset=grid25", "train.steps=500"])
     generator, discriminator = api.build_models(cfg)
+    gan = api.build_gan(cfg)          # everything a run trains: networks, optimizers, RNG, ...
     metrics = api.train(cfg, run_dir="outputs/notebook")
 """
 
@@ -39,6 +40,14 @@ def build_models(cfg: DictConfig):
     from gantrain.models import build_models as build
 
     return build(cfg.model, DATASETS.build(cfg.dataset).shape, cfg.train.precision)
+
+
+def build_gan(cfg: DictConfig):
+    """The run's objects (:class:`gantrain.gan.GAN`) for the config, as ``gantrain`` builds them."""
+    from gantrain.data import DATASETS
+    from gantrain.gan import build_gan as build
+
+    return build(cfg, DATASETS.build(cfg.dataset).shape)
 
 
 def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:

@@ -95,6 +95,29 @@ def make_cfg():
     return lambda *overrides: api.compose(overrides)
 
 
+def overrides_of(group: str, node: dict) -> list[str]:
+    """A group's node as command-line overrides: {"name": "mlp", "z_dim": 3} -> model=mlp model.z_dim=3."""
+    values = {k: str(v).replace(" ", "") if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else v
+              for k, v in node.items() if k != "name"}
+    return [f"{group}={node['name']}", *(f"{group}.{k}={v}" for k, v in values.items())]
+
+
+def build_step(overrides: list[str], data: tf.Tensor, strategy=None, **changes):
+    """(gan, compiled step) for ``data`` through the one builder, as train() makes them; ``changes``
+    replace parts of the GAN first (a recording objective, say)."""
+    import dataclasses
+
+    from gantrain.config import check_train
+    from gantrain.gan import build_gan
+    from gantrain.step import make_train_step
+
+    cfg = api.compose(overrides)
+    gan = build_gan(cfg, tuple(data.shape[1:]), strategy)
+    if changes:
+        gan = dataclasses.replace(gan, **changes)
+    return gan, make_train_step(gan, data, check_train(cfg.train))
+
+
 # The installed console scripts, as a user runs them.
 EXE = shutil.which("gantrain", path=str(Path(sys.executable).parent))
 COMMAND = [EXE] if EXE else [sys.executable, "-m", "gantrain.cli"]
@@ -136,3 +159,25 @@ def assert_same_state(path_a: str, path_b: str) -> None:
     assert a.keys() == b.keys() and any("g_optimizer/_trainable_variables" in name for name in a)  # G's weights
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def gantrain_in_process(*args: str, cwd: Path, capsys, monkeypatch) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the real entry point, ``gantrain.cli.main``, run in this
+    process: no interpreter and TensorFlow start-up per command, the same console output."""
+    from absl import logging as absl_logging
+
+    from gantrain import cli
+
+    # Hydra's logging set-up closes every existing handler; absl's would close the stream it was
+    # made with (pytest's capture of an earlier test) unless that is one of the standard streams.
+    monkeypatch.setattr(absl_logging.get_absl_handler().python_handler, "stream", sys.__stderr__)
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["gantrain", *args])
+    capsys.readouterr()
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err

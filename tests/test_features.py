@@ -122,14 +122,14 @@ def test_a_perfect_stacked_mnist_sampler_covers_the_1000_modes_on_26000_samples(
 
 @pytest.mark.slow
 def test_stacked_mnist_runs_are_evaluated_on_26000_samples_unless_told(pattern_npz, tmp_path, make_cfg, monkeypatch):
-    import gantrain.train
+    import gantrain.duties
     from gantrain.evaluate import evaluate
     from gantrain.train import train
     from tests.conftest import TINY
 
     drawn = []
-    original = gantrain.train.draw
-    monkeypatch.setattr(gantrain.train, "draw", lambda g, n, seed: drawn.append(n) or original(g, n, seed))
+    original = gantrain.duties.draw
+    monkeypatch.setattr(gantrain.duties, "draw", lambda g, n, seed: drawn.append(n) or original(g, n, seed))
     run = tmp_path / "run"
     train(make_cfg("model=dcgan", *TINY["dcgan"], "dataset=stacked_mnist", f"dataset.path={pattern_npz}",
                    "dataset.num_points=200", "train.steps=1", "train.batch_size=4", "train.n_critic=1",

@@ -1,36 +1,24 @@
 """The training step follows Algorithm 1: fresh data and noise for every critic update."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from omegaconf import OmegaConf
 
 from gantrain.losses import Objective, wasserstein_d, wasserstein_g
-from gantrain.models import MODELS
 from gantrain.penalties import Penalty, interpolates, unit_norm_cost
-from gantrain.step import make_train_step, to_model_range
+from gantrain.step import to_model_range
+from tests.conftest import build_step
 
 BATCH, N_CRITIC = 8, 3
 
 
 def run_step(objective: Objective, d_lr: float = 1e-9):
-    keras.utils.set_random_seed(0)
-    node = OmegaConf.create({"name": "mlp", "z_dim": 2, "g_hidden": [8], "d_hidden": [8]})
-    generator, discriminator = MODELS.build(node, data_shape=(2,))
+    """One step of a tiny MLP GAN with ``objective``, built as train() builds it."""
     data = tf.constant(np.stack([np.arange(1000.0), -np.arange(1000.0)], axis=1), tf.float32)
-    step = make_train_step(
-        generator=generator,
-        discriminator=discriminator,
-        g_optimizer=keras.optimizers.Adam(1e-9),
-        d_optimizer=keras.optimizers.Adam(d_lr),  # ~frozen D: logits differ only by their inputs
-        objective=objective,
-        data=data,
-        rng=tf.random.Generator.from_seed(1),
-        batch_size=BATCH,
-        n_critic=N_CRITIC,
-        strategy=tf.distribute.get_strategy(),
-    )
+    overrides = ["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "dataset=ring8",
+                 f"train.batch_size={BATCH}", f"train.n_critic={N_CRITIC}", "train.g_lr=1e-9",
+                 f"train.d_lr={d_lr}"]  # ~frozen D: logits differ only by their inputs
+    _, step = build_step(overrides, data, objective=objective)
     return step()
 
 

@@ -10,40 +10,26 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 from gantrain.auxiliary import AUXILIARIES, log_softplus
-from gantrain.ema import MovingAverage
 from gantrain.errors import ConfigError
 from gantrain.learning_rate import LearningRate
-from gantrain.losses import LOSSES
-from gantrain.models import MODELS, build_auxiliary
-from gantrain.step import best_scored, make_train_step, top_k_fraction
+from gantrain.step import best_scored, top_k_fraction
+from tests.conftest import build_step, overrides_of
 
-MLP = OmegaConf.create({"name": "mlp", "z_dim": 2, "g_hidden": [8], "d_hidden": [8]})
+MLP = ["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "dataset=ring8"]
 DATA = tf.constant(np.random.default_rng(0).normal(size=(256, 2)), tf.float32)
 
 
-def make_step(loss, ema=None, aux=None, lr=1e-2, **options):
-    keras.utils.set_random_seed(0)
-    generator, discriminator = MODELS.build(MLP, data_shape=(2,))
-    extras = {}
-    if aux is not None:
-        extras = dict(
-            aux_objective=aux,
-            aux_network=build_auxiliary(MLP, (2,), aux.heads),
-            aux_optimizer=keras.optimizers.Adam(lr),
-        )
-    average = MovingAverage(generator, ema) if ema else None
-    step = make_train_step(
-        generator=generator, discriminator=discriminator,
-        g_optimizer=keras.optimizers.Adam(lr), d_optimizer=keras.optimizers.Adam(lr),
-        objective=LOSSES.build(OmegaConf.create(loss)), data=DATA,
-        rng=tf.random.Generator.from_seed(1), batch_size=16, n_critic=2,
-        strategy=tf.distribute.get_strategy(), ema=average, **extras, **options,
-    )
-    return step, generator, discriminator, average, extras
+def make_step(loss: dict, *extra: str, lr=1e-2):
+    """(compiled step, gan) of a tiny MLP GAN, batch 16, n_critic 2, Adam(lr) with Keras's betas."""
+    gan, step = build_step([*MLP, *overrides_of("loss", loss), "train.batch_size=16", "train.n_critic=2",
+                            f"train.g_lr={lr}", f"train.d_lr={lr}", "train.beta1=0.9", "train.beta2=0.999",
+                            *extra], DATA)
+    return step, gan
 
 
 def test_moving_average_follows_its_formula():
-    step, generator, _, average, _ = make_step({"name": "nsgan"}, ema=0.9)
+    step, gan = make_step({"name": "nsgan"}, "train.ema=0.9")
+    generator, average = gan.generator, gan.ema
     expected = [w.numpy() for w in generator.trainable_weights]  # starts as a copy of G
     for _ in range(3):
         step()
@@ -75,9 +61,9 @@ def test_decay_reaches_the_optimizer():
 
 
 def test_weight_clipping_keeps_every_critic_weight_in_range():
-    step, _, discriminator, _, _ = make_step({"name": "wgan", "clip": 0.01})
+    step, gan = make_step({"name": "wgan", "clip": 0.01})
     step()
-    values = np.concatenate([w.numpy().ravel() for w in discriminator.trainable_weights])
+    values = np.concatenate([w.numpy().ravel() for w in gan.discriminator.trainable_weights])
     assert np.abs(values).max() <= 0.01 + 1e-7
     assert np.isclose(np.abs(values).max(), 0.01)  # lr 1e-2 pushes weights to the bound
 
@@ -100,17 +86,16 @@ def test_gon_weights_are_checked():
 
 
 def test_gon_trains_beside_the_critic_and_reaches_the_generator():
-    aux = AUXILIARIES.build(OmegaConf.create({"name": "gon"}))
-    step, _, _, _, extras = make_step({"name": "nsgan"}, aux=aux)
-    network = extras["aux_network"]
+    step, gan = make_step({"name": "nsgan"}, "aux=gon")
+    network = gan.aux.network
     assert network.output_shape == (None, 2)
     before = [w.numpy().copy() for w in network.trainable_weights]
     metrics = step()
     assert np.isfinite(float(metrics["aux_loss"]))
     assert all(not np.allclose(b, w.numpy()) for b, w in zip(before, network.trainable_weights))
     # G's objective includes GON's terms: with a heavier weight the same step reports another g_loss
-    heavy = AUXILIARIES.build(OmegaConf.create({"name": "gon", "weight": 5.0}))
-    assert float(make_step({"name": "nsgan"}, aux=heavy)[0]()["g_loss"]) != pytest.approx(float(metrics["g_loss"]))
+    heavy, _ = make_step({"name": "nsgan"}, "aux=gon", "aux.weight=5.0")
+    assert float(heavy()["g_loss"]) != pytest.approx(float(metrics["g_loss"]))
 
 
 def test_top_k_fraction_starts_whole_and_decays_per_epoch_to_its_floor():
@@ -129,8 +114,8 @@ def test_best_scored_keeps_the_highest_scores():
 
 def test_top_k_generator_learns_from_its_best_scored_samples():
     # decay 1e-6 reaches the floor after one generator step (an epoch is 256 / 16 = 16 steps)
-    full, _, _, _, _ = make_step({"name": "nsgan"})
-    best_half, _, _, _, _ = make_step({"name": "nsgan"}, top_k=0.5, top_k_decay=1e-6)
+    full, _ = make_step({"name": "nsgan"})
+    best_half, _ = make_step({"name": "nsgan"}, "train.top_k=0.5", "train.top_k_decay=1e-6")
     first = [float(full()["g_loss"]), float(best_half()["g_loss"])]
     assert first[1] == pytest.approx(first[0])  # the first step learns from the whole batch
     # Same weights and draws in the second step: the best-scored half has the lower -log D(G(z)).
@@ -141,17 +126,11 @@ def test_top_k_generator_learns_from_its_best_scored_samples():
 def test_the_averaged_generator_has_batch_norm_statistics_of_its_own():
     """Not G's moving statistics (they belong to G's weights): the averaged weights' own, the mean of
     the batch statistics over the fixed standing-statistics noise."""
-    keras.utils.set_random_seed(0)
-    node = OmegaConf.create({"name": "dcgan", "z_dim": 3, "g_channels": 4, "d_channels": 2, "kernel_size": 3})
-    generator, discriminator = MODELS.build(node, data_shape=(8, 8, 1))
-    average = MovingAverage(generator, 0.5, seed=0)
     data = tf.constant(np.random.default_rng(0).integers(0, 256, (64, 8, 8, 1)), tf.uint8)
-    step = make_train_step(
-        generator=generator, discriminator=discriminator, g_optimizer=keras.optimizers.Adam(0.05),
-        d_optimizer=keras.optimizers.Adam(0.05), objective=LOSSES.build(OmegaConf.create({"name": "nsgan"})),
-        data=data, rng=tf.random.Generator.from_seed(1), batch_size=16, n_critic=1,
-        strategy=tf.distribute.get_strategy(), ema=average,
-    )
+    gan, step = build_step(["model=dcgan", "model.z_dim=3", "model.g_channels=4", "model.d_channels=2",
+                            "model.kernel_size=3", "loss=nsgan", "train.ema=0.5", "train.g_lr=0.05", "train.d_lr=0.05",
+                            "train.batch_size=16", "train.n_critic=1"], data)
+    generator, average = gan.generator, gan.ema
     step(3)
     average.standing_statistics()
     norm = next(layer for layer in average.model.layers if isinstance(layer, keras.layers.BatchNormalization))

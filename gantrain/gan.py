@@ -1,0 +1,119 @@
+"""Build once: everything a run trains and checkpoints, assembled from the config in one place.
+
+:class:`GAN` holds G and D, their optimizers and learning rates, the objective, the random stream,
+the step counter and the fixed sample noise, and the optional parts: an auxiliary network
+(``aux=gon``: objective, network and optimizer travel together as one :class:`Auxiliary`) and a
+moving average of G (``train.ema``). :func:`build_gan` makes all of it inside the strategy's scope.
+``train``, ``gantrain.api``, ``scripts/bench.py`` and the tests all build through it.
+
+Usage::
+
+    gan = build_gan(cfg, data_shape=(28, 28, 1))
+    step = make_train_step(gan, data, check_train(cfg.train))   # gantrain.step
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import keras
+import tensorflow as tf
+from omegaconf import DictConfig
+
+from gantrain.auxiliary import AUXILIARIES, DualDiscriminatorObjective
+from gantrain.config import Precision, TrainConfig, check_train
+from gantrain.ema import MovingAverage
+from gantrain.learning_rate import LearningRate
+from gantrain.losses import LOSSES, Objective
+from gantrain.models import build_auxiliary, build_models
+
+
+@dataclass
+class Auxiliary:
+    """A network trained beside D whose judgement joins G's objective (``gantrain.auxiliary``)."""
+
+    objective: DualDiscriminatorObjective
+    network: keras.Model
+    optimizer: keras.optimizers.Optimizer
+
+
+@dataclass
+class GAN:
+    generator: keras.Model
+    discriminator: keras.Model
+    g_optimizer: keras.optimizers.Optimizer
+    d_optimizer: keras.optimizers.Optimizer
+    objective: Objective
+    learning_rates: dict[str, LearningRate]  # "g", "d" (and "aux"): what a divergence rollback lowers
+    rng: tf.random.Generator  # the source of every random draw during training (checkpointed)
+    step: tf.Variable  # generator steps done
+    sample_noise: tf.Variable  # the fixed noise of the previews
+    strategy: tf.distribute.Strategy
+    aux: Optional[Auxiliary] = None
+    ema: Optional[MovingAverage] = None
+
+    @property
+    def sampler(self) -> keras.Model:
+        """What samples come from: the moving average of G when there is one, else G."""
+        return self.ema.model if self.ema is not None else self.generator
+
+    def checkpointed(self) -> dict[str, Any]:
+        """The objects a checkpoint holds, by the names runs have saved them under since 0.1.0."""
+        objects: dict[str, Any] = {
+            "generator": self.generator, "discriminator": self.discriminator,
+            "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
+            "step": self.step, "rng": self.rng, "sample_noise": self.sample_noise,
+            "lr_scales": [rate.scale for rate in self.learning_rates.values()],
+        }
+        if self.aux is not None:
+            objects.update(aux_network=self.aux.network, aux_optimizer=self.aux.optimizer)
+        if self.ema is not None:
+            objects["ema_generator"] = self.ema.model
+        return objects
+
+
+def build_gan(
+    cfg: DictConfig,
+    data_shape: tuple[int, ...],
+    strategy: tf.distribute.Strategy | None = None,
+    num_samples: int | None = None,
+) -> GAN:
+    """The run's objects for ``cfg`` (its ``model``, ``loss``, ``aux`` and ``train`` nodes) and
+    examples of ``data_shape``, created in ``strategy``'s scope (default: the current strategy).
+    ``num_samples``: rows of the fixed sample noise (default ``train.num_samples`` or 64)."""
+    opts = check_train(cfg.train)
+    objective = LOSSES.build(cfg.loss)
+    aux_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
+    strategy = strategy or tf.distribute.get_strategy()
+    keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
+    with strategy.scope():
+        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value)
+        # Each optimizer's iterations count its own updates: D (and the auxiliary network) make
+        # n_critic per generator step.
+        decay = (opts.steps, opts.steps * opts.n_critic) if opts.lr_decay else (None, None)
+        rates = {"g": LearningRate(opts.g_lr, decay[0]), "d": LearningRate(opts.d_lr, decay[1])}
+        g_optimizer, d_optimizer = (_adam(rates[name], opts) for name in ("g", "d"))
+        aux = None
+        if aux_objective is not None:
+            rates["aux"] = LearningRate(opts.d_lr, decay[1])
+            network = build_auxiliary(cfg.model, data_shape, aux_objective.heads, opts.precision.value)
+            aux = Auxiliary(aux_objective, network, _adam(rates["aux"], opts))
+        ema = MovingAverage(generator, opts.ema, opts.seed) if opts.ema is not None else None
+        rng = tf.random.Generator.from_seed(opts.seed)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        rows = num_samples or opts.num_samples or 64
+        sample_noise = tf.Variable(
+            tf.random.stateless_normal([rows, generator.input_shape[-1]], seed=[opts.seed, 1]), trainable=False
+        )
+    return GAN(generator, discriminator, g_optimizer, d_optimizer, objective, rates, rng, step, sample_noise,
+               strategy, aux, ema)
+
+
+def _adam(lr: LearningRate, opts: TrainConfig) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.Adam(lr, beta_1=opts.beta1, beta_2=opts.beta2)
+    if opts.precision is Precision.mixed_float16:
+        # float16 gradients underflow without it; dynamic: the scale adapts and steps with
+        # overflowing gradients are skipped.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
