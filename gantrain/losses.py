@@ -91,16 +91,22 @@ def _objective(d_loss, g_loss, penalty: PenaltyName, gp_weight: float, one_sided
     return Objective(d_loss, g_loss, PENALTIES[penalty.value, one_sided], gp_weight, clip)
 
 
-@LOSSES.register("gan")
-def gan(penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
-    """Original minimax GAN (Goodfellow et al. 2014)."""
-    return _objective(minimax_d, minimax_g, penalty, gp_weight, one_sided)
+def _register(name: str, d_loss, g_loss, doc: str, default_penalty: PenaltyName = PenaltyName.none) -> None:
+    """A loss option whose keys are the penalty's: ``penalty``, ``gp_weight``, ``one_sided``."""
+
+    def loss(penalty: PenaltyName = default_penalty, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
+        return _objective(d_loss, g_loss, penalty, gp_weight, one_sided)
+
+    loss.__name__, loss.__doc__ = name, doc
+    LOSSES.register(name)(loss)
 
 
-@LOSSES.register("nsgan")
-def nsgan(penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
-    """Non-saturating GAN (Goodfellow et al. 2014, section 3)."""
-    return _objective(minimax_d, non_saturating_g, penalty, gp_weight, one_sided)
+_register("gan", minimax_d, minimax_g, "Original minimax GAN (Goodfellow et al. 2014).")
+_register("nsgan", minimax_d, non_saturating_g, "Non-saturating GAN (Goodfellow et al. 2014, section 3).")
+_register("wgan_gp", wasserstein_d, wasserstein_g,
+          "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), lambda = ``gp_weight``.", PenaltyName.gp)
+_register("hinge", hinge_d, wasserstein_g, "Hinge loss (Lim & Ye 2017; Miyato et al. 2018): G maximises D(G(z)) as in WGAN.")
+_register("lsgan", least_squares_d, least_squares_g, "Least-squares GAN (Mao et al. 2017) with labels a=0, b=1, c=1.")
 
 
 @LOSSES.register("wgan")
@@ -111,21 +117,3 @@ def wgan(
     if clip <= 0:
         raise ConfigError("loss.clip", f"must be > 0, got {clip}")
     return _objective(wasserstein_d, wasserstein_g, penalty, gp_weight, one_sided, clip)
-
-
-@LOSSES.register("wgan_gp")
-def wgan_gp(penalty: PenaltyName = PenaltyName.gp, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
-    """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), lambda = ``gp_weight``."""
-    return _objective(wasserstein_d, wasserstein_g, penalty, gp_weight, one_sided)
-
-
-@LOSSES.register("hinge")
-def hinge(penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
-    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): G maximises D(G(z)) as in WGAN."""
-    return _objective(hinge_d, wasserstein_g, penalty, gp_weight, one_sided)
-
-
-@LOSSES.register("lsgan")
-def lsgan(penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
-    """Least-squares GAN (Mao et al. 2017) with labels a=0, b=1, c=1."""
-    return _objective(least_squares_d, least_squares_g, penalty, gp_weight, one_sided)

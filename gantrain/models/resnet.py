@@ -34,8 +34,8 @@ def resnet(
     data_shape: tuple[int, ...],
     z_dim: int = 128,
     g_channels: int = 256,
-    d_channels: int = 128,
     g_batchnorm: bool = True,
+    d_channels: int = 128,
     d_spectral_norm: bool = False,
     d_pooling: Pooling = Pooling.sum,
 ) -> tuple[keras.Model, keras.Model]:
