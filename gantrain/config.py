@@ -7,7 +7,7 @@ the key.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Optional
@@ -100,17 +100,26 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
 }
 
 @dataclass
-class EvalConfig:
+class MetricOptions:
+    """How samples are measured: the keys the ``eval`` node and ``gantrain-eval`` share."""
+
+    num_samples: Optional[int] = field(default=None, metadata={
+        "help": "samples drawn from fixed noise; default 2500 (26000 for stacked_mnist, as VEEGAN/PacGAN)"})
+    features: str = field(default="auto", metadata={
+        "help": "image features: auto, classifier (MNIST, Fashion-MNIST), inception, none (pixel statistics)"})
+    weights: Optional[str] = field(default=None, metadata={
+        "help": "InceptionV3 weights (.h5); default: the Keras cache, else a download"})
+    inception_graph: Optional[str] = field(default=None, metadata={
+        "help": "the 2015 Inception graph (.pb) of published FIDs, instead of Keras's"})
+
+
+@dataclass
+class EvalConfig(MetricOptions):
     """The ``eval`` node: metrics of the generator during training (``gantrain.evaluate``)."""
 
     every: Optional[int] = None  # generator steps between evaluations; null: none during training
-    # Samples per evaluation (drawn from fixed noise); null: 2500, or 26000 for stacked_mnist.
-    num_samples: Optional[int] = None
     # A metric to keep the best checkpoint by (checkpoints/best/), e.g. fid or hq; null: none.
     select: Optional[str] = None
-    features: str = "auto"  # image features: auto, classifier, inception, none
-    weights: Optional[str] = None  # InceptionV3 weights (.h5); default: Keras cache or download
-    inception_graph: Optional[str] = None  # the 2015 Inception GraphDef (.pb) of published FIDs
 
 
 def check_eval(node: DictConfig | None) -> EvalConfig:

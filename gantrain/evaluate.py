@@ -31,6 +31,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from gantrain import console
+from gantrain.config import MetricOptions
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.metric_table import Plan, default_num_samples, evaluation_plan, legend
 from gantrain.registry import check_against
@@ -38,15 +39,14 @@ from gantrain.run_dir import RunDir, atomic_write
 
 
 @dataclass
-class EvalConfig:
+class EvalCommand(MetricOptions):
+    """The keys of ``gantrain-eval``: which run and checkpoint, where samples go, and the
+    measuring options it shares with the ``eval`` node."""
+
     run_dir: str = field(default="???", metadata={"help": "the run directory to evaluate (required)"})
-    num_samples: Optional[int] = field(default=None, metadata={"help": "samples drawn from fixed noise; default 2500 (26000 for stacked_mnist, as VEEGAN/PacGAN)"})
     checkpoint: str = field(default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"})
     export: Optional[str] = field(default=None, metadata={"help": "a .npz file to save the samples in (key x)"})
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
-    features: str = field(default="auto", metadata={"help": "image features: auto, classifier (MNIST, Fashion-MNIST), inception, none (pixel statistics)"})
-    weights: Optional[str] = field(default=None, metadata={"help": "InceptionV3 weights (.h5); default: the Keras cache, else a download"})
-    inception_graph: Optional[str] = field(default=None, metadata={"help": "the 2015 Inception graph (.pb) of published FIDs, instead of Keras's"})
 
 
 def evaluate(
@@ -150,8 +150,9 @@ def _checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
 
 def usage() -> str:
     """``gantrain-eval --help``: what the command does and every key with its default."""
+    ordered = sorted(fields(EvalCommand), key=lambda f: f.name != "run_dir")  # the required key first
     keys = "\n".join(f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
-                     for f in fields(EvalConfig))
+                     for f in ordered)
     return (
         "Usage: gantrain-eval run_dir=<run directory> [key=value ...]\n\n"
         + __doc__.split("\n\n")[2].replace("``", "") + "\n\nKeys:\n" + keys
@@ -170,11 +171,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         bad = [a for a in args if "=" not in a]
         if bad:
-            raise ConfigError(bad[0], f"expected key=value (keys: {', '.join(f.name for f in fields(EvalConfig))})")
-        typed = check_against(EvalConfig, OmegaConf.from_dotlist(args), "", "gantrain-eval")
+            raise ConfigError(bad[0], f"expected key=value (keys: {', '.join(f.name for f in fields(EvalCommand))})")
+        typed = check_against(EvalCommand, OmegaConf.from_dotlist(args), "", "gantrain-eval")
         if OmegaConf.is_missing(typed, "run_dir"):
             raise ConfigError("run_dir", "required: gantrain-eval run_dir=<run directory>")
-        opts: EvalConfig = OmegaConf.to_object(typed)
+        opts: EvalCommand = OmegaConf.to_object(typed)
         result = evaluate(
             opts.run_dir, opts.num_samples, opts.checkpoint, opts.export, opts.batch_size,
             opts.features, opts.weights, opts.inception_graph,
