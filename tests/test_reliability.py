@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from gantrain.errors import GantrainError
 from gantrain.train import train
 from tests.conftest import (COMMAND, TINY, assert_same_state, checkpoint_values, cli_env, fake_images, gantrain,
-                            snapshot, write_idx)
+                            gantrain_in_process, snapshot, write_idx)
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=1000", "loss=wgan_gp"]
 
@@ -180,8 +181,10 @@ def bad_files(tmp_path: Path, mnist_npz: Path) -> dict[str, Path]:
     text = tmp_path / "notes.txt"
     text.write_text("not data")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "images").mkdir()
+    Image.fromarray(fake_images(1, 12, 12, 3)[0]).save(tmp_path / "images" / "a.png")
     return {"mnist": mnist_npz, "truncated": truncated, "wrong_shape": wrong_shape, "text": text,
-            "empty": tmp_path / "empty", "missing": tmp_path / "missing.npz"}
+            "empty": tmp_path / "empty", "missing": tmp_path / "missing.npz", "images": tmp_path / "images"}
 
 
 @pytest.fixture
@@ -244,21 +247,40 @@ BAD_INPUTS = [
     ("resume={run} model=mlp", "model"),  # a resume cannot change the model
     ("resume={run} loss.gp_weight=1", "loss.gp_weight"),
     ("dataset.path={mnist}", "already holds a run"),  # a valid config may not reuse a run directory
+    # stacked MNIST without features has pixel statistics, not modes
+    ("dataset=stacked_mnist dataset.path={mnist} eval.features=none eval.select=modes eval.every=1", "eval.select"),
+    ("dataset=folder dataset.path={images} eval.features=classifier eval.every=1", "eval.features"),
+    ("model=resnet model.d_pooling=max", "model.d_pooling"),
+    ("experiment=grid25 aux=null", "~aux"),
+    ("+modle=mlp", "modle: no config defines this key; did you mean model?"),
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("overrides, named", BAD_INPUTS, ids=[case[0].split(" ")[-1][:40] for case in BAD_INPUTS])
-def test_bad_input_is_one_line_and_changes_nothing(tmp_path, bad_files, existing_run, overrides, named):
+def test_bad_input_is_one_line_and_changes_nothing(tmp_path, bad_files, existing_run, overrides, named, capfd,
+                                                   monkeypatch):
+    """The real entry point in this process (one TensorFlow start-up for the whole table)."""
     before = snapshot(tmp_path)
     args = overrides.format(run=existing_run, **bad_files).split()
     if "dataset.path" not in overrides and "dataset=" not in overrides:
         args.append(f"dataset.path={bad_files['mnist']}")
-    result = gantrain(f"hydra.run.dir={existing_run}", *args, cwd=tmp_path, env_home=tmp_path.parent / "home")
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
-    assert len(errors) == 1 and named in errors[0], result.stderr
-    assert "Traceback" not in result.stderr
+    code, _, stderr = gantrain_in_process(f"hydra.run.dir={existing_run}", *args, cwd=tmp_path, capsys=capfd,
+                                          monkeypatch=monkeypatch)
+    assert code != 0
+    errors = [line for line in stderr.splitlines() if line.startswith("gantrain: error:")]
+    assert len(errors) == 1 and named in errors[0], stderr
+    assert "Traceback" not in stderr
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_bad_input_from_the_console_script(tmp_path, bad_files, existing_run):
+    """One row of the table through the installed command, in its own process."""
+    before = snapshot(tmp_path)
+    result = gantrain(f"hydra.run.dir={existing_run}", "train.n_critic=0", f"dataset.path={bad_files['mnist']}",
+                      cwd=tmp_path, env_home=tmp_path.parent / "home")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "gantrain: error: train.n_critic: must be >= 1, got 0"
     assert snapshot(tmp_path) == before
 
 
