@@ -7,7 +7,9 @@ A penalty is where D's gradient is taken (``points``) and what is charged for it
 - ``dragan``: DRAGAN (Kodali et al. 2017), the same cost around the real data: on lines from real
   examples to copies perturbed by ``0.5 * std(batch) * U[0, 1]`` per element, as the authors' code
   (the std of the global batch under a strategy).
-- ``r1``: R1 (Mescheder et al. 2018), ``||g||^2 / 2`` on real examples; its weight is gamma.
+- ``r1``: R1 (Mescheder et al. 2018), ``||g||^2 / 2`` on real examples; its weight is the paper's
+  gamma. (GAN_stability's ``reg_param`` multiplies ``||g||^2`` without the 1/2: it is gamma / 2, so
+  ``reg_param: 10`` there is ``loss.gp_weight=20`` here.)
 
 :func:`critic_scores` scores real and fake examples in one batched call of D (D treats examples
 independently, so the numbers are those of two calls) and the penalty points in a second.
