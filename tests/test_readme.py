@@ -3,6 +3,8 @@ README order, from one empty working directory: a README that drifts from the co
 
 Tiny data stands in for the real files (MNIST in the Keras cache and at ``../shared/data``), and
 CI adds overrides that shrink the work (:func:`shrunk`), never ones that change what is tested.
+The commands run through the real entry points in one process; the console scripts themselves are
+run as subprocesses in test_first_hour.py and test_cli.py.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import numpy as np
 import pytest
 
 from gantrain import api
-from tests.conftest import EVAL_COMMAND, TINY, cli_env, fake_images
-from tests.conftest import COMMAND as GANTRAIN
+from tests.conftest import TINY, fake_images, gantrain_in_process
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -83,20 +84,32 @@ def test_the_readme_lists_what_ci_cannot_run():
 
 
 @pytest.mark.slow
-def test_every_readme_command_runs_as_written(tmp_path):
-    import subprocess
+def test_every_readme_command_runs_as_written(tmp_path, capfd, monkeypatch):
+    """Through the real entry points, in this process (one TensorFlow start-up for all of them)."""
+    from gantrain import evaluate
 
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     tiny_mnist(home / "datasets" / "mnist.npz")  # where a download would put it
     tiny_mnist(tmp_path / "shared" / "data" / "mnist.npz")  # ../shared/data/mnist.npz from work/
+    monkeypatch.setenv("KERAS_HOME", str(home))
     ran = []
     for written, words in readme_commands():
         if any(marker in written for marker in CANNOT_RUN):
             continue
-        command = (EVAL_COMMAND if words[0] == "gantrain-eval" else GANTRAIN) + words[1:] + shrunk(written, words)
-        result = subprocess.run(command, cwd=work, env=cli_env(home), capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, f"{written}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-        assert "Traceback" not in result.stderr, written
+        args = words[1:] + shrunk(written, words)
+        if words[0] == "gantrain-eval":
+            monkeypatch.chdir(work)
+            capfd.readouterr()
+            try:
+                evaluate.main(args)
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code
+            out, err = capfd.readouterr()
+        else:
+            code, out, err = gantrain_in_process(*args, cwd=work, capsys=capfd, monkeypatch=monkeypatch)
+        assert code == 0, f"{written}\n{out[-2000:]}\n{err[-3000:]}"
+        assert "Traceback" not in err, written
         ran.append(written)
     assert len(ran) >= 10
