@@ -64,7 +64,7 @@ class TrainConfig:
     num_samples: Optional[int] = None
     precision: Precision = Precision.float32
     steps_per_call: int = 1  # generator steps per compiled call (fewer trips to Python)
-    jit_compile: bool = False  # XLA; measured 6.5x slower for DCGAN/WGAN-GP on a 2-core CPU
+    jit_compile: bool = False  # XLA: faster for small mlp models, slower for conv models on a CPU
     # What a non-finite loss or weight triggers.
     nan_policy: NanPolicy = NanPolicy.stop
     rollback_lr_factor: float = 0.1  # learning rates are multiplied by this at each rollback

@@ -127,6 +127,9 @@ def check(cfg: DictConfig) -> Checked:
     if opts.precision is Precision.mixed_bfloat16 and "CPU" in devices(strategy)[0].upper() and not cpu_has_bfloat16():
         log.warning("train.precision=mixed_bfloat16: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), "
                     "so TensorFlow emulates them and a step is many times slower than in float32")
+    if opts.jit_compile and "CPU" in devices(strategy)[0].upper() and cfg.model.name != "mlp":
+        log.warning("train.jit_compile=true on a CPU: XLA's convolutions there are several times slower than "
+                    "TensorFlow's own (README, \"Performance\"); it pays off on GPUs, and on CPUs for mlp models")
     if opts.batch_size % strategy.num_replicas_in_sync:
         raise ConfigError("train.batch_size", f"{opts.batch_size} does not divide over {strategy.num_replicas_in_sync} replicas")
     eval_samples = evals.num_samples or default_num_samples(dataset.name)

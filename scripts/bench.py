@@ -1,11 +1,14 @@
-"""Benchmark gantrain's training step against a textbook Keras WGAN-GP and a plain eager loop.
+"""Benchmark gantrain's training step against a textbook Keras WGAN-GP and a plain eager loop, and
+the toy preset's step in graph mode and under XLA.
 
-All three run the same work, side by side in one process: the same DCGAN G and D, MNIST,
-batch 64, n_critic 5, the WGAN-GP loss (n_critic critic updates with gradient penalty, then one
-generator update). Also measured: the machine's matmul and conv peaks, time to the first step and
-peak memory of a real ``gantrain`` run, and ``gantrain --help`` latency.
+DCGAN table: the same work, side by side in one process: the same DCGAN G and D, MNIST, batch 64,
+n_critic 5, the WGAN-GP loss, in float32, bfloat16 and XLA, beside the keras-io-style ``fit`` loop
+and an eager loop. Toy table: the ``grid25`` preset's step (MLPs 4x256, batch 256, R1, GON, top-k),
+graph vs XLA, one or 50 generator steps per compiled call, as steps/s and % of the matmul peak.
+Also measured: the machine's matmul and conv peaks, time to the first step and peak memory of a
+real ``gantrain`` run, and ``gantrain --help`` latency.
 
-Usage: ``python scripts/bench.py --data ../shared/data/mnist.npz [--steps 20] [--json bench.json]``
+Usage: ``python scripts/bench.py --data ../shared/data/mnist.npz [--steps 20] [--tables dcgan,toy] [--json bench.json]``
 """
 
 from __future__ import annotations
@@ -136,6 +139,23 @@ def gantrain_step(cfg, images: np.ndarray):
     return make_train_step(build_gan(cfg, images.shape[1:]), tf.constant(images), check_train(cfg.train))
 
 
+def toy_rows(peak: float, steps: int) -> list[dict]:
+    """The grid25 preset's step: graph vs XLA, 1 vs 50 generator steps per call."""
+    rows = []
+    for jit in (False, True):
+        for per_call in (1, 50):
+            cfg = api.compose(["experiment=grid25", f"train.jit_compile={jit}", f"train.steps_per_call={per_call}"])
+            points = DATASETS.build(cfg.dataset).x
+            step = gantrain_step(cfg, points)
+            flops = graph_flops(step, 1)
+            calls = max(2, steps * 10 // per_call)
+            sec = seconds_per_call(lambda: step(per_call), calls, warmup=1) / per_call
+            rows.append({"implementation": f"grid25 {'XLA' if jit else 'graph'}, {per_call} step(s)/call",
+                         "steps_per_sec": 1 / sec, "gflop_per_step": flops / 1e9,
+                         "pct_matmul_peak": 100 * flops / sec / 1e9 / peak})
+    return rows
+
+
 def cli_figures(data: str) -> dict[str, float]:
     """``gantrain --help`` latency; time to the first step and peak RSS of a real run."""
     command = shutil.which("gantrain") or f"{sys.executable} -m gantrain.cli"
@@ -153,36 +173,24 @@ def cli_figures(data: str) -> dict[str, float]:
     return {"time_to_first_step_s": first_step, "peak_rss_gib": peak_rss, "help_s": min(helps)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/mnist.npz", help="MNIST .npz or IDX directory")
-    parser.add_argument("--steps", type=int, default=20, help="generator steps timed per implementation")
-    parser.add_argument("--json", help="also write the figures to this file")
-    args = parser.parse_args()
-
-    figures = {"device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU", "batch": BATCH,
-               "n_critic": N_CRITIC}
-    figures.update(cli_figures(args.data))  # first, so the peak RSS is the training run's
+def dcgan_rows(args, figures: dict) -> list[dict]:
     overrides = ["model=dcgan", "loss=wgan_gp", "dataset=mnist", f"dataset.path={args.data}",
                  f"train.batch_size={BATCH}", f"train.n_critic={N_CRITIC}"]
     cfg = api.compose(overrides)
     images = DATASETS.build(cfg.dataset).x
-    figures["matmul_peak_gflops"] = matmul_peak()
-    figures["conv_peak_gflops"] = conv_peak()
-
     step = gantrain_step(cfg, images)
     flops = graph_flops(step)
     figures["gflop_per_step"] = flops / 1e9
     seconds = {"gantrain": seconds_per_call(step, args.steps)}
-    # Same algorithm and FLOPs, bfloat16 arithmetic (train.precision=mixed_bfloat16).
-    bfloat16 = api.compose([*overrides, "train.precision=mixed_bfloat16"])
-    seconds["gantrain bfloat16"] = seconds_per_call(gantrain_step(bfloat16, images), args.steps)
+    # Same algorithm and FLOPs, bfloat16 arithmetic (train.precision=mixed_bfloat16), and XLA.
+    for name, extra in (("gantrain bfloat16", "train.precision=mixed_bfloat16"), ("gantrain XLA", "train.jit_compile=true")):
+        seconds[name] = seconds_per_call(gantrain_step(api.compose([*overrides, extra]), images),
+                                         max(2, args.steps // 5), warmup=1)
     seconds["keras textbook (fit)"] = time_textbook(cfg, images, args.steps)
     tf.config.run_functions_eagerly(True)
     eager = gantrain_step(cfg, images)
     seconds["eager loop"] = seconds_per_call(eager, max(3, args.steps // 4), warmup=1)
     tf.config.run_functions_eagerly(False)
-
     rows = []
     print(f"\n{'implementation':<22}{'steps/s':>9}{'images/s':>10}{'GFLOP/s':>9}{'% conv peak':>12}{'vs textbook':>12}")
     for name, sec in seconds.items():
@@ -194,11 +202,36 @@ def main() -> None:
         rows.append(row)
         print(f"{name:<22}{row['steps_per_sec']:>9.3f}{row['images_per_sec']:>10.1f}{row['gflops']:>9.1f}"
               f"{row['pct_conv_peak']:>11.0f}%{row['vs_textbook']:>11.2f}x")
-    print(f"\n{flops / 1e9:.1f} GFLOP per generator step (TensorFlow profiler count); peaks: matmul "
-          f"{figures['matmul_peak_gflops']:.0f} GFLOP/s, conv fwd+bwd {figures['conv_peak_gflops']:.0f} GFLOP/s")
+    print(f"{flops / 1e9:.1f} GFLOP per generator step (TensorFlow profiler count)")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/mnist.npz", help="MNIST .npz or IDX directory")
+    parser.add_argument("--steps", type=int, default=20, help="generator steps timed per implementation")
+    parser.add_argument("--tables", default="dcgan,toy", help="which tables: dcgan, toy or both")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    figures = {"device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU", "batch": BATCH,
+               "n_critic": N_CRITIC}
+    figures.update(cli_figures(args.data))  # first, so the peak RSS is the training run's
+    figures["matmul_peak_gflops"] = matmul_peak()
+    figures["conv_peak_gflops"] = conv_peak()
+    tables = args.tables.split(",")
+    if "dcgan" in tables:
+        figures["implementations"] = dcgan_rows(args, figures)
+    if "toy" in tables:
+        figures["toy"] = toy_rows(figures["matmul_peak_gflops"], args.steps)
+        base = figures["toy"][0]["steps_per_sec"]
+        print(f"\n{'grid25 preset step':<34}{'steps/s':>9}{'GFLOP/step':>11}{'% matmul peak':>15}{'vs graph, 1/call':>18}")
+        for row in figures["toy"]:
+            print(f"{row['implementation']:<34}{row['steps_per_sec']:>9.1f}{row['gflop_per_step']:>11.2f}"
+                  f"{row['pct_matmul_peak']:>14.0f}%{row['steps_per_sec'] / base:>17.2f}x")
+    print(f"\npeaks: matmul {figures['matmul_peak_gflops']:.0f} GFLOP/s, conv fwd+bwd {figures['conv_peak_gflops']:.0f} GFLOP/s")
     print(f"gantrain --help {figures['help_s']:.2f} s; first step of a run {figures['time_to_first_step_s']:.1f} s; "
           f"peak RSS {figures['peak_rss_gib']:.2f} GiB ({figures['device']})")
-    figures["implementations"] = rows
     print(json.dumps(figures))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from gantrain.auxiliary import AUXILIARIES, log_softplus
 from gantrain.errors import ConfigError
 from gantrain.learning_rate import LearningRate
-from gantrain.step import best_scored, top_k_fraction
+from gantrain.step import best_scored, mean_of_best, top_k_fraction
 from tests.conftest import build_step, overrides_of
 
 MLP = ["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "dataset=ring8"]
@@ -141,3 +141,33 @@ def test_the_averaged_generator_has_batch_norm_statistics_of_its_own():
     batch_variances = inputs.reshape(16, 64, *inputs.shape[1:]).var(axis=(1, 2, 3)).mean(axis=0)
     np.testing.assert_allclose(norm.moving_variance.numpy(), batch_variances, rtol=1e-4, atol=1e-6)
     assert not np.allclose(norm.moving_mean.numpy(), raw.moving_mean.numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.5, 0.6, 1.0])
+def test_the_fixed_shape_mean_of_the_best_equals_the_sliced_one(fraction):
+    """What XLA compiles (the batch's shape, all but the best zeroed) is the mean over the best."""
+    rng = np.random.default_rng(0)
+    losses, scores = (tf.constant(rng.normal(size=10), tf.float32) for _ in range(2))
+    fraction = tf.constant(fraction)
+    sliced = mean_of_best(losses, scores, fraction)
+    np.testing.assert_allclose(mean_of_best(losses, scores, fraction, fixed_shapes=True), sliced, rtol=1e-6)
+    np.testing.assert_allclose(sliced, np.mean(best_scored(losses, scores, fraction)), rtol=1e-6)
+
+
+def test_top_k_under_xla_learns_from_the_best_scored_samples():
+    """The same check as above, both steps compiled by XLA (whose normal sampler draws other noise
+    than TensorFlow's kernels, so XLA runs are compared with XLA runs)."""
+    xla = ("train.jit_compile=true",)
+    full, _ = make_step({"name": "nsgan"}, *xla)
+    best_half, _ = make_step({"name": "nsgan"}, "train.top_k=0.5", "train.top_k_decay=1e-6", *xla)
+    assert float(best_half()["g_loss"]) == pytest.approx(float(full()["g_loss"]), rel=1e-5)
+    assert float(best_half()["g_loss"]) < float(full()["g_loss"]) - 1e-3
+
+
+@pytest.mark.parametrize("model, warned", [("dcgan", True), ("mlp", False)])
+def test_xla_on_a_cpu_warns_for_convolutional_models(make_cfg, mnist_npz, caplog, model, warned):
+    from gantrain.train import check
+
+    data = [f"dataset.path={mnist_npz}"] if model == "dcgan" else ["dataset=ring8"]
+    check(make_cfg(f"model={model}", *data, "train.jit_compile=true"))
+    assert ("train.jit_compile=true on a CPU" in caplog.text) is warned
