@@ -69,7 +69,7 @@ def evaluate(
     if batch_size < 1:
         raise ConfigError("batch_size", f"must be >= 1, got {batch_size}")
     cfg = OmegaConf.load(run.config)
-    path = _checkpoint_path(run, checkpoint)
+    path = checkpoint_path(run, checkpoint)
     if export is not None and Path(export).suffix != ".npz":
         raise ConfigError("export", f"must name a .npz file, got {export}")
     plan = evaluation_plan(cfg.dataset.name, features, key="features")
@@ -127,7 +127,7 @@ def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None,
     return image_metrics(node, images, plan.extractor, weights, inception_graph), images
 
 
-def _checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
+def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
     """The checkpoint prefix for ``latest`` or a step, or a ConfigError listing what exists."""
     import tensorflow as tf
 

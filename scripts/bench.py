@@ -8,7 +8,9 @@ graph vs XLA, one or 50 generator steps per compiled call, as steps/s and % of t
 Also measured: the machine's matmul and conv peaks, time to the first step and peak memory of a
 real ``gantrain`` run, and ``gantrain --help`` latency.
 
-Usage: ``python scripts/bench.py --data ../shared/data/mnist.npz [--steps 20] [--tables dcgan,toy] [--json bench.json]``
+Folder table: ``dataset=folder``'s default step and the smaller one the README suggests to start with.
+
+Usage: ``python scripts/bench.py --data ../shared/data/mnist.npz [--steps 20] [--tables dcgan,toy,folder] [--json bench.json]``
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.python.profiler import model_analyzer, option_builder  # noqa: E402
 
 from gantrain import api  # noqa: E402
-from gantrain.data import DATASETS  # noqa: E402
 from gantrain.config import check_train  # noqa: E402
+from gantrain.data import DATASETS  # noqa: E402
 from gantrain.gan import build_gan  # noqa: E402
 from gantrain.step import make_train_step, to_model_range  # noqa: E402
 
@@ -149,10 +151,24 @@ def toy_rows(peak: float, steps: int) -> list[dict]:
             step = gantrain_step(cfg, points)
             flops = graph_flops(step, 1)
             calls = max(2, steps * 10 // per_call)
-            sec = seconds_per_call(lambda: step(per_call), calls, warmup=1) / per_call
+            sec = seconds_per_call(lambda step=step, n=per_call: step(n), calls, warmup=1) / per_call
             rows.append({"implementation": f"grid25 {'XLA' if jit else 'graph'}, {per_call} step(s)/call",
                          "steps_per_sec": 1 / sec, "gflop_per_step": flops / 1e9,
                          "pct_matmul_peak": 100 * flops / sec / 1e9 / peak})
+    return rows
+
+
+def folder_rows(steps: int) -> list[dict]:
+    """``dataset=folder`` with its defaults (64x64 RGB, DCGAN 64 channels) and the smaller start
+    the README suggests (32x32, 32 channels): seconds per generator step. Random pixels stand in for
+    photos (the arithmetic does not depend on them)."""
+    rows = []
+    for resolution, channels in ((64, 64), (32, 32)):
+        cfg = api.compose(["dataset=folder", "dataset.path=unused", f"dataset.resolution={resolution}",
+                           f"model.g_channels={channels}", f"model.d_channels={channels}"])
+        images = np.random.default_rng(0).integers(0, 256, (256, resolution, resolution, 3), dtype=np.uint8)
+        sec = seconds_per_call(gantrain_step(cfg, images), max(2, steps // 2), warmup=1)
+        rows.append({"implementation": f"folder {resolution}x{resolution}x3, {channels} channels", "sec_per_step": sec})
     return rows
 
 
@@ -210,7 +226,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/mnist.npz", help="MNIST .npz or IDX directory")
     parser.add_argument("--steps", type=int, default=20, help="generator steps timed per implementation")
-    parser.add_argument("--tables", default="dcgan,toy", help="which tables: dcgan, toy or both")
+    parser.add_argument("--tables", default="dcgan,toy,folder", help="which tables: dcgan, toy, folder (comma-separated)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -229,6 +245,11 @@ def main() -> None:
         for row in figures["toy"]:
             print(f"{row['implementation']:<34}{row['steps_per_sec']:>9.1f}{row['gflop_per_step']:>11.2f}"
                   f"{row['pct_matmul_peak']:>14.0f}%{row['steps_per_sec'] / base:>17.2f}x")
+    if "folder" in tables:
+        figures["folder"] = folder_rows(args.steps)
+        print(f"\n{'dataset=folder, DCGAN + WGAN-GP, batch 64':<44}{'s/step':>8}")
+        for row in figures["folder"]:
+            print(f"{row['implementation']:<44}{row['sec_per_step']:>8.2f}")
     print(f"\npeaks: matmul {figures['matmul_peak_gflops']:.0f} GFLOP/s, conv fwd+bwd {figures['conv_peak_gflops']:.0f} GFLOP/s")
     print(f"gantrain --help {figures['help_s']:.2f} s; first step of a run {figures['time_to_first_step_s']:.1f} s; "
           f"peak RSS {figures['peak_rss_gib']:.2f} GiB ({figures['device']})")

@@ -76,6 +76,14 @@ def tiny_mnist(path: Path) -> None:
              y_test=labels[:16])
 
 
+def tiny_folder(path: Path) -> None:
+    from PIL import Image
+
+    path.mkdir()
+    for i, image in enumerate(fake_images(8, 40, 48, 3)):
+        Image.fromarray(image).save(path / f"{i}.png")
+
+
 def test_the_readme_lists_what_ci_cannot_run():
     written = [command for command, _ in readme_commands()]
     assert len(written) >= 10
@@ -92,6 +100,7 @@ def test_every_readme_command_runs_as_written(tmp_path, capfd, monkeypatch):
     work.mkdir()
     tiny_mnist(home / "datasets" / "mnist.npz")  # where a download would put it
     tiny_mnist(tmp_path / "shared" / "data" / "mnist.npz")  # ../shared/data/mnist.npz from work/
+    tiny_folder(work / "my_images")
     monkeypatch.setenv("KERAS_HOME", str(home))
     ran = []
     for written, words in readme_commands():
