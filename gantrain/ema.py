@@ -22,6 +22,11 @@ import tensorflow as tf
 STANDING_BATCHES, STANDING_BATCH_SIZE = 16, 64  # 1024 noise vectors
 
 
+def batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    """The model's batch-norm layers, in order."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
 class MovingAverage:
     def __init__(self, model: keras.Model, decay: float, seed: int = 0):
         self.decay = decay
@@ -29,7 +34,7 @@ class MovingAverage:
         self.model = keras.models.clone_model(model)
         self.model.set_weights(model.get_weights())
         self.seed = seed
-        self._norms = [layer for layer in self.model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        self._norms = batch_norms(self.model)
 
     def update(self) -> None:
         """One averaging step; call in cross-replica context (inside or outside a tf.function)."""

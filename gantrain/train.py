@@ -124,10 +124,11 @@ def check(cfg: DictConfig) -> Checked:
         log.warning("train.batch_size=%d is larger than the dataset (%d examples): every batch repeats "
                     "examples; use a smaller train.batch_size or more data", opts.batch_size, len(dataset.x))
     strategy = STRATEGIES.build(cfg.strategy)  # before any other TensorFlow op: multi-worker setup
-    if opts.precision is Precision.mixed_bfloat16 and "CPU" in devices(strategy)[0].upper() and not cpu_has_bfloat16():
+    on_cpu = "CPU" in devices(strategy)[0].upper()
+    if opts.precision is Precision.mixed_bfloat16 and on_cpu and not cpu_has_bfloat16():
         log.warning("train.precision=mixed_bfloat16: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), "
                     "so TensorFlow emulates them and a step is many times slower than in float32")
-    if opts.jit_compile and "CPU" in devices(strategy)[0].upper() and cfg.model.name != "mlp":
+    if opts.jit_compile and on_cpu and cfg.model.name != "mlp":
         log.warning("train.jit_compile=true on a CPU: XLA's convolutions there are several times slower than "
                     "TensorFlow's own (README, \"Performance\"); it pays off on GPUs, and on CPUs for mlp models")
     if opts.batch_size % strategy.num_replicas_in_sync:

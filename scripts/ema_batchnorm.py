@@ -18,19 +18,15 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from gantrain.data import DATASETS  # noqa: E402
+from gantrain.ema import batch_norms  # noqa: E402
 from gantrain.evaluate import checkpoint_path, draw, sample_metrics  # noqa: E402
 from gantrain.metric_table import default_num_samples, evaluation_plan  # noqa: E402
 from gantrain.models import build_models  # noqa: E402
 from gantrain.run_dir import RunDir  # noqa: E402
-
-
-def norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def main() -> None:
@@ -48,17 +44,17 @@ def main() -> None:
     averaged, _ = build_models(cfg.model, dataset.shape, cfg.train.precision)
     path = checkpoint_path(run, args.checkpoint)
     tf.train.Checkpoint(generator=raw, ema_generator=averaged).restore(path).expect_partial()
-    if not norms(averaged):
+    if not batch_norms(averaged):
         parser.error(f"{cfg.model.name} as configured has no batch norm in G: both ways are the same")
     plan = evaluation_plan(cfg.dataset.name, "auto")
     num_samples = args.num_samples or default_num_samples(cfg.dataset.name)
 
-    def metrics(generator: keras.Model) -> dict:
+    def metrics(generator) -> dict:
         samples = draw(generator, num_samples, int(cfg.train.seed))
         return sample_metrics(cfg.dataset, dataset, samples, plan)[0]
 
     rows = {"averaged G, its own batch-norm statistics (gantrain)": metrics(averaged)}
-    for own, copied in zip(norms(averaged), norms(raw), strict=True):
+    for own, copied in zip(batch_norms(averaged), batch_norms(raw), strict=True):
         own.moving_mean.assign(copied.moving_mean)
         own.moving_variance.assign(copied.moving_variance)
     rows["averaged G, the raw G's moving statistics (a weight copy)"] = metrics(averaged)
