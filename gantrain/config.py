@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -56,6 +56,10 @@ class TrainConfig:
     # best, falling from the whole batch by top_k_decay per epoch to top_k; 1: every sample.
     top_k: float = 1.0
     top_k_decay: float = 0.99
+    # DiffAugment (Zhao et al. 2020): transforms of every image D sees, from color, translation,
+    # cutout; empty: none. Each is applied with probability augment_p per image, or auto (ADA).
+    augment: list[str] = field(default_factory=list)
+    augment_p: Any = 1.0
     sample_every: int = 500
     checkpoint_every: int = 1000
     log_every: int = 100
@@ -148,7 +152,26 @@ def check_train(node: DictConfig) -> TrainConfig:
         ok, rule = _RULES.get(field.name, (None, ""))  # enums are limited by their type
         if ok is not None and value is not None and not ok(value):
             raise ConfigError(f"train.{field.name}", f"{rule}, got {value}")
+    if options.augment:
+        from gantrain.augment import TRANSFORMS  # TensorFlow, only when asked for
+
+        for name in options.augment:
+            if name not in TRANSFORMS:
+                raise ConfigError("train.augment", f"unknown transform '{name}'; known: {', '.join(TRANSFORMS)}")
+    options.augment_p = _probability_or_auto(options.augment_p)
     return options
+
+
+def _probability_or_auto(value: Any) -> float | str:
+    if value == "auto":
+        return value
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        p = None
+    if isinstance(value, bool) or p is None or not 0 <= p <= 1:
+        raise ConfigError("train.augment_p", f"must be in [0, 1] or auto, got {value}")
+    return p
 
 
 def check_top_level(cfg: DictConfig, overrides: list[str]) -> None:

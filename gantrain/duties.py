@@ -141,7 +141,7 @@ class Evaluation(Duty):
         self.every, self.evals, self.node, self.plan = evals.every, evals, node, plan
         self.num_samples, self.seed = num_samples, seed
         # What evaluations need of the data: mixture centres, or a few real images for pixel statistics.
-        self.data = dataclasses.replace(dataset, x=dataset.x[:num_samples])
+        self.data = dataclasses.replace(dataset, x=dataset.head(num_samples), stream=None)
         self.best = None
         if evals.select is not None:
             self.best = BestCheckpoint(run.checkpoints / "best", ckpts.checkpoint, evals.select,

@@ -117,7 +117,8 @@ def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None,
         return mode_metrics(points, dataset.centers, dataset.std), points
     images = np.clip(np.round((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
     if plan.extractor == "none":
-        real = dataset.x[np.random.default_rng(0).choice(len(dataset.x), min(len(images), len(dataset.x)), replace=False)]
+        pick = np.random.default_rng(0).choice(dataset.size, min(len(images), dataset.size), replace=False)
+        real = dataset.take(pick).head()
         return {
             "pixel_mean": float(images.mean()), "pixel_std": float(images.std()),
             "real_pixel_mean": float(real.mean()), "real_pixel_std": float(real.std()),

@@ -2,8 +2,8 @@
 
 :class:`GAN` holds G and D, their optimizers and learning rates, the objective, the random stream,
 the step counter and the fixed sample noise, and the optional parts: an auxiliary network
-(``aux=gon``: objective, network and optimizer travel together as one :class:`Auxiliary`) and a
-moving average of G (``train.ema``). :func:`build_gan` makes all of it inside the strategy's scope.
+(``aux=gon``: objective, network and optimizer travel together as one :class:`Auxiliary`), a
+moving average of G (``train.ema``) and the augmentation of what D sees (``train.augment``). :func:`build_gan` makes all of it inside the strategy's scope.
 ``train``, ``gantrain.api``, ``scripts/bench.py`` and the tests all build through it.
 
 Usage::
@@ -21,9 +21,11 @@ import keras
 import tensorflow as tf
 from omegaconf import DictConfig
 
+from gantrain.augment import Augmentation
 from gantrain.auxiliary import AUXILIARIES, DualDiscriminatorObjective
 from gantrain.config import Precision, TrainConfig, check_train
 from gantrain.ema import MovingAverage
+from gantrain.errors import ConfigError
 from gantrain.learning_rate import LearningRate
 from gantrain.losses import LOSSES, Objective
 from gantrain.models import build_auxiliary, build_models
@@ -52,6 +54,7 @@ class GAN:
     strategy: tf.distribute.Strategy
     aux: Optional[Auxiliary] = None
     ema: Optional[MovingAverage] = None
+    augment: Optional[Augmentation] = None  # train.augment: what D sees of every image
 
     @property
     def sampler(self) -> keras.Model:
@@ -70,6 +73,8 @@ class GAN:
             objects.update(aux_network=self.aux.network, aux_optimizer=self.aux.optimizer)
         if self.ema is not None:
             objects["ema_generator"] = self.ema.model
+        if self.augment is not None:
+            objects.update(self.augment.checkpointed())
         return objects
 
 
@@ -86,6 +91,8 @@ def build_gan(
     objective = LOSSES.build(cfg.loss)
     aux_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
     strategy = strategy or tf.distribute.get_strategy()
+    if opts.augment and len(data_shape) != 3:
+        raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
         generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value)
@@ -102,12 +109,15 @@ def build_gan(
         ema = MovingAverage(generator, opts.ema, opts.seed) if opts.ema is not None else None
         rng = tf.random.Generator.from_seed(opts.seed)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        augment = None
+        if opts.augment:
+            augment = Augmentation(tuple(opts.augment), opts.augment_p, opts.seed, opts.batch_size * opts.n_critic)
         rows = num_samples or opts.num_samples or 64
         sample_noise = tf.Variable(
             tf.random.stateless_normal([rows, generator.input_shape[-1]], seed=[opts.seed, 1]), trainable=False
         )
     return GAN(generator, discriminator, g_optimizer, d_optimizer, objective, rates, rng, step, sample_noise,
-               strategy, aux, ema)
+               strategy, aux, ema, augment)
 
 
 def _adam(lr: LearningRate, opts: TrainConfig) -> keras.optimizers.Optimizer:

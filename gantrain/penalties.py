@@ -108,12 +108,15 @@ def critic_scores(
     eps: Optional[tf.Tensor] = None,
     noise: Optional[tf.Tensor] = None,
     loss_scale: tf.Tensor | float = 1.0,
+    point_critic: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(D(real), D(fake), penalty per example), each (B,) float32.
 
     Called inside D's gradient tape, so D's update differentiates through the penalty's gradient.
     Without a penalty the third value is zeros. ``loss_scale`` (mixed float16) scales D's output
     before the penalty's gradient and unscales after, so small gradients do not flush to zero.
+    ``point_critic``: D as the penalty's points see it (default ``critic``; augmentation draws anew
+    for each call of D).
     """
     d_real, d_fake = tf.split(critic(tf.concat([real, fake], 0)), 2)
     if penalty is None:
@@ -123,7 +126,7 @@ def critic_scores(
     points = penalty.points(real, fake, eps, noise)
     with tf.GradientTape() as tape:
         tape.watch(points)
-        d_points = critic(points)
+        d_points = (point_critic or critic)(points)
         scaled = d_points * loss_scale
     grad = tf.cast(tape.gradient(scaled, points), tf.float32) / loss_scale
     return d_real, d_fake, penalty.cost(grad)  # the norm in float32

@@ -29,8 +29,9 @@ from gantrain.errors import ConfigError
 class Registry:
     """Name -> function for one config group."""
 
-    def __init__(self, group: str):
+    def __init__(self, group: str, shared: tuple[str, ...] = ()):
         self.group = group
+        self.shared = shared  # keys every option takes, read by the group's own code, not the functions
         self._functions: dict[str, Callable[..., Any]] = {}
 
     def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -59,7 +60,7 @@ class Registry:
         ``context`` names arguments the caller supplies (e.g. ``data_shape``), not the config.
         """
         schema = _signature_schema(self.get(node.name), skip=context)
-        given = OmegaConf.masked_copy(node, [k for k in node if k != "name"])
+        given = OmegaConf.masked_copy(node, [k for k in node if k != "name" and k not in self.shared])
         typed = check_against(schema, given, self.group, f"{self.group} '{node.name}'")
         return OmegaConf.to_container(typed, resolve=True)
 

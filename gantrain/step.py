@@ -3,7 +3,9 @@
 One call = ``n_critic`` critic updates, each on a fresh real batch and fresh noise, then one
 generator update, all in one ``tf.function``. An auxiliary network (``aux=gon``) is updated beside
 the critic on the same batches; a moving average of G (``train.ema``) after each generator update.
-With top-k training (``train.top_k``) G learns only from the samples D scores best.
+With top-k training (``train.top_k``) G learns only from the samples D scores best. With
+``train.augment`` every call of D sees its images through fresh random transforms
+(``gantrain.augment``). Real batches are sampled from the in-memory dataset, or read from a stream.
 
 Usage::
 
@@ -14,6 +16,7 @@ Usage::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import tensorflow as tf
@@ -59,11 +62,21 @@ def mean_of_best(per_example: tf.Tensor, scores: tf.Tensor, fraction: tf.Tensor,
     return tf.reduce_sum(kept) / (tf.cast(k, per_example.dtype) * replicas)
 
 
-def make_train_step(gan: GAN, data: tf.Tensor, opts: TrainConfig) -> Callable[..., dict[str, tf.Tensor]]:
+@dataclass
+class RealBatches:
+    """Real examples read from a stream (``gantrain.data.stream``) rather than sampled from memory:
+    each element of ``iterator`` is one step's n_critic global batches, (n_critic * batch, ...)."""
+
+    iterator: tf.data.Iterator
+    size: int  # examples in the dataset
+
+
+def make_train_step(gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig) -> Callable[..., dict[str, tf.Tensor]]:
     """The compiled step of ``gan`` (:func:`gantrain.gan.build_gan`). ``data``: the whole dataset
-    (N, ...), sampled inside the step; ``opts``: the ``train`` keys it reads, ``batch_size`` (the
-    global batch), ``n_critic``, ``jit_compile`` (XLA), ``top_k`` and ``top_k_decay`` (the floor and
-    per-epoch decay of :func:`top_k_fraction`; ``top_k=1``: every sample counts)."""
+    (N, ...), sampled inside the step, or a stream's batches; ``opts``: the ``train`` keys it reads,
+    ``batch_size`` (the global batch), ``n_critic``, ``jit_compile`` (XLA), ``top_k`` and
+    ``top_k_decay`` (the floor and per-epoch decay of :func:`top_k_fraction`; ``top_k=1``: every
+    sample counts)."""
     return TrainStep(gan, data, opts).compiled
 
 
@@ -71,8 +84,13 @@ class TrainStep:
     """Algorithm 1, one method per part: the draws for the global batch, a critic update, the
     auxiliary network's update, the generator update; :attr:`compiled` runs n steps per call."""
 
-    def __init__(self, gan: GAN, data: tf.Tensor, opts: TrainConfig):
-        self.gan, self.data, self.objective = gan, data, gan.objective
+    def __init__(self, gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig):
+        self.gan, self.objective = gan, gan.objective
+        self.data, self.stream = (None, data) if isinstance(data, RealBatches) else (data, None)
+        if self.stream is not None:
+            self.size, self.example_shape = data.size, tuple(data.iterator.element_spec.shape[1:])
+        else:
+            self.size, self.example_shape = data.shape[0], tuple(data.shape[1:])
         self.batch_size, self.n_critic, self.top_k, self.top_k_decay = (
             opts.batch_size, opts.n_critic, opts.top_k, opts.top_k_decay)
         if self.objective.clip is not None:
@@ -92,7 +110,7 @@ class TrainStep:
         self.z_dim = gan.generator.input_shape[-1]
         self.replica_batch = self.batch_size // gan.strategy.num_replicas_in_sync
         # Generator steps that draw as many examples as the data holds.
-        self.steps_per_epoch = data.shape[0] / self.batch_size
+        self.steps_per_epoch = self.size / self.batch_size
         self.jit_compile = opts.jit_compile
         self.compiled = tf.function(self.steps, jit_compile=opts.jit_compile)
 
@@ -108,35 +126,46 @@ class TrainStep:
         per_replica = strategy.run(self.replica_step, args=(self.draw(),))
         if self.gan.ema is not None:
             self.gan.ema.update()  # here, in cross-replica context: one average of the synchronised G
-        return {name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-                for name, value in per_replica.items()}
+        metrics = {name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                   for name, value in per_replica.items()}
+        if "real_sign" in metrics:  # ADA: D's confidence on the reals steers the augmentation
+            self.gan.augment.observe(metrics["real_sign"])
+            metrics["augment_p"] = tf.identity(self.gan.augment.p)
+        return metrics
 
     def draw(self) -> dict[str, tf.Tensor]:
         """All of one step's randomness for the global batch, from one stream, so a step does the
         same arithmetic on any number of replicas."""
         rng, n_critic, batch = self.gan.rng, self.n_critic, self.batch_size
-        draws = {
-            "index": rng.uniform([n_critic, batch], 0, self.data.shape[0], dtype=tf.int64),
-            "d_noise": rng.normal([n_critic, batch, self.z_dim]),
-            "g_noise": rng.normal([1, batch, self.z_dim]),
-        }
+        if self.stream is None:
+            draws = {"index": rng.uniform([n_critic, batch], 0, self.size, dtype=tf.int64)}
+        else:  # the stream's next batches, in its seeded order
+            draws = {"real": tf.reshape(self.stream.iterator.get_next(), [n_critic, batch, *self.example_shape])}
+        draws["d_noise"] = rng.normal([n_critic, batch, self.z_dim])
+        draws["g_noise"] = rng.normal([1, batch, self.z_dim])
         if self.objective.penalty is not None:
             draws["eps"] = rng.uniform([n_critic, batch])  # one interpolation weight per example
             if self.objective.penalty.needs_noise:
-                draws["noise"] = rng.uniform([n_critic, batch, *self.data.shape[1:]])
+                draws["noise"] = rng.uniform([n_critic, batch, *self.example_shape])
+        augment = self.gan.augment
+        if augment is not None:  # from the augmentation's own stream: the draws above stay as they are
+            calls = 3 if self.objective.penalty is not None else 2  # D's views of real, fake (and points)
+            draws["d_augment"] = augment.rng.uniform([n_critic, batch, calls, augment.width])
+            draws["g_augment"] = augment.rng.uniform([1, batch, augment.width])
         return draws
 
     def replica_step(self, draws: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         # This replica's slice of the global batch (axis 1 of every draw).
         start = tf.distribute.get_replica_context().replica_id_in_sync_group * self.replica_batch
         mine = {name: value[:, start : start + self.replica_batch] for name, value in draws.items()}
-        d_sum, penalty_sum, aux_sum = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+        d_sum, penalty_sum, aux_sum, sign_sum = (tf.constant(0.0) for _ in range(4))
         # A Python loop (unrolled when traced): a tf.while_loop cannot hold the gradient
         # all-reduce that each update does under a multi-replica strategy.
         for i in range(self.n_critic):
-            d_loss, penalty, aux_loss = self.critic_update(mine, i)
+            d_loss, penalty, aux_loss, real_sign = self.critic_update(mine, i)
             d_sum += d_loss
             penalty_sum += penalty
+            sign_sum += real_sign
             if aux_loss is not None:
                 aux_sum += aux_loss
         metrics = {"d_loss": d_sum / self.n_critic, "g_loss": self.generator_update(mine)}
@@ -144,28 +173,42 @@ class TrainStep:
             metrics["gp"] = penalty_sum / self.n_critic
         if self.gan.aux is not None:
             metrics["aux_loss"] = aux_sum / self.n_critic
+        if self.gan.augment is not None and self.gan.augment.adaptive:
+            metrics["real_sign"] = sign_sum / self.n_critic  # ADA's r_t: the mean of sign(D(real))
         return metrics
 
     def average(self, per_example: tf.Tensor) -> tf.Tensor:
         # Over the global batch: Keras 3 optimizers sum the replicas' gradients.
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.batch_size)
 
-    def critic(self, x: tf.Tensor) -> tf.Tensor:
+    def critic(self, x: tf.Tensor, augment_draws: tf.Tensor | None = None) -> tf.Tensor:
+        """D's scores (B,) of ``x``, seen through the augmentation when it is on."""
+        if augment_draws is not None:
+            x = self.gan.augment(x, augment_draws)
         return tf.reshape(self.gan.discriminator(x, training=True), [-1])
 
-    def critic_update(self, mine: dict[str, tf.Tensor], i: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+    def critic_update(self, mine: dict[str, tf.Tensor], i: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None, tf.Tensor]:
         gan, objective = self.gan, self.objective
         # A fresh real batch, gathered where the dataset lives (host memory), so only the batch
         # travels to the replica's device ...
-        with tf.device(self.data.device):
-            real = tf.gather(self.data, mine["index"][i])
+        if "real" in mine:
+            real = mine["real"][i]
+        else:
+            with tf.device(self.data.device):
+                real = tf.gather(self.data, mine["index"][i])
         real = to_model_range(real)  # on the replica's device: uint8 is a quarter of the bytes
         fake = gan.generator(mine["d_noise"][i], training=True)  # ... and fresh noise, every update
         eps = mine["eps"][i] if objective.penalty is not None else None
         noise = mine["noise"][i] if "noise" in mine else None
+        critic, point_critic = self.critic, None
+        if "d_augment" in mine:  # fresh transforms for each of D's views
+            views = mine["d_augment"][i]  # (B, views, width)
+            critic = lambda x: self.critic(x, tf.concat([views[:, 0], views[:, 1]], 0))  # noqa: E731
+            point_critic = lambda x: self.critic(x, views[:, 2])  # noqa: E731
         with tf.GradientTape() as tape:
             d_real, d_fake, penalty = critic_scores(
-                self.critic, real, fake, objective.penalty, eps, noise, getattr(gan.d_optimizer, "dynamic_scale", 1.0)
+                critic, real, fake, objective.penalty, eps, noise, getattr(gan.d_optimizer, "dynamic_scale", 1.0),
+                point_critic,
             )
             d_loss = self.average(objective.d_loss(d_real, d_fake))
             penalty = self.average(penalty)
@@ -175,7 +218,8 @@ class TrainStep:
         variables = gan.discriminator.trainable_variables
         gan.d_optimizer.apply(tape.gradient(scaled_total, variables), variables)
         aux_loss = self.aux_update(real, fake) if gan.aux is not None else None
-        return total, penalty, aux_loss
+        real_sign = tf.reduce_sum(tf.sign(d_real)) / self.batch_size  # this replica's share of the mean
+        return total, penalty, aux_loss, real_sign
 
     def aux_update(self, real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
         """The auxiliary network's update, on the critic's batch."""
@@ -192,7 +236,7 @@ class TrainStep:
         gan = self.gan
         with tf.GradientTape() as tape:
             fake = gan.generator(mine["g_noise"][0], training=True)
-            scores = self.critic(fake)
+            scores = self.critic(fake, mine["g_augment"][0] if "g_augment" in mine else None)
             per_example = self.objective.g_loss(scores)
             if gan.aux is not None:
                 per_example += gan.aux.objective.generator_loss(gan.aux.network(fake, training=True))

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain.checkpoints import Checkpoints
 from gantrain.config import EvalConfig, Precision, TrainConfig, check_eval, check_train
-from gantrain.data import DATASETS, Dataset
+from gantrain.data import Dataset, load
 from gantrain.duties import Checkpointing, DivergenceGuard, Evaluation, Log, Preview, Progress
 from gantrain.environment import cpu_has_bfloat16, describe
 from gantrain.errors import ConfigError
@@ -28,7 +28,7 @@ from gantrain.gan import GAN, build_gan
 from gantrain.interrupts import GracefulStop
 from gantrain.metric_table import Plan, default_num_samples, evaluation_plan
 from gantrain.run_dir import MetricsLog, RunDir
-from gantrain.step import make_train_step
+from gantrain.step import RealBatches, make_train_step
 from gantrain.strategies import STRATEGIES, devices
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,21 @@ def train(
 
     # -- Build: seeded initialisation, deterministic kernels, every training draw from gan.rng ----
     tf.config.experimental.enable_op_determinism()
-    data = tf.convert_to_tensor(dataset.x)  # the one in-memory copy the step samples from
     num_samples = opts.num_samples or (64 if dataset.is_image else 1024)
     gan = build_gan(cfg, dataset.shape, strategy, num_samples)
+    streamed = {}
+    if dataset.stream is not None:  # read from disk as the step trains; its position is checkpointed
+        if not resume:
+            run.check_new()  # the last check that can refuse the command: the cache is written after it
+        batches = dataset.stream.prepare().batches(opts.n_critic * opts.batch_size, opts.seed)
+        data = RealBatches(iter(batches), dataset.size)
+        streamed["data_iterator"] = data.iterator
+    else:
+        data = tf.convert_to_tensor(dataset.x)  # the one in-memory copy the step samples from
     train_step = make_train_step(gan, data, opts)
 
     # -- Open the run: a new one, or the one to continue ------------------------------------------
-    ckpts = Checkpoints(run.checkpoints, keep=opts.keep_checkpoints, **gan.checkpointed())
+    ckpts = Checkpoints(run.checkpoints, keep=opts.keep_checkpoints, **gan.checkpointed(), **streamed)
     start = open_run(run, cfg, gan, ckpts, resume, overrides)
     if opened is not None:
         opened()
@@ -111,7 +119,7 @@ def check(cfg: DictConfig) -> Checked:
     (The loss, auxiliary and model checks run when :func:`build_gan` builds them, also before any
     write.)"""
     opts = check_train(cfg.train)
-    dataset = DATASETS.build(cfg.dataset)
+    dataset = load(cfg.dataset)
     evals = check_eval(cfg.get("eval"))
     plan = evaluation_plan(dataset.name, evals.features)
     if evals.select is not None and evals.select not in plan.metrics:
@@ -120,9 +128,9 @@ def check(cfg: DictConfig) -> Checked:
         from gantrain.features import check_available
 
         check_available(cfg.dataset, plan.extractor, evals.weights, evals.inception_graph)
-    if len(dataset.x) < opts.batch_size:
+    if dataset.size < opts.batch_size:
         log.warning("train.batch_size=%d is larger than the dataset (%d examples): every batch repeats "
-                    "examples; use a smaller train.batch_size or more data", opts.batch_size, len(dataset.x))
+                    "examples; use a smaller train.batch_size or more data", opts.batch_size, dataset.size)
     strategy = STRATEGIES.build(cfg.strategy)  # before any other TensorFlow op: multi-worker setup
     on_cpu = "CPU" in devices(strategy)[0].upper()
     if opts.precision is Precision.mixed_bfloat16 and on_cpu and not cpu_has_bfloat16():

@@ -149,9 +149,23 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def checkpoint_values(path: str) -> dict[str, np.ndarray]:
     """The state a checkpoint holds, by name; not how often the run saved, nor the object graph's
-    metadata (layer names differ between two models built in one process)."""
-    return {name: tf.train.load_variable(path, name) for name, _ in tf.train.list_variables(path)
-            if name not in ("save_counter/.ATTRIBUTES/VARIABLE_VALUE", "_CHECKPOINTABLE_OBJECT_GRAPH")}
+    metadata (layer names differ between two models built in one process), nor a data stream's
+    position (a variant tensor NumPy cannot hold: the losses after it show it was restored)."""
+    reader = tf.train.load_checkpoint(path)
+    return {name: reader.get_tensor(name) for name, dtype in reader.get_variable_to_dtype_map().items()
+            if dtype != tf.variant
+            and name not in ("save_counter/.ATTRIBUTES/VARIABLE_VALUE", "_CHECKPOINTABLE_OBJECT_GRAPH")}
+
+
+def straight_and_resumed(make_cfg, folder: Path, options: list[str], steps: int, split: int) -> list[str]:
+    """Train ``steps`` steps in one go, and ``split`` steps then a resume to ``steps``; the two
+    final checkpoints (straight, resumed), for :func:`assert_same_state`."""
+    from gantrain.train import train
+
+    train(make_cfg(*options, f"train.steps={steps}"), folder / "straight")
+    train(make_cfg(*options, f"train.steps={split}"), folder / "resumed")
+    train(make_cfg(*options, f"train.steps={steps}"), folder / "resumed", resume=True)
+    return [str(folder / run / "checkpoints" / f"ckpt-{steps}") for run in ("straight", "resumed")]
 
 
 def assert_same_state(path_a: str, path_b: str) -> None:

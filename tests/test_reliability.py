@@ -225,6 +225,10 @@ BAD_INPUTS = [
     ("train.nan_policy=sometimes", "train.nan_policy"),
     ("train.rollback_lr_factor=2", "train.rollback_lr_factor"),
     ("train.top_k=0", "train.top_k"),
+    ("train.augment=[translation,flip]", "train.augment: unknown transform 'flip'"),
+    ("train.augment=[cutout] train.augment_p=1.5", "train.augment_p"),
+    ("train.augment=[cutout] train.augment_p=often", "train.augment_p"),
+    ("train.augment=[cutout] dataset=ring8 model=mlp", "train.augment"),  # 2-D points are not images
     ("train.bogus=1", "train.bogus"),
     ("model=vae", "model/vae"),
     ("model.z_dim=0", "model.z_dim"),
@@ -250,6 +254,11 @@ BAD_INPUTS = [
     # stacked MNIST without features has pixel statistics, not modes
     ("dataset=stacked_mnist dataset.path={mnist} eval.features=none eval.select=modes eval.every=1", "eval.select"),
     ("dataset=folder dataset.path={images} eval.features=classifier eval.every=1", "eval.features"),
+    ("dataset.subset=0", "dataset.subset"),
+    ("dataset.subset=65", "dataset.subset: must be between 1 and 64"),
+    ("dataset.in_memory=false", "dataset.in_memory"),  # only image folders are streamed
+    # Every check passes but the last: the stream's cache is not written either.
+    ("dataset=folder dataset.path={images} dataset.in_memory=false", "already holds a run"),
     ("model=resnet model.d_pooling=max", "model.d_pooling"),
     ("experiment=grid25 aux=null", "~aux"),
     ("+modle=mlp", "modle: no config defines this key; did you mean model?"),

@@ -11,7 +11,7 @@ from PIL import Image
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.samples import PAD, image_grid
 from gantrain.train import train
-from tests.conftest import TINY, assert_same_state
+from tests.conftest import TINY, assert_same_state, straight_and_resumed
 
 FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=2", "train.log_every=1"]
 
@@ -113,10 +113,7 @@ def test_resume_is_bitwise_with_every_optional_state(tmp_path, make_cfg):
     options = ["model=mlp", *TINY["mlp"], *FAST, "dataset=grid25", "dataset.num_points=300", "aux=gon",
                "train.ema=0.9", "loss=hinge", "loss.penalty=dragan",
                "train.checkpoint_every=2"]
-    train(make_cfg(*options, "train.steps=4"), tmp_path / "straight")
-    train(make_cfg(*options, "train.steps=2"), tmp_path / "resumed")
-    train(make_cfg(*options, "train.steps=4"), tmp_path / "resumed", resume=True)
-    ckpt = [str(tmp_path / run / "checkpoints" / "ckpt-4") for run in ("straight", "resumed")]
+    ckpt = straight_and_resumed(make_cfg, tmp_path, options, steps=4, split=2)
     assert_same_state(*ckpt)
     names = [name for name, _ in tf.train.list_variables(ckpt[0])]
     for part in ("aux_optimizer", "ema_generator", "lr_scales"):  # networks are saved via their optimizers

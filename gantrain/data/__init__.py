@@ -1,40 +1,94 @@
-"""Datasets: each loader returns the whole training set as one in-memory array.
+"""Datasets: each loader returns the training set as one in-memory array, or, for image folders
+too large for memory, as a stream read from disk (``gantrain.data.stream``).
 
 Images are uint8 NHWC (scaled to [-1, 1] inside the training step, so memory holds one uint8
 copy); 2-D toys are float32 points (N, 2).
 
-Usage: ``dataset = DATASETS.build(cfg.dataset)``.
+Every dataset also takes ``subset`` (``dataset.subset=600``): a fixed, class-balanced choice of
+that many examples, for data-efficient experiments and quick trials. Only training sees the
+subset; reference statistics for FID come from the whole split.
+
+Usage: ``dataset = load(cfg.dataset)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
+from omegaconf import DictConfig
 
+from gantrain.errors import ConfigError
 from gantrain.registry import Registry
 
-DATASETS = Registry("dataset")
+if TYPE_CHECKING:
+    from gantrain.data.stream import ImageStream
+
+DATASETS = Registry("dataset", shared=("subset",))
+
+SUBSET_SEED = 0  # the same subset for every run, whatever its train.seed
 
 
 @dataclass
 class Dataset:
     name: str
-    x: np.ndarray  # uint8 (N, H, W, C) images, or float32 (N, 2) points
+    x: Optional[np.ndarray]  # uint8 (N, H, W, C) images, or float32 (N, 2) points; None when streamed
     y: Optional[np.ndarray] = None  # class labels (N,), where the files have them
     # Mixtures of Gaussians: the mode centres (K, 2) and their common standard deviation.
     centers: Optional[np.ndarray] = None
     std: Optional[float] = None
+    stream: Optional[ImageStream] = None  # the images, read from disk batch by batch
+
+    @property
+    def size(self) -> int:
+        return len(self.stream) if self.stream is not None else len(self.x)
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of one example, e.g. (28, 28, 1) or (2,)."""
-        return tuple(self.x.shape[1:])
+        return self.stream.shape if self.stream is not None else tuple(self.x.shape[1:])
 
     @property
     def is_image(self) -> bool:
-        return self.x.ndim == 4
+        return len(self.shape) == 3
+
+    def head(self, n: int | None = None) -> np.ndarray:
+        """The first ``n`` examples (all: None) as an array; a stream decodes them."""
+        return self.stream.head(n) if self.stream is not None else self.x[:n]
+
+    def take(self, index: np.ndarray) -> Dataset:
+        """The examples at ``index`` (a stream keeps only those files)."""
+        if self.stream is not None:
+            return replace(self, stream=self.stream.take(index))
+        return replace(self, x=self.x[index], y=None if self.y is None else self.y[index])
+
+
+def balanced_choice(size: int, n: int, labels: np.ndarray | None, seed: int = SUBSET_SEED) -> np.ndarray:
+    """``n`` of ``size`` indices in increasing order, picked at random with ``seed``; with
+    ``labels``, as evenly over the classes as their sizes allow (round robin over shuffled classes)."""
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return np.sort(rng.choice(size, n, replace=False))
+    order = rng.permutation(size)
+    shuffled = labels[order]
+    # Each example's rank among its class's shuffled examples: rank 0 of every class comes first.
+    rank = np.empty(size, np.int64)
+    for label in np.unique(shuffled):
+        members = np.flatnonzero(shuffled == label)
+        rank[members] = np.arange(len(members))
+    return np.sort(order[np.lexsort((shuffled, rank))[:n]])
+
+
+def load(node: DictConfig, subset: bool = True) -> Dataset:
+    """The dataset the node names, cut to ``dataset.subset`` examples unless ``subset=False``."""
+    n = node.get("subset")
+    dataset = DATASETS.build(node)
+    if n is None or not subset:
+        return dataset
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= dataset.size:
+        raise ConfigError("dataset.subset", f"must be between 1 and {dataset.size} (the dataset's size), got {n}")
+    return dataset.take(balanced_choice(dataset.size, n, dataset.y))
 
 
 # Loaders register themselves on import.

@@ -3,6 +3,10 @@
 Each image is converted to RGB (or greyscale with ``channels=1``), centre-cropped to a square and
 resized to ``resolution`` x ``resolution`` with Pillow's bicubic filter (antialiased when it
 shrinks). Files are read in sorted path order, so a run's data is the same on every machine.
+A file that cannot be read is skipped with a warning naming it.
+
+Folders whose decoded images would take more than a quarter of this machine's memory (or any
+folder, with ``in_memory=false``) are streamed from disk instead (:mod:`gantrain.data.stream`).
 
 Usage: ``gantrain dataset=folder dataset.path=~/pictures dataset.resolution=64 model=dcgan``.
 """
@@ -10,8 +14,10 @@ Usage: ``gantrain dataset=folder dataset.path=~/pictures dataset.resolution=64 m
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -21,12 +27,16 @@ from gantrain.data.files import given_path
 from gantrain.errors import ConfigError
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
+MEMORY_SHARE = 0.25  # in_memory=null streams a folder whose decoded images exceed this share of RAM
 log = logging.getLogger(__name__)
 
 
 @DATASETS.register("folder")
-def folder(path: Optional[str] = None, resolution: int = 64, channels: int = 3) -> Dataset:
-    """uint8 images (N, resolution, resolution, channels) from every image file under ``path``."""
+def folder(path: Optional[str] = None, resolution: int = 64, channels: int = 3, in_memory: Optional[bool] = None,
+           cache: bool = True) -> Dataset:
+    """uint8 images (N, resolution, resolution, channels) from every image file under ``path``,
+    in memory or streamed (``in_memory``; null: by size); a stream reads a ``cache`` of the
+    resized images that the first run writes."""
     if path is None:
         raise ConfigError("dataset.path", "required for dataset=folder: a directory of PNG or JPEG images")
     if resolution < 8:
@@ -36,19 +46,53 @@ def folder(path: Optional[str] = None, resolution: int = 64, channels: int = 3) 
     root = given_path(path)
     if not root.is_dir():
         raise ConfigError("dataset.path", f"{root} is not a directory")
-    files = sorted(
+    files = list_images(root)
+    if not files:
+        raise ConfigError("dataset.path", f"no PNG or JPEG images in {root} or its subfolders")
+    decoded = len(files) * resolution * resolution * channels
+    if in_memory is None:
+        in_memory = decoded <= MEMORY_SHARE * physical_memory()
+    if not in_memory:
+        from gantrain.data.stream import ImageStream
+
+        stream = ImageStream.open(root, files, resolution, channels, cache)
+        log.info("dataset=folder: %d images under %s, %dx%dx%d, streamed from %s (%.0f MB if decoded)",
+                 len(stream), root, resolution, resolution, channels, stream.source, decoded / 1e6)
+        return Dataset("folder", None, stream=stream)
+    images, kept = load_images(files, resolution, channels)
+    x = np.stack(images) if images else None
+    if x is None:
+        raise ConfigError("dataset.path", f"none of the {len(files)} images in {root} could be read")
+    log.info("dataset=folder: %d images under %s, each centre-cropped and resized to %dx%dx%d (%.0f MB in memory)",
+             len(kept), root, resolution, resolution, channels, x.nbytes / 1e6)
+    return Dataset("folder", x.reshape(len(kept), resolution, resolution, channels))
+
+
+def list_images(root: Path) -> list[Path]:
+    """Every PNG/JPEG under ``root``, sorted, hidden files and folders left out."""
+    return sorted(
         p for p in root.rglob("*")
         if p.suffix.lower() in SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
-    if not files:
-        raise ConfigError("dataset.path", f"no PNG or JPEG images in {root} or its subfolders")
-    x = np.stack([_load(f, resolution, "L" if channels == 1 else "RGB") for f in files])
-    log.info("dataset=folder: %d images under %s, each centre-cropped and resized to %dx%dx%d (%.0f MB in memory)",
-             len(files), root, resolution, resolution, channels, x.nbytes / 1e6)
-    return Dataset("folder", x.reshape(len(files), resolution, resolution, channels))
 
 
-def _load(file: Path, resolution: int, mode: str) -> np.ndarray:
+def physical_memory() -> int:
+    """Bytes of RAM on this machine."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def load_images(files: Sequence[Path], resolution: int, channels: int) -> tuple[list[np.ndarray], list[Path]]:
+    """The readable ``files`` decoded (in parallel; Pillow releases the GIL while it decodes), in
+    order, and which files they are; each unreadable file is skipped with a warning."""
+    mode = "L" if channels == 1 else "RGB"
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        decoded = list(pool.map(lambda f: load_image(f, resolution, mode), files))
+    kept = [(image, f) for image, f in zip(decoded, files, strict=True) if image is not None]
+    return [image for image, _ in kept], [f for _, f in kept]
+
+
+def load_image(file: Path, resolution: int, mode: str) -> np.ndarray | None:
+    """One image, centre-cropped and resized; None (and a warning naming it) if it cannot be read."""
     try:
         with Image.open(file) as image:
             image = image.convert(mode)
@@ -57,4 +101,5 @@ def _load(file: Path, resolution: int, mode: str) -> np.ndarray:
             image = image.crop((left, top, left + side, top + side))
             return np.asarray(image.resize((resolution, resolution), Image.Resampling.BICUBIC), np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ConfigError("dataset.path", f"cannot read image {file} ({err})") from None
+        log.warning("dataset=folder: skipping %s, which cannot be read (%s)", file, err)
+        return None
