@@ -65,9 +65,11 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | 
 
 
 def mean_se(values: list[float]) -> str:
+    """"mean ± standard error"; one value has no standard error, and says so."""
     mean = float(np.mean(values))
-    se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
-    return f"{mean:.3g} ± {se:.2g}"
+    if len(values) == 1:
+        return f"{mean:.3g} (one seed)"
+    return f"{mean:.3g} ± {float(np.std(values, ddof=1) / math.sqrt(len(values))):.2g}"
 
 
 def scatter_grid(preset: str, out: Path, seeds: list[int]) -> Path:
