@@ -60,9 +60,9 @@ def folder(path: Optional[str] = None, resolution: int = 64, channels: int = 3, 
                  len(stream), root, resolution, resolution, channels, stream.source, decoded / 1e6)
         return Dataset("folder", None, stream=stream)
     images, kept = load_images(files, resolution, channels)
-    x = np.stack(images) if images else None
-    if x is None:
+    if not images:
         raise ConfigError("dataset.path", f"none of the {len(files)} images in {root} could be read")
+    x = np.stack(images)
     log.info("dataset=folder: %d images under %s, each centre-cropped and resized to %dx%dx%d (%.0f MB in memory)",
              len(kept), root, resolution, resolution, channels, x.nbytes / 1e6)
     return Dataset("folder", x.reshape(len(kept), resolution, resolution, channels))

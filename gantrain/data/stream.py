@@ -49,6 +49,7 @@ class ImageStream:
     channels: int
     cache: Path | None  # the cache folder (filled by :meth:`prepare`), or None: decode the originals
     listed: tuple[Path, ...] = ()  # every image of the folder: the cache keeps entries for these only
+    reads: tuple[str, ...] = ()  # what the pipeline reads (cache entries or originals), set by :meth:`prepare`
 
     @classmethod
     def open(cls, root: Path, files: Sequence[Path], resolution: int, channels: int, cache: bool) -> ImageStream:
@@ -79,7 +80,7 @@ class ImageStream:
         """Bring the cache up to date (decoding only images not cached yet, dropping entries of
         files no longer in the folder); the stream of the cached images that could be read."""
         if self.cache is None:
-            return self
+            return replace(self, reads=tuple(map(str, self.sources)))
         entries = {f: self.cache / entry_name(f) for f in self.listed}
         missing = [f for f in self.sources if not entries[f].is_file()]
         if missing:
@@ -91,13 +92,14 @@ class ImageStream:
         readable = tuple(f for f in self.sources if entries[f].is_file())
         if not readable:
             raise ConfigError("dataset.path", f"none of the {len(self.sources)} images could be read")
-        return replace(self, sources=readable)
+        return replace(self, sources=readable, reads=tuple(str(entries[f]) for f in readable))
 
     def batches(self, batch_size: int, seed: int) -> tf.data.Dataset:
-        """An endless, seeded sequence of uint8 batches (batch_size, H, W, C); call on a prepared stream."""
-        files = [str(self.cache / entry_name(f)) if self.cache is not None else str(f) for f in self.sources]
-        data = tf.data.Dataset.from_tensor_slices(files)
-        data = data.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+        """An endless, seeded sequence of uint8 batches (batch_size, H, W, C) of a prepared stream."""
+        if len(self.reads) != len(self.sources):
+            raise RuntimeError("ImageStream.batches() needs the stream that prepare() returns")
+        data = tf.data.Dataset.from_tensor_slices(list(self.reads))
+        data = data.shuffle(len(self.reads), seed=seed, reshuffle_each_iteration=True).repeat()
         data = data.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if self.cache is None:
             data = data.ignore_errors(log_warning=True)
