@@ -34,12 +34,12 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
 
 
 def build_models(cfg: DictConfig):
-    """``(generator, discriminator)`` for the config's model and dataset, in ``train.precision``
-    (the dataset is loaded to learn its example shape)."""
+    """``(generator, discriminator)`` for the config's model and dataset, in ``train.precision``,
+    D taking packs of ``train.pack`` (the dataset is loaded to learn its example shape)."""
     from gantrain.data import DATASETS
     from gantrain.models import build_models as build
 
-    return build(cfg.model, DATASETS.build(cfg.dataset).shape, cfg.train.precision)
+    return build(cfg.model, DATASETS.build(cfg.dataset).shape, cfg.train.precision, cfg.train.get("pack", 1))
 
 
 def build_gan(cfg: DictConfig):

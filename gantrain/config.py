@@ -60,6 +60,9 @@ class TrainConfig:
     # cutout; empty: none. Each is applied with probability augment_p per image, or auto (ADA).
     augment: list[str] = field(default_factory=list)
     augment_p: Any = 1.0
+    # PacGAN (Lin et al. 2018): D judges packs of this many samples at once; batch_size counts
+    # samples, so D sees batch_size / pack packs per batch. 1: one sample at a time.
+    pack: int = 1
     sample_every: int = 500
     checkpoint_every: int = 1000
     log_every: int = 100
@@ -99,6 +102,7 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "keep_checkpoints": _at_least(1),
     "num_samples": _at_least(1),
     "steps_per_call": _at_least(1),
+    "pack": _at_least(1),
     "rollback_lr_factor": ((lambda v: 0 < v < 1), "must be in (0, 1)"),
     "max_rollbacks": _at_least(0),
 }
@@ -115,6 +119,25 @@ class MetricOptions:
         "help": "InceptionV3 weights (.h5); default: the Keras cache, else a download"})
     inception_graph: Optional[str] = field(default=None, metadata={
         "help": "the 2015 Inception graph (.pb) of published FIDs, instead of Keras's"})
+    sampling: str = field(default="none", metadata={
+        "help": "none, drs (discriminator rejection sampling) or mh (Metropolis-Hastings): D chooses the samples"})
+    drs_percentile: Optional[float] = field(default=95.0, metadata={
+        "help": "drs: the percentile of F(x) kept with probability 1/2 (gamma); null: exact rejection sampling"})
+    mh_steps: int = field(default=100, metadata={"help": "mh: proposals per chain (D calls per sample)"})
+
+
+def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
+    """Range checks of the keys ``eval`` and ``gantrain-eval`` share; ``prefix``: ``eval.`` or none."""
+    from gantrain.sampling import SAMPLERS
+
+    if options.features not in EXTRACTORS:
+        raise ConfigError(f"{prefix}features", f"unknown extractor '{options.features}'; known: {', '.join(EXTRACTORS)}")
+    if options.sampling not in SAMPLERS:
+        raise ConfigError(f"{prefix}sampling", f"unknown sampler '{options.sampling}'; known: {', '.join(SAMPLERS)}")
+    if options.drs_percentile is not None and not 0 <= options.drs_percentile <= 100:
+        raise ConfigError(f"{prefix}drs_percentile", f"must be in [0, 100] or null, got {options.drs_percentile}")
+    if options.mh_steps < 1:
+        raise ConfigError(f"{prefix}mh_steps", f"must be >= 1, got {options.mh_steps}")
 
 
 @dataclass
@@ -133,8 +156,7 @@ def check_eval(node: DictConfig | None) -> EvalConfig:
         value = getattr(options, key)
         if value is not None and value < 1:
             raise ConfigError(f"eval.{key}", f"must be >= 1, got {value}")
-    if options.features not in EXTRACTORS:
-        raise ConfigError("eval.features", f"unknown extractor '{options.features}'; known: {', '.join(EXTRACTORS)}")
+    check_metric_options(options, "eval.")
     if options.select is not None and options.every is None:
         raise ConfigError("eval.select", "needs eval.every: the best checkpoint is chosen among evaluations")
     return options
@@ -159,6 +181,9 @@ def check_train(node: DictConfig) -> TrainConfig:
             if name not in TRANSFORMS:
                 raise ConfigError("train.augment", f"unknown transform '{name}'; known: {', '.join(TRANSFORMS)}")
     options.augment_p = _probability_or_auto(options.augment_p)
+    if options.batch_size % options.pack:
+        raise ConfigError("train.pack", f"must divide train.batch_size ({options.batch_size}) into whole packs, "
+                                        f"got {options.pack}")
     return options
 
 

@@ -33,7 +33,7 @@ from gantrain.checkpoints import BestCheckpoint, Checkpoints
 from gantrain.config import EvalConfig, NanPolicy, TrainConfig
 from gantrain.data import Dataset
 from gantrain.errors import GantrainError
-from gantrain.evaluate import draw, sample_metrics
+from gantrain.evaluate import draw, driven_draw, held_out_examples, sample_metrics
 from gantrain.learning_rate import LearningRate
 from gantrain.metric_table import Plan
 from gantrain.run_dir import MetricsLog, RunDir, atomic_write
@@ -142,14 +142,22 @@ class Evaluation(Duty):
         self.num_samples, self.seed = num_samples, seed
         # What evaluations need of the data: mixture centres, or a few real images for pixel statistics.
         self.data = dataclasses.replace(dataset, x=dataset.head(num_samples), stream=None)
+        # Discriminator-driven sampling calibrates D on real examples training does not see.
+        self.held_out = held_out_examples(node) if evals.sampling != "none" else None
         self.best = None
         if evals.select is not None:
             self.best = BestCheckpoint(run.checkpoints / "best", ckpts.checkpoint, evals.select,
                                        higher_is_better(evals.select))
 
-    def __call__(self, done: int, sampler) -> dict[str, float]:
-        scores, _ = sample_metrics(self.node, self.data, draw(sampler, self.num_samples, self.seed), self.plan,
-                                   self.evals.weights, self.evals.inception_graph)
+    def __call__(self, done: int, sampler, discriminator) -> dict[str, float]:
+        extra = {}
+        if self.held_out is None:
+            samples = draw(sampler, self.num_samples, self.seed)
+        else:
+            samples, extra = driven_draw(sampler, discriminator, self.held_out, self.evals, self.num_samples, self.seed)
+        scores, _ = sample_metrics(self.node, self.data, samples, self.plan, self.evals.weights,
+                                   self.evals.inception_graph)
+        scores.update(extra)
         if self.best is not None and self.best.offer(done, scores[self.evals.select]):
             log.info("best %s so far at step %d: %.4g", self.evals.select, done, scores[self.evals.select])
         return scores

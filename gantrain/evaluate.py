@@ -4,8 +4,9 @@
 
 Rebuilds the generator from the run's saved config, restores it from a checkpoint (``latest``,
 ``best`` — the one kept by ``eval.select`` during training — or a step; the moving average of G
-when the run kept one), draws ``num_samples`` samples from fixed noise, prints one JSON line of
-metrics and writes it to ``<run>/eval.json``. ``export`` saves the samples as ``x``:
+when the run kept one), draws ``num_samples`` samples from fixed noise (or, with ``sampling=drs|mh``,
+lets the run's D choose them, ``gantrain.sampling``), prints one JSON line of metrics and writes
+it to ``<run>/eval.json``. ``export`` saves the samples as ``x``:
 float32 (N, 2) points, or uint8 (N, H, W, C) images.
 
 Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as in PacGAN
@@ -31,7 +32,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from gantrain import console
-from gantrain.config import MetricOptions
+from gantrain.config import MetricOptions, check_metric_options
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.metric_table import Plan, default_num_samples, evaluation_plan, legend
 from gantrain.registry import check_against
@@ -58,9 +59,13 @@ def evaluate(
     features: str = "auto",
     weights: str | None = None,
     inception_graph: str | None = None,
+    sampling: str = "none",
+    drs_percentile: float | None = 95.0,
+    mh_steps: int = 100,
 ) -> dict:
     """Metrics of ``num_samples`` samples of the run's generator at ``checkpoint``; ``features``,
-    ``weights``, ``inception_graph``: the image feature extractor (:mod:`gantrain.features`)."""
+    ``weights``, ``inception_graph``: the image feature extractor (:mod:`gantrain.features`);
+    ``sampling``, ``drs_percentile``, ``mh_steps``: discriminator-driven sampling."""
     run = RunDir(run_dir)
     if not run.config.is_file():
         raise ConfigError("run_dir", f"{run.root} is not a gantrain run (no .hydra/config.yaml)")
@@ -74,6 +79,10 @@ def evaluate(
         raise ConfigError("export", f"must name a .npz file, got {export}")
     plan = evaluation_plan(cfg.dataset.name, features, key="features")
     num_samples = num_samples or default_num_samples(cfg.dataset.name)
+    driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps)
+    check_metric_options(driving)
+    if sampling != "none":
+        check_single_sample_critic(cfg.train.get("pack", 1), "sampling")
 
     import tensorflow as tf
 
@@ -81,14 +90,24 @@ def evaluate(
     from gantrain.models import build_models
 
     dataset = DATASETS.build(cfg.dataset)
-    generator, _ = build_models(cfg.model, dataset.shape, cfg.train.precision)
+    generator, discriminator = build_models(cfg.model, dataset.shape, cfg.train.precision)
     # The averaged generator, when the run kept one, is what samples and evaluation use.
     name = "ema_generator" if cfg.train.get("ema") is not None else "generator"
     tf.train.Checkpoint(**{name: generator}).restore(path).expect_partial().assert_existing_objects_matched()
-    samples = draw(generator, num_samples, int(cfg.train.seed), batch_size)
+    seed = int(cfg.train.seed)
+    extra = {}
+    if sampling == "none":
+        samples = draw(generator, num_samples, seed, batch_size)
+    else:
+        try:
+            tf.train.Checkpoint(discriminator=discriminator).restore(path).expect_partial().assert_existing_objects_matched()
+        except AssertionError:
+            raise ConfigError("sampling", f"{path} holds no discriminator to choose samples with; use sampling=none") from None
+        samples, extra = driven_draw(generator, discriminator, held_out_examples(cfg.dataset), driving, num_samples,
+                                     seed, batch_size)
     step = int(path.rsplit("-", 1)[1])
     metrics, exported = sample_metrics(cfg.dataset, dataset, samples, plan, weights, inception_graph)
-    result: dict = {"step": step, "num_samples": num_samples, **metrics}
+    result: dict = {"step": step, "num_samples": num_samples, **metrics, **extra}
     if export is not None:
         with open(Path(export), "wb") as f:
             np.savez(f, x=exported)
@@ -105,6 +124,49 @@ def draw(generator, num_samples: int, seed: int, batch_size: int = 500) -> np.nd
     return np.concatenate(
         [generator(noise[i : i + batch_size], training=False).numpy() for i in range(0, num_samples, batch_size)]
     )
+
+
+def check_single_sample_critic(pack: int, key: str) -> None:
+    if pack > 1:
+        raise ConfigError(key, f"this run's D judges packs of {pack} samples (train.pack), not single samples; "
+                               "discriminator-driven sampling needs train.pack=1")
+
+
+def held_out_examples(node) -> np.ndarray:
+    """Real examples training did not see, in the model's range, to calibrate D with: the other
+    split (MNIST, Fashion-MNIST, CIFAR-10, stacked MNIST), fresh points of a toy mixture; an image
+    folder has no other split, so its own images."""
+    from gantrain.data import DATASETS
+    from gantrain.sampling import CALIBRATION_SAMPLES
+
+    node = OmegaConf.create(OmegaConf.to_container(node))
+    if "split" in node:
+        node.split = "test" if node.split == "train" else "train"
+    elif node.name in ("ring8", "grid25"):
+        node.seed = int(node.seed) + 1
+    examples = DATASETS.build(node).head(CALIBRATION_SAMPLES)
+    return examples.astype(np.float32) / 127.5 - 1.0 if examples.dtype == np.uint8 else examples.astype(np.float32)
+
+
+def driven_draw(generator, discriminator, held_out: np.ndarray, opts: MetricOptions, num_samples: int, seed: int,
+                batch_size: int = 500) -> tuple[np.ndarray, dict]:
+    """``num_samples`` samples chosen by ``discriminator`` (``opts.sampling``), with what choosing
+    cost: ``acceptance`` and ``d_calls_per_sample``."""
+    from gantrain.sampling import drive
+
+    z_dim = generator.input_shape[-1]
+
+    def propose(k: int, rng: np.random.Generator) -> np.ndarray:
+        z = rng.standard_normal((k, z_dim), dtype=np.float32)
+        return np.concatenate([generator(z[i : i + batch_size], training=False).numpy()
+                               for i in range(0, k, batch_size)])
+
+    def logits(x: np.ndarray) -> np.ndarray:
+        return discriminator(x, training=False).numpy()
+
+    sampled = drive(propose, logits, held_out, opts.sampling, num_samples, seed, opts.drs_percentile, opts.mh_steps,
+                    batch_size)
+    return sampled.x, {"acceptance": sampled.acceptance, "d_calls_per_sample": sampled.calls_per_sample}
 
 
 def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None, inception_graph=None):
@@ -179,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         opts: EvalCommand = OmegaConf.to_object(typed)
         result = evaluate(
             opts.run_dir, opts.num_samples, opts.checkpoint, opts.export, opts.batch_size,
-            opts.features, opts.weights, opts.inception_graph,
+            opts.features, opts.weights, opts.inception_graph, opts.sampling, opts.drs_percentile, opts.mh_steps,
         )
     except GantrainError as err:
         print(f"gantrain-eval: error: {err}", file=sys.stderr)

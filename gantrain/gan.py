@@ -95,7 +95,7 @@ def build_gan(
         raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
-        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value)
+        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack)
         # Each optimizer's iterations count its own updates: D (and the auxiliary network) make
         # n_critic per generator step.
         decay = (opts.steps, opts.steps * opts.n_critic) if opts.lr_decay else (None, None)

@@ -32,6 +32,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "is_std": ("its standard deviation over splits", False),
     "classes_hit": ("classes the classifier predicts for at least one sample", True),
     "class_kl": ("KL of the predicted-class histogram to uniform (0: every class equally often)", False),
+    "acceptance": ("discriminator-driven sampling: the share of G's proposals accepted", True),
+    "d_calls_per_sample": ("discriminator-driven sampling: D's evaluations per sample kept (calibration included)", False),
     "pixel_mean": ("mean pixel value (0-255) of the samples", True),
     "pixel_std": ("standard deviation of the samples' pixel values", True),
     "real_pixel_mean": ("the same for as many training images", True),

@@ -19,6 +19,7 @@ Usage: ``d_real, d_fake, penalty = critic_scores(critic, real, fake, PENALTIES["
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -109,6 +110,7 @@ def critic_scores(
     noise: Optional[tf.Tensor] = None,
     loss_scale: tf.Tensor | float = 1.0,
     point_critic: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
+    pack: int = 1,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(D(real), D(fake), penalty per example), each (B,) float32.
 
@@ -116,7 +118,8 @@ def critic_scores(
     Without a penalty the third value is zeros. ``loss_scale`` (mixed float16) scales D's output
     before the penalty's gradient and unscales after, so small gradients do not flush to zero.
     ``point_critic``: D as the penalty's points see it (default ``critic``; augmentation draws anew
-    for each call of D).
+    for each call of D). ``pack`` > 1: ``critic`` scores packs of that many consecutive examples
+    (PacGAN), and the penalty is charged per pack, on the gradient with respect to the whole pack.
     """
     d_real, d_fake = tf.split(critic(tf.concat([real, fake], 0)), 2)
     if penalty is None:
@@ -129,4 +132,6 @@ def critic_scores(
         d_points = (point_critic or critic)(points)
         scaled = d_points * loss_scale
     grad = tf.cast(tape.gradient(scaled, points), tf.float32) / loss_scale
+    if pack > 1:
+        grad = tf.reshape(grad, [-1, pack * math.prod(grad.shape[1:])])  # one row per pack
     return d_real, d_fake, penalty.cost(grad)  # the norm in float32

@@ -5,7 +5,9 @@ generator update, all in one ``tf.function``. An auxiliary network (``aux=gon``)
 the critic on the same batches; a moving average of G (``train.ema``) after each generator update.
 With top-k training (``train.top_k``) G learns only from the samples D scores best. With
 ``train.augment`` every call of D sees its images through fresh random transforms
-(``gantrain.augment``). Real batches are sampled from the in-memory dataset, or read from a stream.
+(``gantrain.augment``). With packing (``train.pack``, PacGAN) D judges packs of m samples side by
+side: its losses, and the penalty's points, are per pack. Real batches are sampled from the
+in-memory dataset, or read from a stream.
 
 Usage::
 
@@ -22,6 +24,7 @@ from typing import Callable
 import tensorflow as tf
 
 from gantrain.config import TrainConfig
+from gantrain.errors import ConfigError
 from gantrain.gan import GAN
 from gantrain.penalties import critic_scores
 
@@ -31,6 +34,22 @@ def to_model_range(batch: tf.Tensor) -> tf.Tensor:
     if batch.dtype == tf.uint8:
         return tf.cast(batch, tf.float32) / 127.5 - 1.0
     return tf.cast(batch, tf.float32)
+
+
+def pack(x: tf.Tensor, m: int) -> tf.Tensor:
+    """Consecutive groups of ``m`` examples side by side along the last axis: (B, ..., C) ->
+    (B / m, ..., m * C), example j of a pack in channels j * C ... j * C + C - 1."""
+    if m == 1:
+        return x
+    grouped = tf.reshape(x, [-1, m, *x.shape[1:]])  # (B/m, m, ..., C)
+    last = len(grouped.shape) - 1
+    moved = tf.transpose(grouped, [0, *range(2, last), 1, last])  # (B/m, ..., m, C)
+    return tf.reshape(moved, [-1, *x.shape[1:-1], m * x.shape[-1]])
+
+
+def per_pack(per_example: tf.Tensor, m: int) -> tf.Tensor:
+    """The mean of each pack's ``m`` entries (B,) -> (B / m,): averaged over packs, the mean over examples."""
+    return per_example if m == 1 else tf.reduce_mean(tf.reshape(per_example, [-1, m]), axis=1)
 
 
 def top_k_fraction(iteration: tf.Tensor, floor: float, decay: float, steps_per_epoch: float) -> tf.Tensor:
@@ -91,8 +110,9 @@ class TrainStep:
             self.size, self.example_shape = data.size, tuple(data.iterator.element_spec.shape[1:])
         else:
             self.size, self.example_shape = data.shape[0], tuple(data.shape[1:])
-        self.batch_size, self.n_critic, self.top_k, self.top_k_decay = (
-            opts.batch_size, opts.n_critic, opts.top_k, opts.top_k_decay)
+        self.batch_size, self.n_critic, self.top_k, self.top_k_decay, self.pack = (
+            opts.batch_size, opts.n_critic, opts.top_k, opts.top_k_decay, opts.pack)
+        self.packs = self.batch_size // self.pack  # what D judges per global batch
         if self.objective.clip is not None:
             # WGAN's weight clipping as Keras constraints: the optimizer applies them right after
             # each of D's updates, on every replica.
@@ -109,6 +129,9 @@ class TrainStep:
                     optimizer.build(model.trainable_variables)
         self.z_dim = gan.generator.input_shape[-1]
         self.replica_batch = self.batch_size // gan.strategy.num_replicas_in_sync
+        if self.replica_batch % self.pack:
+            raise ConfigError("train.pack", f"must divide each replica's share of the batch ({self.replica_batch}) "
+                                            f"into whole packs, got {self.pack}")
         # Generator steps that draw as many examples as the data holds.
         self.steps_per_epoch = self.size / self.batch_size
         self.jit_compile = opts.jit_compile
@@ -177,15 +200,17 @@ class TrainStep:
             metrics["real_sign"] = sign_sum / self.n_critic  # ADA's r_t: the mean of sign(D(real))
         return metrics
 
-    def average(self, per_example: tf.Tensor) -> tf.Tensor:
-        # Over the global batch: Keras 3 optimizers sum the replicas' gradients.
-        return tf.nn.compute_average_loss(per_example, global_batch_size=self.batch_size)
+    def average(self, per_example: tf.Tensor, count: int | None = None) -> tf.Tensor:
+        """The mean over the global batch's ``count`` entries (default: examples; D's losses are
+        per pack): Keras 3 optimizers sum the replicas' gradients."""
+        return tf.nn.compute_average_loss(per_example, global_batch_size=count or self.batch_size)
 
     def critic(self, x: tf.Tensor, augment_draws: tf.Tensor | None = None) -> tf.Tensor:
-        """D's scores (B,) of ``x``, seen through the augmentation when it is on."""
+        """D's scores (B / pack,) of ``x`` (B, ...), seen through the augmentation when it is on,
+        each example on its own, then packed."""
         if augment_draws is not None:
             x = self.gan.augment(x, augment_draws)
-        return tf.reshape(self.gan.discriminator(x, training=True), [-1])
+        return tf.reshape(self.gan.discriminator(pack(x, self.pack), training=True), [-1])
 
     def critic_update(self, mine: dict[str, tf.Tensor], i: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None, tf.Tensor]:
         gan, objective = self.gan, self.objective
@@ -199,6 +224,8 @@ class TrainStep:
         real = to_model_range(real)  # on the replica's device: uint8 is a quarter of the bytes
         fake = gan.generator(mine["d_noise"][i], training=True)  # ... and fresh noise, every update
         eps = mine["eps"][i] if objective.penalty is not None else None
+        if eps is not None and self.pack > 1:  # a pack's point lies on the line between two packs
+            eps = tf.repeat(eps[:: self.pack], self.pack)
         noise = mine["noise"][i] if "noise" in mine else None
         critic, point_critic = self.critic, None
         if "d_augment" in mine:  # fresh transforms for each of D's views
@@ -208,17 +235,17 @@ class TrainStep:
         with tf.GradientTape() as tape:
             d_real, d_fake, penalty = critic_scores(
                 critic, real, fake, objective.penalty, eps, noise, getattr(gan.d_optimizer, "dynamic_scale", 1.0),
-                point_critic,
+                point_critic, self.pack,
             )
-            d_loss = self.average(objective.d_loss(d_real, d_fake))
-            penalty = self.average(penalty)
+            d_loss = self.average(objective.d_loss(d_real, d_fake), self.packs)
+            penalty = self.average(penalty, self.packs)
             total = d_loss + objective.penalty_weight * penalty
             # Mixed float16: the optimizer scales the loss up and its apply() scales back down.
             scaled_total = gan.d_optimizer.scale_loss(total)
         variables = gan.discriminator.trainable_variables
         gan.d_optimizer.apply(tape.gradient(scaled_total, variables), variables)
         aux_loss = self.aux_update(real, fake) if gan.aux is not None else None
-        real_sign = tf.reduce_sum(tf.sign(d_real)) / self.batch_size  # this replica's share of the mean
+        real_sign = tf.reduce_sum(tf.sign(d_real)) / self.packs  # this replica's share of the mean
         return total, penalty, aux_loss, real_sign
 
     def aux_update(self, real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
@@ -237,9 +264,10 @@ class TrainStep:
         with tf.GradientTape() as tape:
             fake = gan.generator(mine["g_noise"][0], training=True)
             scores = self.critic(fake, mine["g_augment"][0] if "g_augment" in mine else None)
-            per_example = self.objective.g_loss(scores)
-            if gan.aux is not None:
-                per_example += gan.aux.objective.generator_loss(gan.aux.network(fake, training=True))
+            per_example = self.objective.g_loss(scores)  # per pack
+            if gan.aux is not None:  # the auxiliary network judges examples, one by one
+                per_example += per_pack(gan.aux.objective.generator_loss(gan.aux.network(fake, training=True)),
+                                        self.pack)
             if self.top_k < 1:
                 # Samples D rates worst get no say: their gradients can pull the others away
                 # from the modes (Sinha et al. 2020). Each replica keeps the best of its own share;
@@ -248,7 +276,7 @@ class TrainStep:
                                           self.steps_per_epoch)
                 g_loss = mean_of_best(per_example, scores, fraction, fixed_shapes=self.jit_compile)
             else:
-                g_loss = self.average(per_example)
+                g_loss = self.average(per_example, self.packs)
             scaled_g_loss = gan.g_optimizer.scale_loss(g_loss)
         variables = gan.generator.trainable_variables
         gan.g_optimizer.apply(tape.gradient(scaled_g_loss, variables), variables)

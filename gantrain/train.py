@@ -24,6 +24,7 @@ from gantrain.data import Dataset, load
 from gantrain.duties import Checkpointing, DivergenceGuard, Evaluation, Log, Preview, Progress
 from gantrain.environment import cpu_has_bfloat16, describe
 from gantrain.errors import ConfigError
+from gantrain.evaluate import check_single_sample_critic
 from gantrain.gan import GAN, build_gan
 from gantrain.interrupts import GracefulStop
 from gantrain.metric_table import Plan, default_num_samples, evaluation_plan
@@ -124,6 +125,8 @@ def check(cfg: DictConfig) -> Checked:
     plan = evaluation_plan(dataset.name, evals.features)
     if evals.select is not None and evals.select not in plan.metrics:
         raise ConfigError("eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(plan.metrics)}")
+    if evals.every is not None and evals.sampling != "none":
+        check_single_sample_critic(opts.pack, "eval.sampling")
     if evals.every is not None:
         from gantrain.features import check_available
 
@@ -201,7 +204,7 @@ def loop(gan: GAN, train_step, opts: TrainConfig, start: int, stop: GracefulStop
         if gan.ema is not None and any(due.values()):
             gan.ema.standing_statistics()  # batch-norm statistics of the averaged weights
         if due[duties.evaluation]:
-            metrics.update(duties.evaluation(done, gan.sampler))
+            metrics.update(duties.evaluation(done, gan.sampler, gan.discriminator))
         if due[duties.log] or due[duties.evaluation]:
             last = duties.log(done, metrics)
         if due[duties.preview]:

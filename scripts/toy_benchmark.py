@@ -1,12 +1,13 @@
 """The 2-D mode-coverage benchmark of VEEGAN/PacGAN with the ``ring8`` and ``grid25`` presets.
 
-For each preset and seed: one ``gantrain experiment=<preset> train.seed=<seed>`` run, then
+For each preset (or variant of one, ``VARIANTS``) and seed: one ``gantrain experiment=<preset>
+train.seed=<seed>`` run, then
 ``gantrain-eval`` on its final checkpoint (2500 samples). Prints, per preset, the mean and standard
 error over seeds of modes, high-quality fraction and reverse KL next to PacGAN's Table 1 rows, and
 the wall time per run; saves one PNG per preset with a scatter plot of every seed's samples.
 
 Usage: ``python scripts/toy_benchmark.py [--seeds 10] [--jobs 1] [--out outputs/toy_benchmark]
-[--presets grid25 ring8] [-- extra overrides]``
+[--presets grid25 ring8 pacgan_grid25 pacgan_grid25_pack4 ...] [-- extra overrides]``
 """
 
 from __future__ import annotations
@@ -34,11 +35,27 @@ PUBLISHED = {
     "ring8": [("GAN", 6.3, 98.2, 0.45), ("PacGAN2", 7.9, 95.6, 0.07)],
 }
 TARGETS = {"grid25": (24.9, 97.0, 0.02), "ring8": (8.0, 98.0, 0.03)}
+# Variants: a preset with overrides. PacGAN's packed runs judge 100 packs per batch, so 400 samples.
+VARIANTS = {
+    f"pacgan_{data}_pack{m}": ("pacgan_" + data, [f"train.pack={m}", f"train.batch_size={100 * m}"])
+    for data in ("grid25", "ring8") for m in (2, 3, 4)
+}
 
 
-def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | None) -> dict:
-    """Train and evaluate one seed in subprocesses; returns the eval metrics plus ``seconds``."""
+# Discriminator-driven samplers by name: gantrain-eval's keys for each.
+SAMPLERS = {"drs": ["sampling=drs"], "drs_exact": ["sampling=drs", "drs_percentile=null"], "mh": ["sampling=mh"]}
+
+
+def dataset_of(preset: str) -> str:
+    return preset.split("_")[1] if preset.startswith("pacgan_") else preset
+
+
+def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | None,
+            samplings: list[str]) -> dict[str, dict]:
+    """Train and evaluate one seed in subprocesses, with plain sampling (``none``) and each of
+    ``samplings``; returns each one's eval metrics plus ``seconds`` (training, then sampling)."""
     run_dir = out / preset / f"seed_{seed}"
+    experiment, overrides = VARIANTS.get(preset, (preset, []))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if threads is not None:
         # Only the kernels' threads are split between jobs: pinning TensorFlow's inter-op pool
@@ -47,7 +64,8 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | 
         env["TF_NUM_INTRAOP_THREADS"] = str(threads)
     done = run_dir / "benchmark.json"  # eval.json is gantrain-eval's, whichever checkpoint it last read
     if not done.exists():
-        command = ["gantrain", f"experiment={preset}", f"train.seed={seed}", f"hydra.run.dir={run_dir}", *extra]
+        command = ["gantrain", f"experiment={experiment}", *overrides, f"train.seed={seed}",
+                   f"hydra.run.dir={run_dir}", *extra]
         if (run_dir / ".hydra" / "config.yaml").exists():
             command = ["gantrain", f"resume={run_dir}"]  # an interrupted benchmark picks up where it was
         start = time.perf_counter()
@@ -61,7 +79,19 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | 
         result = json.loads((run_dir / "eval.json").read_text())
         result["seconds"] = seconds
         done.write_text(json.dumps(result, indent=2) + "\n")
-    return json.loads(done.read_text())
+    results = {"none": json.loads(done.read_text())}
+    packed = any(o.startswith("train.pack=") and o != "train.pack=1" for o in overrides)
+    for method in [] if packed else samplings:  # a D of packs does not judge single samples
+        driven = run_dir / f"benchmark_{method}.json"
+        if not driven.exists():
+            start = time.perf_counter()
+            subprocess.run(["gantrain-eval", f"run_dir={run_dir}", *SAMPLERS[method],
+                            f"export={run_dir / f'samples_{method}.npz'}"], check=True, capture_output=True, env=env)
+            result = json.loads((run_dir / "eval.json").read_text())
+            result["seconds"] = time.perf_counter() - start
+            driven.write_text(json.dumps(result, indent=2) + "\n")
+        results[method] = json.loads(driven.read_text())
+    return results
 
 
 def mean_se(values: list[float]) -> str:
@@ -72,16 +102,17 @@ def mean_se(values: list[float]) -> str:
     return f"{mean:.3g} ± {float(np.std(values, ddof=1) / math.sqrt(len(values))):.2g}"
 
 
-def scatter_grid(preset: str, out: Path, seeds: list[int]) -> Path:
+def scatter_grid(preset: str, out: Path, seeds: list[int], sampling: str = "none") -> Path:
     """One scatter panel per seed (generated orange over real blue), tiled in rows of five."""
-    real = DATASETS.build(OmegaConf.create({"name": preset})).x[:2500]
-    panels = [scatter(np.load(out / preset / f"seed_{s}" / "samples.npz")["x"], real, size=300) for s in seeds]
+    real = DATASETS.build(OmegaConf.create({"name": dataset_of(preset)})).x[:2500]
+    name = "samples.npz" if sampling == "none" else f"samples_{sampling}.npz"
+    panels = [scatter(np.load(out / preset / f"seed_{s}" / name)["x"], real, size=300) for s in seeds]
     cols = min(5, len(panels))
     rows = math.ceil(len(panels) / cols)
     grid = Image.new("RGB", (cols * (300 + PAD) + PAD, rows * (300 + PAD) + PAD), (128, 128, 128))
     for i, panel in enumerate(panels):
         grid.paste(panel, (PAD + (i % cols) * (300 + PAD), PAD + (i // cols) * (300 + PAD)))
-    path = out / f"{preset}.png"
+    path = out / (f"{preset}.png" if sampling == "none" else f"{preset}_{sampling}.png")
     grid.save(path)
     return path
 
@@ -92,6 +123,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
     parser.add_argument("--out", type=Path, default=Path("outputs/toy_benchmark"))
+    parser.add_argument("--sampling", nargs="*", default=["drs"], choices=list(SAMPLERS),
+                        help="discriminator-driven samplers to report beside plain sampling (drs_exact: drs_percentile=null)")
     parser.add_argument("extra", nargs="*", help="overrides for every run, after --")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -99,28 +132,38 @@ def main() -> None:
     seeds = list(range(args.seeds))
     jobs = [(preset, seed) for preset in args.presets for seed in seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda job: run_one(*job, args.out, args.extra, threads), jobs))
+        results = list(pool.map(lambda job: run_one(*job, args.out, args.extra, threads, args.sampling), jobs))
     by_preset = {preset: [r for (p, _), r in zip(jobs, results) if p == preset] for preset in args.presets}
 
     print(f"\n{len(seeds)} seeds per preset, {args.jobs} run(s) at a time, {threads or 'all'} kernel thread(s) each\n")
     print("| preset | method | modes | high quality (%) | reverse KL | minutes per run |")
     print("|---|---|---|---|---|---|")
     for preset, rows in by_preset.items():
-        for name, modes, hq, rkl in PUBLISHED.get(preset, []):
+        for name, modes, hq, rkl in PUBLISHED.get(dataset_of(preset), []):
             print(f"| {preset} | {name} (PacGAN Table 1) | {modes} | {hq} | {rkl} | |")
         target = TARGETS.get(preset)
-        print(
-            f"| {preset} | **gantrain `experiment={preset}`** | {mean_se([r['modes'] for r in rows])} "
-            f"| {mean_se([100 * r['hq'] for r in rows])} | {mean_se([r['rkl'] for r in rows])} "
-            f"| {mean_se([r['seconds'] / 60 for r in rows])} |"
-        )
-        if target:
-            met = (np.mean([r["modes"] for r in rows]) >= target[0]
-                   and 100 * np.mean([r["hq"] for r in rows]) >= target[1]
-                   and np.mean([r["rkl"] for r in rows]) <= target[2])
-            print(f"|  | target: >= {target[0]} modes, >= {target[1]} %, <= {target[2]} | {'met' if met else 'NOT met'} | | | |")
+        experiment, overrides = VARIANTS.get(preset, (preset, []))
+        command = " ".join([f"experiment={experiment}", *overrides])
+        for method in rows[0]:  # plain sampling, then each D-driven sampler the runs allow
+            runs = [r[method] for r in rows]
+            if method == "none":
+                label, minutes = f"**gantrain `{command}`**", mean_se([r["seconds"] / 60 for r in runs])
+            else:
+                label = (f"**… + `gantrain-eval {' '.join(SAMPLERS[method])}`** (acceptance "
+                         f"{mean_se([r['acceptance'] for r in runs])}, D calls per sample "
+                         f"{mean_se([r['d_calls_per_sample'] for r in runs])})")
+                minutes = f"+ {mean_se([r['seconds'] / 60 for r in runs])} sampling"
+            print(f"| {preset} | {label} | {mean_se([r['modes'] for r in runs])} "
+                  f"| {mean_se([100 * r['hq'] for r in runs])} | {mean_se([r['rkl'] for r in runs])} | {minutes} |")
+            if target:
+                met = (np.mean([r["modes"] for r in runs]) >= target[0]
+                       and 100 * np.mean([r["hq"] for r in runs]) >= target[1]
+                       and np.mean([r["rkl"] for r in runs]) <= target[2])
+                print(f"|  | target: >= {target[0]} modes, >= {target[1]} %, <= {target[2]} | "
+                      f"{'met' if met else 'NOT met'} | | | |")
     for preset in args.presets:
-        print(f"scatter grid: {scatter_grid(preset, args.out, seeds)}")
+        for method in by_preset[preset][0]:
+            print(f"scatter grid: {scatter_grid(preset, args.out, seeds, method)}")
     json.dump(by_preset, open(args.out / "results.json", "w"), indent=2)
 
 

@@ -176,6 +176,15 @@ def assert_same_state(path_a: str, path_b: str) -> None:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
+def assert_same_step(single: tuple[dict, list], mirrored: tuple[dict, list]) -> None:
+    """A mirrored step's (metrics, weights) equal a default step's up to float32 summation order."""
+    assert mirrored[0].keys() == single[0].keys()
+    for name in single[0]:
+        assert mirrored[0][name] == pytest.approx(single[0][name], rel=1e-4, abs=1e-5), name
+    for a, b in zip(single[1], mirrored[1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 def gantrain_in_process(*args: str, cwd: Path, capsys, monkeypatch) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of the real entry point, ``gantrain.cli.main``, run in this
     process: no interpreter and TensorFlow start-up per command, the same console output."""

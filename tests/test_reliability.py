@@ -229,6 +229,12 @@ BAD_INPUTS = [
     ("train.augment=[cutout] train.augment_p=1.5", "train.augment_p"),
     ("train.augment=[cutout] train.augment_p=often", "train.augment_p"),
     ("train.augment=[cutout] dataset=ring8 model=mlp", "train.augment"),  # 2-D points are not images
+    ("train.pack=0", "train.pack"),
+    ("train.pack=3", "train.pack: must divide train.batch_size (64) into whole packs"),
+    ("model.d_maxout=5", "model.d_maxout"),  # maxout units are the mlp's
+    ("model=mlp model.d_maxout=0", "model.d_maxout"),
+    ("eval.sampling=best", "eval.sampling: unknown sampler 'best'"),
+    ("eval.every=1 eval.sampling=drs train.pack=2", "eval.sampling: this run's D judges packs of 2"),
     ("train.bogus=1", "train.bogus"),
     ("model=vae", "model/vae"),
     ("model.z_dim=0", "model.z_dim"),

@@ -17,7 +17,7 @@ from gantrain.errors import ConfigError
 from gantrain.models import MODELS
 from gantrain.strategies import STRATEGIES
 from gantrain.train import train
-from tests.conftest import COMMAND, TINY, assert_same_state, build_step, cli_env, overrides_of
+from tests.conftest import COMMAND, TINY, assert_same_state, assert_same_step, build_step, cli_env, overrides_of
 
 TWO_CPUS = ["/cpu:0", "/cpu:1"]
 
@@ -55,11 +55,7 @@ def test_mirrored_step_equals_default_step(model, shape, loss):
     strategy = STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": TWO_CPUS}))
     assert strategy.num_replicas_in_sync == 2
     mirrored = one_step(strategy, model, shape, data, loss, init)
-    assert mirrored[0].keys() == single[0].keys()
-    for name in single[0]:
-        assert mirrored[0][name] == pytest.approx(single[0][name], rel=1e-4, abs=1e-5)
-    for a, b in zip(single[1] + single[2], mirrored[1] + mirrored[2], strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_same_step((single[0], single[1] + single[2]), (mirrored[0], mirrored[1] + mirrored[2]))
 
 
 def test_batch_must_divide_over_replicas(tmp_path, make_cfg):

@@ -18,7 +18,7 @@ from gantrain.data import balanced_choice, load
 from gantrain.data import folder as folder_module
 from gantrain.errors import ConfigError
 from gantrain.strategies import STRATEGIES
-from tests.conftest import TINY, assert_same_state, straight_and_resumed
+from tests.conftest import TINY, assert_same_state, assert_same_step, straight_and_resumed
 
 
 def dataset(name: str, **options):
@@ -174,11 +174,7 @@ def test_a_mirrored_step_from_a_stream_equals_the_default_step(tmp_path):
         step = make_train_step(gan, RealBatches(iter(stream.batches(8, seed=0)), 16), check_train(cfg.train))
         metrics = {k: float(v) for k, v in step(2).items()}
         results.append((metrics, gan.generator.get_weights() + gan.discriminator.get_weights()))
-    (single, single_weights), (mirrored, mirrored_weights) = results
-    for name in single:
-        assert mirrored[name] == pytest.approx(single[name], rel=1e-4, abs=1e-5), name
-    for a, b in zip(single_weights, mirrored_weights, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_same_step(*results)
 
 
 def test_training_from_a_stream_resumes_bit_for_bit(tmp_path, make_cfg):

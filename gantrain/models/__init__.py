@@ -14,12 +14,20 @@ from gantrain.registry import Registry
 MODELS = Registry("model")
 
 
-def build_models(node: DictConfig, data_shape: tuple[int, ...], precision: str = "float32"):
+def packed_shape(data_shape: tuple[int, ...], pack: int) -> tuple[int, ...]:
+    """The shape of ``pack`` examples side by side along the last axis (features or channels)."""
+    return (*data_shape[:-1], data_shape[-1] * pack)
+
+
+def build_models(node: DictConfig, data_shape: tuple[int, ...], precision: str = "float32", pack: int = 1):
     """(G, D) with their layers computing in ``precision`` (a Keras dtype policy); outputs stay
-    float32."""
+    float32. ``pack`` > 1: D takes packs of that many examples (``train.pack``, PacGAN)."""
     keras.mixed_precision.set_global_policy(precision)
     try:
-        return MODELS.build(node, data_shape=data_shape)
+        generator, discriminator = MODELS.build(node, data_shape=data_shape)
+        if pack > 1:  # the same architecture, wider at its input; G as built above
+            _, discriminator = MODELS.build(node, data_shape=packed_shape(data_shape, pack))
+        return generator, discriminator
     finally:
         keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with
 
