@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 from gantrain import console
 from gantrain.config import MetricOptions, check_metric_options
 from gantrain.errors import ConfigError, GantrainError
-from gantrain.metric_table import Plan, default_num_samples, evaluation_plan, legend
+from gantrain.metric_table import Plan, default_num_samples, evaluation_plan, kind_of, legend
 from gantrain.registry import check_against
 from gantrain.run_dir import RunDir, atomic_write
 
@@ -142,7 +142,7 @@ def held_out_examples(node) -> np.ndarray:
     node = OmegaConf.create(OmegaConf.to_container(node))
     if "split" in node:
         node.split = "test" if node.split == "train" else "train"
-    elif node.name in ("ring8", "grid25"):
+    elif kind_of(node.name) == "mixture":
         node.seed = int(node.seed) + 1
     examples = DATASETS.build(node).head(CALIBRATION_SAMPLES)
     return examples.astype(np.float32) / 127.5 - 1.0 if examples.dtype == np.uint8 else examples.astype(np.float32)
