@@ -26,6 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from gantrain import console
 from gantrain.config import check_group_overrides, check_top_level, config_dir
 from gantrain.errors import ConfigError, GantrainError
+from gantrain.metric_table import kind_of
 from gantrain.run_dir import NewDirectories, RunDir, display_path
 
 # Lines of Hydra's composition errors that only repeat the key or describe Hydra's internals.
@@ -65,7 +66,7 @@ def _app(cfg: DictConfig) -> dict | float | None:
             _new_dirs.remove(run.root)  # refused before anything was written: leave no trace
         _fail(str(err))
     if not multirun:
-        print(ending(result, run.root, cfg.train.steps))
+        print(ending(result, run.root, cfg.train.steps, cfg.dataset.name))
     if "stopped_by" in result:
         # Preemption (SIGTERM) is a clean stop; Ctrl-C exits as interrupted shells do.
         sys.exit(0 if result["stopped_by"] == "SIGTERM" else 130)
@@ -111,7 +112,7 @@ class JobFailed(CompactHydraException):
     """A sweep job rejected by gantrain; Hydra reports it as its message alone."""
 
 
-def ending(result: dict, run_dir: Path, steps: int) -> str:
+def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
     """What a run says when it ends: where it got to, its last numbers, and what to do next."""
     where = display_path(run_dir)
     stopped = result.get("stopped_by")
@@ -124,6 +125,8 @@ def ending(result: dict, run_dir: Path, steps: int) -> str:
     lines += [
         "Next:",
         f"  gantrain-eval run_dir={where}        # sample metrics of the latest checkpoint",
+        f"  gantrain-generate run_dir={where} out={where}/generated"
+        + ("   # its samples as PNGs" if kind_of(dataset) != "mixture" else " format=npz   # its points in samples.npz"),
         f"  tensorboard --logdir {where}         # losses and sample grids over time",
     ]
     if stopped or step < steps:

@@ -33,9 +33,10 @@ from gantrain.checkpoints import BestCheckpoint, Checkpoints
 from gantrain.config import EvalConfig, NanPolicy, TrainConfig
 from gantrain.data import Dataset
 from gantrain.errors import GantrainError
-from gantrain.evaluate import draw, driven_draw, held_out_examples, sample_metrics
+from gantrain.evaluate import draw, driven_draw, evaluation_labels, held_out_examples, sample_metrics
 from gantrain.learning_rate import LearningRate
 from gantrain.metric_table import Plan
+from gantrain.models.conditioning import generate
 from gantrain.run_dir import MetricsLog, RunDir, atomic_write
 from gantrain.samples import png_bytes, preview
 
@@ -115,13 +116,14 @@ class Log(Duty):
 
 
 class Preview(Duty):
-    """The sampler's images of the fixed noise as a grid (or 2-D points over real ones)."""
+    """The sampler's images of the fixed noise as a grid (or 2-D points over real ones); a
+    conditional run's grid has one row per class."""
 
-    def __init__(self, every: int, run: RunDir, ckpts: Checkpoints, real_points: np.ndarray | None):
-        self.every, self.run, self.ckpts, self.real_points = every, run, ckpts, real_points
+    def __init__(self, every: int, run: RunDir, ckpts: Checkpoints, real_points: np.ndarray | None, classes: int = 0):
+        self.every, self.run, self.ckpts, self.real_points, self.classes = every, run, ckpts, real_points, classes
 
-    def __call__(self, done: int, sampler, noise: tf.Variable) -> None:
-        image = preview(sampler(noise, training=False).numpy(), self.real_points)
+    def __call__(self, done: int, sampler, noise: tf.Variable, labels: tf.Tensor | None = None) -> None:
+        image = preview(generate(sampler, noise, labels).numpy(), self.real_points, self.classes or None)
         try:
             atomic_write(self.run.sample_path(done), png_bytes(image))
         except OSError as err:
@@ -135,10 +137,11 @@ class Evaluation(Duty):
     numbers agree), and the best checkpoint so far by ``eval.select``."""
 
     def __init__(self, evals: EvalConfig, node, dataset: Dataset, plan: Plan, num_samples: int, seed: int,
-                 run: RunDir, ckpts: Checkpoints):
+                 run: RunDir, ckpts: Checkpoints, classes: int = 0):
         from gantrain.metric_table import higher_is_better
 
         self.every, self.evals, self.node, self.plan = evals.every, evals, node, plan
+        self.labels = evaluation_labels(num_samples, classes)
         self.num_samples, self.seed = num_samples, seed
         # What evaluations need of the data: mixture centres, or a few real images for pixel statistics.
         self.data = dataclasses.replace(dataset, x=dataset.head(num_samples), stream=None)
@@ -152,11 +155,11 @@ class Evaluation(Duty):
     def __call__(self, done: int, sampler, discriminator) -> dict[str, float]:
         extra = {}
         if self.held_out is None:
-            samples = draw(sampler, self.num_samples, self.seed)
+            samples = draw(sampler, self.num_samples, self.seed, labels=self.labels)
         else:
             samples, extra = driven_draw(sampler, discriminator, self.held_out, self.evals, self.num_samples, self.seed)
         scores, _ = sample_metrics(self.node, self.data, samples, self.plan, self.evals.weights,
-                                   self.evals.inception_graph)
+                                   self.evals.inception_graph, self.labels)
         scores.update(extra)
         if self.best is not None and self.best.offer(done, scores[self.evals.select]):
             log.info("best %s so far at step %d: %.4g", self.evals.select, done, scores[self.evals.select])

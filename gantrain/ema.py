@@ -19,6 +19,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from gantrain.models.conditioning import generate, noise_size
+
 STANDING_BATCHES, STANDING_BATCH_SIZE = 16, 64  # 1024 noise vectors
 
 
@@ -28,8 +30,8 @@ def batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
 
 
 class MovingAverage:
-    def __init__(self, model: keras.Model, decay: float, seed: int = 0):
-        self.decay = decay
+    def __init__(self, model: keras.Model, decay: float, seed: int = 0, num_classes: int = 0):
+        self.decay, self.num_classes = decay, num_classes
         self.source = model
         self.model = keras.models.clone_model(model)
         self.model.set_weights(model.get_weights())
@@ -46,13 +48,15 @@ class MovingAverage:
         if not self._norms:
             return
         momenta = [layer.momentum for layer in self._norms]
-        noise = tf.random.stateless_normal([STANDING_BATCHES, STANDING_BATCH_SIZE, self.model.input_shape[-1]],
+        noise = tf.random.stateless_normal([STANDING_BATCHES, STANDING_BATCH_SIZE, noise_size(self.model)],
                                            seed=[self.seed, 3])
+        # A conditional G's statistics from every class alike (its scale and shift are per class).
+        labels = tf.range(STANDING_BATCH_SIZE) % self.num_classes if self.num_classes else None
         try:
             for k in range(STANDING_BATCHES):
                 for layer in self._norms:
                     layer.momentum = k / (k + 1)  # the running mean of the batch statistics so far
-                self.model(noise[k], training=True)
+                generate(self.model, noise[k], labels, training=True)
         finally:
             for layer, momentum in zip(self._norms, momenta):
                 layer.momentum = momentum

@@ -12,7 +12,8 @@ float32 (N, 2) points, or uint8 (N, H, W, C) images.
 Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as in PacGAN
 (:func:`gantrain.metrics.mode_metrics`); for images ``fid``, ``kid``, ``is`` against the training
 data with the chosen feature extractor (:mod:`gantrain.features`), plus ``classes_hit`` and
-``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST); for stacked MNIST ``modes`` (of
+``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST), and for conditional runs, whose
+samples are drawn for every class in turn, ``class_accuracy`` and ``intra_fid``; for stacked MNIST ``modes`` (of
 1000) and ``mode_kl``; with ``features=none`` the mean and standard deviation of the pixel values
 of the samples and of as many training images.
 
@@ -24,18 +25,17 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from omegaconf import OmegaConf
 
-from gantrain import console
+from gantrain.commands import keys_help, run_command
 from gantrain.config import MetricOptions, check_metric_options
-from gantrain.errors import ConfigError, GantrainError
+from gantrain.errors import ConfigError
 from gantrain.metric_table import Plan, default_num_samples, evaluation_plan, kind_of, legend
-from gantrain.registry import check_against
 from gantrain.run_dir import RunDir, atomic_write
 
 
@@ -77,36 +77,29 @@ def evaluate(
     path = checkpoint_path(run, checkpoint)
     if export is not None and Path(export).suffix != ".npz":
         raise ConfigError("export", f"must name a .npz file, got {export}")
-    plan = evaluation_plan(cfg.dataset.name, features, key="features")
+    conditional = bool(cfg.model.get("conditional"))
+    plan = evaluation_plan(cfg.dataset.name, features, key="features", conditional=conditional)
     num_samples = num_samples or default_num_samples(cfg.dataset.name)
     driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps)
     check_metric_options(driving)
     if sampling != "none":
-        check_single_sample_critic(cfg.train.get("pack", 1), "sampling")
-
-    import tensorflow as tf
+        check_driven_sampling(cfg, "sampling")
 
     from gantrain.data import DATASETS
-    from gantrain.models import build_models
 
     dataset = DATASETS.build(cfg.dataset)
-    generator, discriminator = build_models(cfg.model, dataset.shape, cfg.train.precision)
-    # The averaged generator, when the run kept one, is what samples and evaluation use.
-    name = "ema_generator" if cfg.train.get("ema") is not None else "generator"
-    tf.train.Checkpoint(**{name: generator}).restore(path).expect_partial().assert_existing_objects_matched()
+    generator, discriminator = restore_models(cfg, dataset, path)
     seed = int(cfg.train.seed)
+    labels = evaluation_labels(num_samples, dataset.classes if conditional else 0)
     extra = {}
     if sampling == "none":
-        samples = draw(generator, num_samples, seed, batch_size)
+        samples = draw(generator, num_samples, seed, batch_size, labels)
     else:
-        try:
-            tf.train.Checkpoint(discriminator=discriminator).restore(path).expect_partial().assert_existing_objects_matched()
-        except AssertionError:
-            raise ConfigError("sampling", f"{path} holds no discriminator to choose samples with; use sampling=none") from None
+        restore_discriminator(discriminator, path)
         samples, extra = driven_draw(generator, discriminator, held_out_examples(cfg.dataset), driving, num_samples,
                                      seed, batch_size)
     step = int(path.rsplit("-", 1)[1])
-    metrics, exported = sample_metrics(cfg.dataset, dataset, samples, plan, weights, inception_graph)
+    metrics, exported = sample_metrics(cfg.dataset, dataset, samples, plan, weights, inception_graph, labels)
     result: dict = {"step": step, "num_samples": num_samples, **metrics, **extra}
     if export is not None:
         with open(Path(export), "wb") as f:
@@ -115,15 +108,56 @@ def evaluate(
     return result
 
 
-def draw(generator, num_samples: int, seed: int, batch_size: int = 500) -> np.ndarray:
-    """``num_samples`` samples from the evaluation noise of a run with ``seed`` (the same noise in
-    training-time evaluations and in ``gantrain-eval``, so their numbers agree)."""
+def restore_models(cfg, dataset, path: str):
+    """(G, D) of the run ``cfg`` on ``dataset``, G restored from the checkpoint ``path``: the moving
+    average of G when the run kept one, since that is what samples and evaluation use."""
     import tensorflow as tf
 
-    noise = tf.random.stateless_normal([num_samples, generator.input_shape[-1]], seed=[seed, 2])
-    return np.concatenate(
-        [generator(noise[i : i + batch_size], training=False).numpy() for i in range(0, num_samples, batch_size)]
-    )
+    from gantrain.models import build_models
+
+    classes = dataset.classes if cfg.model.get("conditional") else 0
+    generator, discriminator = build_models(cfg.model, dataset.shape, cfg.train.precision, 1, classes,
+                                            cfg.loss.get("aux_classifier", 0) > 0)
+    name = "ema_generator" if cfg.train.get("ema") is not None else "generator"
+    tf.train.Checkpoint(**{name: generator}).restore(path).expect_partial().assert_existing_objects_matched()
+    return generator, discriminator
+
+
+def restore_discriminator(discriminator, path: str) -> None:
+    import tensorflow as tf
+
+    try:
+        tf.train.Checkpoint(discriminator=discriminator).restore(path).expect_partial().assert_existing_objects_matched()
+    except AssertionError:
+        raise ConfigError("sampling", f"{path} holds no discriminator to choose samples with; use sampling=none") from None
+
+
+def evaluation_labels(num_samples: int, classes: int) -> np.ndarray | None:
+    """The classes a conditional run's evaluation samples are drawn for: every class in turn, so
+    each gets an equal share (None: unconditional)."""
+    return np.arange(num_samples, dtype=np.int32) % classes if classes else None
+
+
+def draw(generator, num_samples: int, seed: int, batch_size: int = 500, labels: np.ndarray | None = None) -> np.ndarray:
+    """``num_samples`` samples from the evaluation noise of a run with ``seed`` (the same noise in
+    training-time evaluations and in ``gantrain-eval``, so their numbers agree), drawn for
+    ``labels`` (N,) when G is conditional."""
+    import tensorflow as tf
+
+    from gantrain.models.conditioning import generate, noise_size
+
+    noise = tf.random.stateless_normal([num_samples, noise_size(generator)], seed=[seed, 2])
+    return np.concatenate([
+        generate(generator, noise[i : i + batch_size], None if labels is None else labels[i : i + batch_size]).numpy()
+        for i in range(0, num_samples, batch_size)
+    ])
+
+
+def check_driven_sampling(cfg, key: str) -> None:
+    """Discriminator-driven sampling needs D to judge single, unlabelled samples."""
+    check_single_sample_critic(cfg.train.get("pack", 1), key)
+    if cfg.model.get("conditional"):
+        raise ConfigError(key, "discriminator-driven sampling is for unconditional runs; this run is conditional")
 
 
 def check_single_sample_critic(pack: int, key: str) -> None:
@@ -154,7 +188,7 @@ def driven_draw(generator, discriminator, held_out: np.ndarray, opts: MetricOpti
     cost: ``acceptance`` and ``d_calls_per_sample``."""
     from gantrain.sampling import drive
 
-    z_dim = generator.input_shape[-1]
+    z_dim = generator.input_shape[-1]  # an unconditional G (check_driven_sampling)
 
     def propose(k: int, rng: np.random.Generator) -> np.ndarray:
         z = rng.standard_normal((k, z_dim), dtype=np.float32)
@@ -169,15 +203,16 @@ def driven_draw(generator, discriminator, held_out: np.ndarray, opts: MetricOpti
     return sampled.x, {"acceptance": sampled.acceptance, "d_calls_per_sample": sampled.calls_per_sample}
 
 
-def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None, inception_graph=None):
+def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None, inception_graph=None,
+                   labels: np.ndarray | None = None):
     """(metrics named by ``plan``, samples as exported: float32 points or uint8 images) for
-    generator outputs."""
+    generator outputs (drawn for ``labels`` by a conditional G)."""
     from gantrain.metrics import mode_metrics
 
     if dataset.centers is not None:
-        points = samples.astype(np.float32)
+        points = as_exported(samples)
         return mode_metrics(points, dataset.centers, dataset.std), points
-    images = np.clip(np.round((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    images = as_exported(samples)
     if plan.extractor == "none":
         pick = np.random.default_rng(0).choice(dataset.size, min(len(images), dataset.size), replace=False)
         real = dataset.take(pick).head()
@@ -187,7 +222,15 @@ def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None,
         }, images
     from gantrain.features import image_metrics
 
-    return image_metrics(node, images, plan.extractor, weights, inception_graph), images
+    conditional = labels if "class_accuracy" in plan.metrics else None
+    return image_metrics(node, images, plan.extractor, weights, inception_graph, conditional), images
+
+
+def as_exported(samples: np.ndarray) -> np.ndarray:
+    """G's outputs as files hold them: uint8 images (N, H, W, C), or float32 points (N, 2)."""
+    if samples.ndim == 4:
+        return np.clip(np.round((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return samples.astype(np.float32)
 
 
 def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
@@ -213,12 +256,9 @@ def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
 
 def usage() -> str:
     """``gantrain-eval --help``: what the command does and every key with its default."""
-    ordered = sorted(fields(EvalCommand), key=lambda f: f.name != "run_dir")  # the required key first
-    keys = "\n".join(f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
-                     for f in ordered)
     return (
         "Usage: gantrain-eval run_dir=<run directory> [key=value ...]\n\n"
-        + __doc__.split("\n\n")[2].replace("``", "") + "\n\nKeys:\n" + keys
+        + __doc__.split("\n\n")[2].replace("``", "") + "\n\nKeys:\n" + keys_help(EvalCommand)
         + "\n\nThe result is one JSON line on stdout (also written to <run>/eval.json); what each metric means\n"
           "is printed below it on stderr."
     )
@@ -226,28 +266,10 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: ``key=value`` arguments, one-line errors, exit 2 on bad input."""
-    console.quiet_tensorflow()
-    args = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in args):
-        print(usage())
-        return
-    try:
-        bad = [a for a in args if "=" not in a]
-        if bad:
-            raise ConfigError(bad[0], f"expected key=value (keys: {', '.join(f.name for f in fields(EvalCommand))})")
-        typed = check_against(EvalCommand, OmegaConf.from_dotlist(args), "", "gantrain-eval")
-        if OmegaConf.is_missing(typed, "run_dir"):
-            raise ConfigError("run_dir", "required: gantrain-eval run_dir=<run directory>")
-        opts: EvalCommand = OmegaConf.to_object(typed)
-        result = evaluate(
-            opts.run_dir, opts.num_samples, opts.checkpoint, opts.export, opts.batch_size,
-            opts.features, opts.weights, opts.inception_graph, opts.sampling, opts.drs_percentile, opts.mh_steps,
-        )
-    except GantrainError as err:
-        print(f"gantrain-eval: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    print(json.dumps(result))
-    print("What the numbers mean:\n" + legend(result), file=sys.stderr)
+    result = run_command("gantrain-eval", EvalCommand, evaluate, usage, argv)
+    if result is not None:
+        print(json.dumps(result))
+        print("What the numbers mean:\n" + legend(result), file=sys.stderr)
 
 
 if __name__ == "__main__":

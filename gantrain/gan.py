@@ -29,6 +29,7 @@ from gantrain.errors import ConfigError
 from gantrain.learning_rate import LearningRate
 from gantrain.losses import LOSSES, Objective
 from gantrain.models import build_auxiliary, build_models
+from gantrain.models.conditioning import noise_size
 
 
 @dataclass
@@ -55,6 +56,14 @@ class GAN:
     aux: Optional[Auxiliary] = None
     ema: Optional[MovingAverage] = None
     augment: Optional[Augmentation] = None  # train.augment: what D sees of every image
+    num_classes: int = 0  # model.conditional: G and D take labels of this many classes (0: unconditional)
+
+    @property
+    def sample_labels(self) -> tf.Tensor | None:
+        """The labels of the previews' fixed noise: one row per class (None: unconditional)."""
+        if not self.num_classes:
+            return None
+        return tf.repeat(tf.range(self.num_classes), self.sample_noise.shape[0] // self.num_classes)
 
     @property
     def sampler(self) -> keras.Model:
@@ -83,19 +92,30 @@ def build_gan(
     data_shape: tuple[int, ...],
     strategy: tf.distribute.Strategy | None = None,
     num_samples: int | None = None,
+    num_classes: int = 0,
 ) -> GAN:
     """The run's objects for ``cfg`` (its ``model``, ``loss``, ``aux`` and ``train`` nodes) and
     examples of ``data_shape``, created in ``strategy``'s scope (default: the current strategy).
-    ``num_samples``: rows of the fixed sample noise (default ``train.num_samples`` or 64)."""
+    ``num_samples``: samples in the fixed sample noise (default ``train.num_samples`` or 64; a
+    conditional run rounds it up to whole rows, one per class); ``num_classes``: the labels of a
+    conditional model's dataset."""
     opts = check_train(cfg.train)
     objective = LOSSES.build(cfg.loss)
     aux_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
+    conditional = bool(cfg.model.get("conditional"))
+    if objective.aux_classifier > 0 and not conditional:
+        raise ConfigError("loss.aux_classifier", "ACGAN's class loss needs a conditional model: add model.conditional=true")
+    if conditional and aux_objective is not None:
+        raise ConfigError("aux", f"{cfg.aux.name} judges samples without their labels; it does not combine with model.conditional")
+    if conditional and opts.pack > 1:
+        raise ConfigError("train.pack", "packs mix samples of different classes; a conditional model needs train.pack=1")
     strategy = strategy or tf.distribute.get_strategy()
     if opts.augment and len(data_shape) != 3:
         raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
-        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack)
+        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack,
+                                                num_classes if conditional else 0, objective.aux_classifier > 0)
         # Each optimizer's iterations count its own updates: D (and the auxiliary network) make
         # n_critic per generator step.
         decay = (opts.steps, opts.steps * opts.n_critic) if opts.lr_decay else (None, None)
@@ -106,18 +126,23 @@ def build_gan(
             rates["aux"] = LearningRate(opts.d_lr, decay[1])
             network = build_auxiliary(cfg.model, data_shape, aux_objective.heads, opts.precision.value)
             aux = Auxiliary(aux_objective, network, _adam(rates["aux"], opts))
-        ema = MovingAverage(generator, opts.ema, opts.seed) if opts.ema is not None else None
+        classes = num_classes if conditional else 0
+        ema = MovingAverage(generator, opts.ema, opts.seed, classes) if opts.ema is not None else None
         rng = tf.random.Generator.from_seed(opts.seed)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
         augment = None
         if opts.augment:
             augment = Augmentation(tuple(opts.augment), opts.augment_p, opts.seed, opts.batch_size * opts.n_critic)
         rows = num_samples or opts.num_samples or 64
-        sample_noise = tf.Variable(
-            tf.random.stateless_normal([rows, generator.input_shape[-1]], seed=[opts.seed, 1]), trainable=False
-        )
+        z_dim = noise_size(generator)
+        if classes:  # one row per class, the same noise in each row: a column is one "style"
+            row = tf.random.stateless_normal([-(-rows // classes), z_dim], seed=[opts.seed, 1])
+            noise = tf.tile(row, [classes, 1])
+        else:
+            noise = tf.random.stateless_normal([rows, z_dim], seed=[opts.seed, 1])
+        sample_noise = tf.Variable(noise, trainable=False)
     return GAN(generator, discriminator, g_optimizer, d_optimizer, objective, rates, rng, step, sample_noise,
-               strategy, aux, ema, augment)
+               strategy, aux, ema, augment, classes)
 
 
 def _adam(lr: LearningRate, opts: TrainConfig) -> keras.optimizers.Optimizer:

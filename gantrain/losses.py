@@ -79,23 +79,36 @@ class Objective:
     penalty: Optional[Penalty] = None
     penalty_weight: float = 0.0
     clip: Optional[float] = None
+    aux_classifier: float = 0.0  # ACGAN: weight of the class cross-entropy in D's and G's losses
 
 
-def _objective(d_loss, g_loss, penalty: PenaltyName, gp_weight: float, one_sided: bool, clip=None) -> Objective:
+def class_cross_entropy(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
+    """ACGAN's auxiliary loss (Odena et al. 2017) per example: -log p(y | x) from D's class
+    logits. D minimises it on real and fake examples, G on its own (both learn that a sample of
+    class y should look like y)."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), tf.cast(class_logits, tf.float32))
+
+
+def _objective(d_loss, g_loss, penalty: PenaltyName, gp_weight: float, one_sided: bool, clip=None,
+               aux_classifier: float = 0.0) -> Objective:
     if gp_weight < 0:
         raise ConfigError("loss.gp_weight", f"must be >= 0, got {gp_weight}")
+    if aux_classifier < 0:
+        raise ConfigError("loss.aux_classifier", f"must be >= 0, got {aux_classifier}")
     if penalty is PenaltyName.none:
-        return Objective(d_loss, g_loss, clip=clip)
+        return Objective(d_loss, g_loss, clip=clip, aux_classifier=aux_classifier)
     if (penalty.value, one_sided) not in PENALTIES:
         raise ConfigError("loss.one_sided", f"applies to penalty gp or dragan, not {penalty.value}")
-    return Objective(d_loss, g_loss, PENALTIES[penalty.value, one_sided], gp_weight, clip)
+    return Objective(d_loss, g_loss, PENALTIES[penalty.value, one_sided], gp_weight, clip, aux_classifier)
 
 
 def _register(name: str, d_loss, g_loss, doc: str, default_penalty: PenaltyName = PenaltyName.none) -> None:
-    """A loss option whose keys are the penalty's: ``penalty``, ``gp_weight``, ``one_sided``."""
+    """A loss option whose keys are the penalty's (``penalty``, ``gp_weight``, ``one_sided``) and
+    ACGAN's weight (``aux_classifier``)."""
 
-    def loss(penalty: PenaltyName = default_penalty, gp_weight: float = 10.0, one_sided: bool = False) -> Objective:
-        return _objective(d_loss, g_loss, penalty, gp_weight, one_sided)
+    def loss(penalty: PenaltyName = default_penalty, gp_weight: float = 10.0, one_sided: bool = False,
+             aux_classifier: float = 0.0) -> Objective:
+        return _objective(d_loss, g_loss, penalty, gp_weight, one_sided, aux_classifier=aux_classifier)
 
     loss.__name__, loss.__doc__ = name, doc
     LOSSES.register(name)(loss)
@@ -111,9 +124,10 @@ _register("lsgan", least_squares_d, least_squares_g, "Least-squares GAN (Mao et 
 
 @LOSSES.register("wgan")
 def wgan(
-    clip: float = 0.01, penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False
+    clip: float = 0.01, penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False,
+    aux_classifier: float = 0.0,
 ) -> Objective:
     """Wasserstein GAN with weight clipping (Arjovsky et al. 2017): D's weights stay in [-clip, clip]."""
     if clip <= 0:
         raise ConfigError("loss.clip", f"must be > 0, got {clip}")
-    return _objective(wasserstein_d, wasserstein_g, penalty, gp_weight, one_sided, clip)
+    return _objective(wasserstein_d, wasserstein_g, penalty, gp_weight, one_sided, clip, aux_classifier)

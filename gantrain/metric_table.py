@@ -30,6 +30,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "kid_std": ("its standard deviation over subsets", False),
     "is": ("Inception Score: exp E[KL(p(y|x) || p(y))], confident and varied predictions", True),
     "is_std": ("its standard deviation over splits", False),
+    "class_accuracy": ("conditional runs: the share of samples the classifier assigns to the class they were drawn for", True),
+    "intra_fid": ("conditional runs: the mean over classes of the FID between each class's samples and its real images", False),
     "classes_hit": ("classes the classifier predicts for at least one sample", True),
     "class_kl": ("KL of the predicted-class histogram to uniform (0: every class equally often)", False),
     "acceptance": ("discriminator-driven sampling: the share of G's proposals accepted", True),
@@ -44,6 +46,7 @@ MODES = ("modes", "hq", "rkl")
 TRIPLES = ("modes", "mode_kl")
 DISTANCES = ("fid", "kid", "kid_std", "is", "is_std")
 CLASSES = ("classes_hit", "class_kl")
+CONDITIONAL = ("class_accuracy", "intra_fid")
 PIXELS = ("pixel_mean", "pixel_std", "real_pixel_mean", "real_pixel_std")
 
 
@@ -63,8 +66,9 @@ def kind_of(dataset: str) -> str:
     return "digits" if dataset in CLASSIFIER_DATASETS else "images"
 
 
-def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.features") -> Plan:
-    """The extractor ``features`` means for ``dataset`` and the metrics it gives."""
+def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.features", conditional: bool = False) -> Plan:
+    """The extractor ``features`` means for ``dataset`` and the metrics it gives (a ``conditional``
+    run's samples also get the classifier's conditional metrics)."""
     if features not in EXTRACTORS:
         raise ConfigError(key, f"unknown extractor '{features}'; known: {', '.join(EXTRACTORS)}")
     kind = kind_of(dataset)
@@ -81,7 +85,7 @@ def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.featu
         if kind != "digits":
             raise ConfigError(key, f"the classifier is trained on mnist or fashion_mnist, not {dataset}; "
                                    "use inception (or auto)")
-        return Plan("classifier", DISTANCES + CLASSES)
+        return Plan("classifier", DISTANCES + CLASSES + (CONDITIONAL if conditional else ()))
     return Plan("inception", DISTANCES)
 
 

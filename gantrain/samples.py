@@ -14,10 +14,14 @@ from PIL import Image, ImageDraw
 PAD = 2  # pixels of grey between tiles
 
 
-def image_grid(images: np.ndarray) -> Image.Image:
-    """(N, H, W, C) floats in [-1, 1] -> a square grid of ceil(sqrt(N))^2 tiles (spares grey)."""
+def image_grid(images: np.ndarray, rows: int | None = None) -> Image.Image:
+    """(N, H, W, C) floats in [-1, 1] -> a grid of ``rows`` rows (default: a square grid of
+    ceil(sqrt(N))^2 tiles), filled row by row (spares grey)."""
     n, h, w, c = images.shape
-    rows = cols = math.ceil(math.sqrt(n))
+    if rows is None:
+        rows = cols = math.ceil(math.sqrt(n))
+    else:
+        cols = math.ceil(n / rows)
     pixels = np.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
     grid = np.full((rows * (h + PAD) + PAD, cols * (w + PAD) + PAD, c), 128, np.uint8)
     for i, tile in enumerate(pixels):
@@ -42,9 +46,9 @@ def scatter(fake: np.ndarray, real: np.ndarray, size: int = 512) -> Image.Image:
     return image
 
 
-def preview(fake: np.ndarray, real: np.ndarray) -> Image.Image:
-    """A grid for images (N, H, W, C), a scatter plot for points (N, 2)."""
-    return image_grid(fake) if fake.ndim == 4 else scatter(fake, real)
+def preview(fake: np.ndarray, real: np.ndarray, rows: int | None = None) -> Image.Image:
+    """A grid for images (N, H, W, C) (``rows``: e.g. one per class), a scatter plot for points (N, 2)."""
+    return image_grid(fake, rows) if fake.ndim == 4 else scatter(fake, real)
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -6,8 +6,10 @@ the critic on the same batches; a moving average of G (``train.ema``) after each
 With top-k training (``train.top_k``) G learns only from the samples D scores best. With
 ``train.augment`` every call of D sees its images through fresh random transforms
 (``gantrain.augment``). With packing (``train.pack``, PacGAN) D judges packs of m samples side by
-side: its losses, and the penalty's points, are per pack. Real batches are sampled from the
-in-memory dataset, or read from a stream.
+side: its losses, and the penalty's points, are per pack. A conditional GAN (``model.conditional``)
+gives G and D a label with every example: real examples bring their own, fake ones get labels
+drawn uniformly; ACGAN's class loss (``loss.aux_classifier``) joins D's and G's losses. Real
+batches are sampled from the in-memory dataset, or read from a stream.
 
 Usage::
 
@@ -26,6 +28,8 @@ import tensorflow as tf
 from gantrain.config import TrainConfig
 from gantrain.errors import ConfigError
 from gantrain.gan import GAN
+from gantrain.losses import class_cross_entropy
+from gantrain.models.conditioning import generate, noise_size
 from gantrain.penalties import critic_scores
 
 
@@ -90,22 +94,27 @@ class RealBatches:
     size: int  # examples in the dataset
 
 
-def make_train_step(gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig) -> Callable[..., dict[str, tf.Tensor]]:
+def make_train_step(gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig,
+                    labels: tf.Tensor | None = None) -> Callable[..., dict[str, tf.Tensor]]:
     """The compiled step of ``gan`` (:func:`gantrain.gan.build_gan`). ``data``: the whole dataset
-    (N, ...), sampled inside the step, or a stream's batches; ``opts``: the ``train`` keys it reads,
+    (N, ...), sampled inside the step, or a stream's batches; ``labels``: the dataset's labels (N,)
+    for a conditional GAN; ``opts``: the ``train`` keys it reads,
     ``batch_size`` (the global batch), ``n_critic``, ``jit_compile`` (XLA), ``top_k`` and
     ``top_k_decay`` (the floor and per-epoch decay of :func:`top_k_fraction`; ``top_k=1``: every
     sample counts)."""
-    return TrainStep(gan, data, opts).compiled
+    return TrainStep(gan, data, opts, labels).compiled
 
 
 class TrainStep:
     """Algorithm 1, one method per part: the draws for the global batch, a critic update, the
     auxiliary network's update, the generator update; :attr:`compiled` runs n steps per call."""
 
-    def __init__(self, gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig):
+    def __init__(self, gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig, labels: tf.Tensor | None = None):
         self.gan, self.objective = gan, gan.objective
         self.data, self.stream = (None, data) if isinstance(data, RealBatches) else (data, None)
+        self.classes, self.labels = gan.num_classes, labels
+        if self.classes and (labels is None or self.stream is not None):
+            raise ConfigError("model.conditional", "needs the dataset's labels in memory (a streamed folder has none)")
         if self.stream is not None:
             self.size, self.example_shape = data.size, tuple(data.iterator.element_spec.shape[1:])
         else:
@@ -127,7 +136,7 @@ class TrainStep:
                     # Slots made now, in the strategy's scope: a checkpoint can fill them, and a
                     # mirrored step cannot create variables while tracing.
                     optimizer.build(model.trainable_variables)
-        self.z_dim = gan.generator.input_shape[-1]
+        self.z_dim = noise_size(gan.generator)
         self.replica_batch = self.batch_size // gan.strategy.num_replicas_in_sync
         if self.replica_batch % self.pack:
             raise ConfigError("train.pack", f"must divide each replica's share of the batch ({self.replica_batch}) "
@@ -170,6 +179,9 @@ class TrainStep:
             draws["eps"] = rng.uniform([n_critic, batch])  # one interpolation weight per example
             if self.objective.penalty.needs_noise:
                 draws["noise"] = rng.uniform([n_critic, batch, *self.example_shape])
+        if self.classes:  # the fake examples' labels, uniform over the classes
+            draws["d_labels"] = rng.uniform([n_critic, batch], 0, self.classes, dtype=tf.int64)
+            draws["g_labels"] = rng.uniform([1, batch], 0, self.classes, dtype=tf.int64)
         augment = self.gan.augment
         if augment is not None:  # from the augmentation's own stream: the draws above stay as they are
             calls = 3 if self.objective.penalty is not None else 2  # D's views of real, fake (and points)
@@ -205,12 +217,17 @@ class TrainStep:
         per pack): Keras 3 optimizers sum the replicas' gradients."""
         return tf.nn.compute_average_loss(per_example, global_batch_size=count or self.batch_size)
 
-    def critic(self, x: tf.Tensor, augment_draws: tf.Tensor | None = None) -> tf.Tensor:
-        """D's scores (B / pack,) of ``x`` (B, ...), seen through the augmentation when it is on,
-        each example on its own, then packed."""
+    def critic(self, x: tf.Tensor, labels: tf.Tensor | None = None,
+               augment_draws: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """D's scores (B / pack,) of ``x`` (B, ...) with their ``labels`` (conditional), seen
+        through the augmentation when it is on, each example on its own, then packed; and D's class
+        logits (B, classes) when it has ACGAN's head (else None)."""
         if augment_draws is not None:
             x = self.gan.augment(x, augment_draws)
-        return tf.reshape(self.gan.discriminator(pack(x, self.pack), training=True), [-1])
+        x = pack(x, self.pack)
+        out = self.gan.discriminator(x if labels is None else [x, tf.cast(labels, tf.int32)], training=True)
+        scores, class_logits = (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
+        return tf.reshape(scores, [-1]), class_logits
 
     def critic_update(self, mine: dict[str, tf.Tensor], i: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None, tf.Tensor]:
         gan, objective = self.gan, self.objective
@@ -221,23 +238,41 @@ class TrainStep:
         else:
             with tf.device(self.data.device):
                 real = tf.gather(self.data, mine["index"][i])
+        real_labels = fake_labels = None
+        if self.classes:  # the real examples' own labels; the fake ones drawn with the noise
+            with tf.device(self.labels.device):
+                real_labels = tf.gather(self.labels, mine["index"][i])
+            fake_labels = mine["d_labels"][i]
         real = to_model_range(real)  # on the replica's device: uint8 is a quarter of the bytes
-        fake = gan.generator(mine["d_noise"][i], training=True)  # ... and fresh noise, every update
+        fake = generate(gan.generator, mine["d_noise"][i], fake_labels, training=True)  # ... and fresh noise, every update
         eps = mine["eps"][i] if objective.penalty is not None else None
         if eps is not None and self.pack > 1:  # a pack's point lies on the line between two packs
             eps = tf.repeat(eps[:: self.pack], self.pack)
         noise = mine["noise"][i] if "noise" in mine else None
-        critic, point_critic = self.critic, None
-        if "d_augment" in mine:  # fresh transforms for each of D's views
-            views = mine["d_augment"][i]  # (B, views, width)
-            critic = lambda x: self.critic(x, tf.concat([views[:, 0], views[:, 1]], 0))  # noqa: E731
-            point_critic = lambda x: self.critic(x, views[:, 2])  # noqa: E731
+        # D's views: real and fake in one call, then the penalty's points, which carry the real
+        # examples' labels; fresh transforms for each view when augmenting.
+        both_labels = tf.concat([real_labels, fake_labels], 0) if self.classes else None
+        views = mine["d_augment"][i] if "d_augment" in mine else None  # (B, views, width)
+        both_views = tf.concat([views[:, 0], views[:, 1]], 0) if views is not None else None
+        class_logits = []  # ACGAN's head on real and fake, from the same call of D
+
+        def critic(x):
+            scores, classes = self.critic(x, both_labels, both_views)
+            class_logits.append(classes)
+            return scores
+
+        def point_critic(x):
+            return self.critic(x, real_labels, views[:, 2] if views is not None else None)[0]
+
         with tf.GradientTape() as tape:
             d_real, d_fake, penalty = critic_scores(
                 critic, real, fake, objective.penalty, eps, noise, getattr(gan.d_optimizer, "dynamic_scale", 1.0),
                 point_critic, self.pack,
             )
             d_loss = self.average(objective.d_loss(d_real, d_fake), self.packs)
+            if objective.aux_classifier > 0:  # ACGAN: D names the class of real and fake examples
+                # Summed over real and fake, then divided by the batch: the two means added.
+                d_loss += objective.aux_classifier * self.average(class_cross_entropy(both_labels, class_logits[0]))
             penalty = self.average(penalty, self.packs)
             total = d_loss + objective.penalty_weight * penalty
             # Mixed float16: the optimizer scales the loss up and its apply() scales back down.
@@ -261,10 +296,13 @@ class TrainStep:
 
     def generator_update(self, mine: dict[str, tf.Tensor]) -> tf.Tensor:
         gan = self.gan
+        labels = mine["g_labels"][0] if self.classes else None
         with tf.GradientTape() as tape:
-            fake = gan.generator(mine["g_noise"][0], training=True)
-            scores = self.critic(fake, mine["g_augment"][0] if "g_augment" in mine else None)
+            fake = generate(gan.generator, mine["g_noise"][0], labels, training=True)
+            scores, class_logits = self.critic(fake, labels, mine["g_augment"][0] if "g_augment" in mine else None)
             per_example = self.objective.g_loss(scores)  # per pack
+            if self.objective.aux_classifier > 0:  # ACGAN: G's samples of class y should be named y
+                per_example += self.objective.aux_classifier * class_cross_entropy(labels, class_logits)
             if gan.aux is not None:  # the auxiliary network judges examples, one by one
                 per_example += per_pack(gan.aux.objective.generator_loss(gan.aux.network(fake, training=True)),
                                         self.pack)

@@ -24,7 +24,7 @@ from gantrain.data import Dataset, load
 from gantrain.duties import Checkpointing, DivergenceGuard, Evaluation, Log, Preview, Progress
 from gantrain.environment import cpu_has_bfloat16, describe
 from gantrain.errors import ConfigError
-from gantrain.evaluate import check_single_sample_critic
+from gantrain.evaluate import check_driven_sampling
 from gantrain.gan import GAN, build_gan
 from gantrain.interrupts import GracefulStop
 from gantrain.metric_table import Plan, default_num_samples, evaluation_plan
@@ -57,7 +57,7 @@ def train(
     # -- Build: seeded initialisation, deterministic kernels, every training draw from gan.rng ----
     tf.config.experimental.enable_op_determinism()
     num_samples = opts.num_samples or (64 if dataset.is_image else 1024)
-    gan = build_gan(cfg, dataset.shape, strategy, num_samples)
+    gan = build_gan(cfg, dataset.shape, strategy, num_samples, dataset.classes)
     streamed = {}
     if dataset.stream is not None:  # read from disk as the step trains; its position is checkpointed
         if not resume:
@@ -67,7 +67,8 @@ def train(
         streamed["data_iterator"] = data.iterator
     else:
         data = tf.convert_to_tensor(dataset.x)  # the one in-memory copy the step samples from
-    train_step = make_train_step(gan, data, opts)
+    labels = tf.convert_to_tensor(dataset.y.astype("int64")) if gan.num_classes else None
+    train_step = make_train_step(gan, data, opts, labels)
 
     # -- Open the run: a new one, or the one to continue ------------------------------------------
     ckpts = Checkpoints(run.checkpoints, keep=opts.keep_checkpoints, **gan.checkpointed(), **streamed)
@@ -87,11 +88,11 @@ def train(
     # -- Loop -------------------------------------------------------------------------------------
     real_points = dataset.x[:num_samples] if not dataset.is_image else None
     evaluation = Evaluation(checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed,
-                            run, ckpts)
+                            run, ckpts, gan.num_classes)
     del dataset, checked
     with writer.as_default(), GracefulStop() as stop, Progress(opts.steps, start) as progress:
         logger = Log(opts.log_every, run, ckpts, progress, start)
-        duties = Duties(progress, logger, Preview(opts.sample_every, run, ckpts, real_points), evaluation,
+        duties = Duties(progress, logger, Preview(opts.sample_every, run, ckpts, real_points, gan.num_classes), evaluation,
                         Checkpointing(opts.checkpoint_every, ckpts), DivergenceGuard(opts, ckpts, gan.learning_rates, logger))
         last, done = loop(gan, train_step, opts, start, stop, duties)
     writer.flush()
@@ -121,12 +122,15 @@ def check(cfg: DictConfig) -> Checked:
     write.)"""
     opts = check_train(cfg.train)
     dataset = load(cfg.dataset)
+    conditional = bool(cfg.model.get("conditional"))
+    if conditional:
+        check_labels(dataset)
     evals = check_eval(cfg.get("eval"))
-    plan = evaluation_plan(dataset.name, evals.features)
+    plan = evaluation_plan(dataset.name, evals.features, conditional=conditional)
     if evals.select is not None and evals.select not in plan.metrics:
         raise ConfigError("eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(plan.metrics)}")
     if evals.every is not None and evals.sampling != "none":
-        check_single_sample_critic(opts.pack, "eval.sampling")
+        check_driven_sampling(cfg, "eval.sampling")
     if evals.every is not None:
         from gantrain.features import check_available
 
@@ -146,6 +150,20 @@ def check(cfg: DictConfig) -> Checked:
         raise ConfigError("train.batch_size", f"{opts.batch_size} does not divide over {strategy.num_replicas_in_sync} replicas")
     eval_samples = evals.num_samples or default_num_samples(dataset.name)
     return Checked(opts, evals, dataset, plan, eval_samples, strategy)
+
+
+def check_labels(dataset: Dataset) -> None:
+    """A conditional model needs a dataset with labels, in memory."""
+    if dataset.stream is not None:
+        raise ConfigError("model.conditional", "needs the labels in memory; this folder is streamed (set dataset.in_memory=true)")
+    if dataset.y is None:
+        where = {
+            "folder": "put each class's images in a subfolder of its own",
+            "mnist": "its file has no labels (y_train/y_test in the .npz, or the labels IDX file beside the images)",
+            "fashion_mnist": "its file has no labels (the labels IDX file beside the images)",
+            "cifar10": "its batches have no labels",
+        }.get(dataset.name, "choose a dataset with labels (mnist, fashion_mnist, cifar10, a folder with class subfolders)")
+        raise ConfigError("model.conditional", f"needs class labels, and dataset {dataset.name} has none: {where}")
 
 
 def open_run(run: RunDir, cfg: DictConfig, gan: GAN, ckpts: Checkpoints, resume: bool,
@@ -208,7 +226,7 @@ def loop(gan: GAN, train_step, opts: TrainConfig, start: int, stop: GracefulStop
         if due[duties.log] or due[duties.evaluation]:
             last = duties.log(done, metrics)
         if due[duties.preview]:
-            duties.preview(done, gan.sampler, gan.sample_noise)
+            duties.preview(done, gan.sampler, gan.sample_noise, gan.sample_labels)
         if due[duties.checkpointing]:
             duties.checkpointing(done)
     return last, done

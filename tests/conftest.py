@@ -124,6 +124,8 @@ EXE = shutil.which("gantrain", path=str(Path(sys.executable).parent))
 COMMAND = [EXE] if EXE else [sys.executable, "-m", "gantrain.cli"]
 EVAL_EXE = shutil.which("gantrain-eval", path=str(Path(sys.executable).parent))
 EVAL_COMMAND = [EVAL_EXE] if EVAL_EXE else [sys.executable, "-m", "gantrain.evaluate"]
+GENERATE_EXE = shutil.which("gantrain-generate", path=str(Path(sys.executable).parent))
+GENERATE_COMMAND = [GENERATE_EXE] if GENERATE_EXE else [sys.executable, "-m", "gantrain.generate"]
 
 
 def cli_env(home: Path | None = None) -> dict[str, str]:

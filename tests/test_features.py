@@ -129,7 +129,7 @@ def test_stacked_mnist_runs_are_evaluated_on_26000_samples_unless_told(pattern_n
 
     drawn = []
     original = gantrain.duties.draw
-    monkeypatch.setattr(gantrain.duties, "draw", lambda g, n, seed: drawn.append(n) or original(g, n, seed))
+    monkeypatch.setattr(gantrain.duties, "draw", lambda g, n, seed, **kw: drawn.append(n) or original(g, n, seed, **kw))
     run = tmp_path / "run"
     train(make_cfg("model=dcgan", *TINY["dcgan"], "dataset=stacked_mnist", f"dataset.path={pattern_npz}",
                    "dataset.num_points=200", "train.steps=1", "train.batch_size=4", "train.n_critic=1",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import COMMAND, EVAL_COMMAND, TINY, cli_env, gantrain, snapshot
+from tests.conftest import COMMAND, EVAL_COMMAND, GENERATE_COMMAND, TINY, cli_env, gantrain, snapshot
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "train.batch_size=8"]
 # What TensorFlow prints on a machine without a GPU that is not the user's concern.
@@ -33,8 +33,15 @@ def test_a_bare_command_runs_in_a_dated_directory_and_says_what_next(tmp_path):
     noise = [line for line in result.stderr.splitlines() if NOISE.search(line)]
     assert noise == [], noise
     assert f"Finished at step 3 of 3; run directory {run}" in result.stdout
-    for command in (f"gantrain-eval run_dir={run}", f"tensorboard --logdir {run}", f"gantrain resume={run}"):
+    for command in (f"gantrain-eval run_dir={run}", f"tensorboard --logdir {run}", f"gantrain resume={run}",
+                    f"gantrain-generate run_dir={run} out={run}/generated format=npz"):
         assert command in result.stdout
+    # The suggested gantrain-generate, as the installed console script: the toy's points in an npz.
+    generated = subprocess.run([*GENERATE_COMMAND, f"run_dir={run}", f"out={run}/generated", "format=npz"], cwd=tmp_path,
+                               env=cli_env(tmp_path / "home"), capture_output=True, text=True)
+    assert generated.returncode == 0, generated.stderr
+    assert json.loads(generated.stdout)["written"] == 64
+    assert (tmp_path / run / "generated" / "samples.npz").is_file()
     record = json.loads((tmp_path / run / "environment.jsonl").read_text().splitlines()[0])
     assert record["step"] == 0 and record["devices"] == ["/device:CPU:0"]
     assert {"gantrain", "tensorflow", "keras", "hydra-core", "python", "commit"} <= set(record)

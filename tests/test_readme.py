@@ -1,4 +1,4 @@
-"""Every ``gantrain`` / ``gantrain-eval`` command in README.md's code blocks runs as written, in
+"""Every ``gantrain`` / ``gantrain-eval`` / ``gantrain-generate`` command in README.md's code blocks runs as written, in
 README order, from one empty working directory: a README that drifts from the code fails here.
 
 Tiny data stands in for the real files (MNIST in the Keras cache and at ``../shared/data``), and
@@ -26,12 +26,14 @@ CANNOT_RUN = {
     "strategy=multi_worker": "needs two machines, host1 and host2",
     "hydra/launcher=slurm": "needs a SLURM cluster",
 }
+# The commands that read a trained run, by their entry points' modules.
+SAMPLE_COMMANDS = {"gantrain-eval": "evaluate", "gantrain-generate": "generate"}
 # New runs whose checkpoints later README commands read by step: they run at full length.
 FULL_LENGTH = ("gantrain model=mlp dataset=grid25 loss=wgan_gp",)
 
 
 def readme_commands() -> list[tuple[str, list[str]]]:
-    """(the command as written, its words) for each gantrain/gantrain-eval command in a bash block."""
+    """(the command as written, its words) for each gantrain/gantrain-eval/gantrain-generate command in a bash block."""
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -39,15 +41,15 @@ def readme_commands() -> list[tuple[str, list[str]]]:
                 words = shlex.split(part, comments=True)
                 while words and re.match(r"^[A-Z_]+=", words[0]):  # VAR=value before the command
                     words = words[1:]
-                if words and words[0] in ("gantrain", "gantrain-eval"):
+                if words and words[0] in ("gantrain", *SAMPLE_COMMANDS):
                     commands.append((" ".join(shlex.split(part, comments=True)), words))
     return commands
 
 
 def shrunk(written: str, words: list[str]) -> list[str]:
     """The overrides CI adds: 2 steps of tiny networks for a new run, 2 more for a resume, few
-    points and trials; nothing for gantrain-eval."""
-    if words[0] == "gantrain-eval":
+    points and trials; nothing for gantrain-eval and gantrain-generate."""
+    if words[0] in SAMPLE_COMMANDS:
         return []
     args = [w for w in words[1:] if w != "-m"]
     if any(a.startswith("resume=") for a in args):
@@ -95,7 +97,7 @@ def test_the_readme_lists_what_ci_cannot_run():
 @pytest.mark.slow
 def test_every_readme_command_runs_as_written(tmp_path, capfd, monkeypatch):
     """Through the real entry points, in this process (one TensorFlow start-up for all of them)."""
-    from gantrain import evaluate
+    import importlib
 
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
@@ -108,11 +110,11 @@ def test_every_readme_command_runs_as_written(tmp_path, capfd, monkeypatch):
         if any(marker in written for marker in CANNOT_RUN):
             continue
         args = words[1:] + shrunk(written, words)
-        if words[0] == "gantrain-eval":
+        if words[0] in SAMPLE_COMMANDS:
             monkeypatch.chdir(work)
             capfd.readouterr()
             try:
-                evaluate.main(args)
+                importlib.import_module(f"gantrain.{SAMPLE_COMMANDS[words[0]]}").main(args)
                 code = 0
             except SystemExit as exit_:
                 code = exit_.code

@@ -39,6 +39,11 @@ class Dataset:
     centers: Optional[np.ndarray] = None
     std: Optional[float] = None
     stream: Optional[ImageStream] = None  # the images, read from disk batch by batch
+    classes: int = 0  # how many classes the labels name (0: no labels); kept by a subset
+
+    def __post_init__(self):
+        if self.y is not None and not self.classes:
+            self.classes = int(self.y.max()) + 1
 
     @property
     def size(self) -> int:

@@ -37,8 +37,11 @@ def cifar10(path: Optional[str] = None, split: str = "train") -> Dataset:
         source = source / FOLDER
     elif source.is_dir() and (source / ARCHIVE).is_file():
         source = source / ARCHIVE
-    rows = [_batch_data(raw, source, name) for name, raw in _read_batches(source, split)]
-    return Dataset("cifar10", np.concatenate(rows).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    batches = [_batch_data(raw, source, name) for name, raw in _read_batches(source, split)]
+    x = np.concatenate([data for data, _ in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    labels = [y for _, y in batches]
+    y = np.concatenate(labels) if all(y is not None for y in labels) else None
+    return Dataset("cifar10", x, y)
 
 
 def _read_batches(source: Path, split: str):
@@ -80,14 +83,16 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _batch_data(raw: bytes, source: Path, name: str) -> np.ndarray:
+def _batch_data(raw: bytes, source: Path, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(images (N, 3072), labels (N,) or None when the batch's labels are missing or do not fit)."""
     try:
         batch = _ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
         data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch.get(b"labels", []), np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
         raise ConfigError("dataset.path", f"{source}: batch '{name}' is not a CIFAR-10 pickle ({err})") from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise ConfigError(
             "dataset.path", f"{source}: batch '{name}' holds {data.dtype} {data.shape}, expected uint8 (N, 3072)"
         )
-    return data
+    return data, labels if labels.shape == (len(data),) and labels.min(initial=0) >= 0 else None

@@ -1,4 +1,5 @@
-"""Any directory of PNG/JPEG images (optionally in class subfolders, which are ignored): users' own data.
+"""Any directory of PNG/JPEG images, optionally in class subfolders (their sorted names are the labels of a
+conditional run; images at the top level then leave the folder without labels): users' own data.
 
 Each image is converted to RGB (or greyscale with ``channels=1``), centre-cropped to a square and
 resized to ``resolution`` x ``resolution`` with Pillow's bicubic filter (antialiased when it
@@ -65,7 +66,20 @@ def folder(path: Optional[str] = None, resolution: int = 64, channels: int = 3, 
     x = np.stack(images)
     log.info("dataset=folder: %d images under %s, each centre-cropped and resized to %dx%dx%d (%.0f MB in memory)",
              len(kept), root, resolution, resolution, channels, x.nbytes / 1e6)
-    return Dataset("folder", x.reshape(len(kept), resolution, resolution, channels))
+    return Dataset("folder", x.reshape(len(kept), resolution, resolution, channels), y=class_labels(root, kept))
+
+
+def class_labels(root: Path, files: Sequence[Path]) -> np.ndarray | None:
+    """Each file's class: the index of its top-level subfolder among the sorted subfolder names;
+    None unless every file lies in a subfolder and there are at least two."""
+    parts = [f.relative_to(root).parts for f in files]
+    if any(len(p) < 2 for p in parts):
+        return None
+    names = sorted({p[0] for p in parts})
+    if len(names) < 2:
+        return None
+    index = {name: i for i, name in enumerate(names)}
+    return np.array([index[p[0]] for p in parts], np.int64)
 
 
 def list_images(root: Path) -> list[Path]:

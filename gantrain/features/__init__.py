@@ -10,6 +10,11 @@ cached beside the data; the classifier adds class coverage.
 ``stacked_mnist``: the MNIST classifier reads each channel; ``modes`` counts the digit triples
 (of 1000) among the samples and ``mode_kl`` is KL(triple histogram || uniform), as in VEEGAN/PacGAN.
 
+Conditional runs (samples drawn for given ``labels``) add, with the classifier, ``class_accuracy``
+(the share of samples classified as the class they were drawn for) and ``intra_fid`` (the mean over
+classes of the FID between that class's samples and that class's real images, as in Miyato &
+Koyama 2018, with the classifier's features).
+
 Usage: ``image_metrics(cfg.dataset, samples)`` -> ``{"fid", "kid", "kid_std", "is", "is_std", ...}``.
 """
 
@@ -47,9 +52,11 @@ def image_metrics(
     extractor: str,
     weights: Optional[str] = None,
     inception_graph: Optional[str] = None,
+    labels: Optional[np.ndarray] = None,
 ) -> dict[str, float]:
     """Metrics of uint8 samples (N, H, W, C) of a run on the dataset ``node`` with ``extractor``
-    (``classifier`` or ``inception``, as :func:`gantrain.metric_table.evaluation_plan` resolves it)."""
+    (``classifier`` or ``inception``, as :func:`gantrain.metric_table.evaluation_plan` resolves it);
+    ``labels`` (N,): the classes a conditional run drew the samples for."""
     if node.name == "stacked_mnist":
         return stacked_mode_metrics(node, samples)
     if extractor == "classifier":
@@ -72,7 +79,35 @@ def image_metrics(
     }
     if extractor == "classifier":
         result.update(class_coverage(probs))
+        if labels is not None:
+            result.update(conditional_metrics(f, probs, labels, class_references(node, extract, key)))
     return result
+
+
+def conditional_metrics(features: np.ndarray, probs: np.ndarray, labels: np.ndarray,
+                        references: dict[str, np.ndarray]) -> dict[str, float]:
+    """``class_accuracy`` and ``intra_fid`` of samples drawn for ``labels``, against per-class
+    real statistics ``references`` (``mu`` (K, F), ``sigma`` (K, F, F))."""
+    distances = [frechet_distance(*gaussian_statistics(features[labels == k]), references["mu"][k], references["sigma"][k])
+                 for k in np.unique(labels)]
+    return {"class_accuracy": float((probs.argmax(axis=1) == labels).mean()), "intra_fid": float(np.mean(distances))}
+
+
+def class_references(node: DictConfig, extract, key: str) -> dict[str, np.ndarray]:
+    """mu (K, F) and sigma (K, F, F) of each class's real images of the split, cached as an .npz."""
+    path = cached(node, f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}_classes.npz")
+    if path.is_file():
+        with np.load(path) as stored:
+            return dict(stored)
+    data = DATASETS.build(node)
+    features, _ = extract(data.head(REFERENCE_IMAGES))
+    y = data.y[:REFERENCE_IMAGES]
+    per_class = [gaussian_statistics(features[y == k]) for k in range(data.classes)]
+    stats = {"mu": np.stack([mu for mu, _ in per_class]), "sigma": np.stack([sigma for _, sigma in per_class])}
+    buffer = io.BytesIO()
+    np.savez(buffer, **stats)
+    atomic_write(path, buffer.getvalue())
+    return stats
 
 
 def check_available(node: DictConfig, extractor: str, weights: Optional[str] = None,

@@ -19,14 +19,20 @@ def packed_shape(data_shape: tuple[int, ...], pack: int) -> tuple[int, ...]:
     return (*data_shape[:-1], data_shape[-1] * pack)
 
 
-def build_models(node: DictConfig, data_shape: tuple[int, ...], precision: str = "float32", pack: int = 1):
+def build_models(node: DictConfig, data_shape: tuple[int, ...], precision: str = "float32", pack: int = 1,
+                 num_classes: int = 0, class_head: bool = False):
     """(G, D) with their layers computing in ``precision`` (a Keras dtype policy); outputs stay
-    float32. ``pack`` > 1: D takes packs of that many examples (``train.pack``, PacGAN)."""
+    float32. ``pack`` > 1: D takes packs of that many examples (``train.pack``, PacGAN).
+    ``num_classes``: the labels of a conditional model (``model.conditional``); ``class_head``: D
+    also gives class logits (ACGAN, ``loss.aux_classifier``)."""
+    if node.get("conditional") and num_classes < 1:
+        raise ConfigError("model.conditional", "needs class labels, and this dataset has none")
+    labels = dict(num_classes=num_classes, class_head=class_head)
     keras.mixed_precision.set_global_policy(precision)
     try:
-        generator, discriminator = MODELS.build(node, data_shape=data_shape)
+        generator, discriminator = MODELS.build(node, data_shape=data_shape, **labels)
         if pack > 1:  # the same architecture, wider at its input; G as built above
-            _, discriminator = MODELS.build(node, data_shape=packed_shape(data_shape, pack))
+            _, discriminator = MODELS.build(node, data_shape=packed_shape(data_shape, pack), **labels)
         return generator, discriminator
     finally:
         keras.mixed_precision.set_global_policy("float32")  # layers keep the policy they were built with

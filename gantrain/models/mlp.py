@@ -17,6 +17,7 @@ from keras import layers
 
 from gantrain.errors import ConfigError
 from gantrain.models import MODELS
+from gantrain.models.conditioning import discriminator_outputs, label_input, with_class_embedding
 from gantrain.models.spectral_norm import dense
 
 
@@ -31,11 +32,18 @@ def mlp(
     g_batchnorm: bool = False,
     d_maxout: int = 1,
     init_std: float | None = None,
+    conditional: bool = False,
+    d_projection: bool = True,
+    num_classes: int = 0,
+    class_head: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
     """G: z (B, z_dim) -> x (B, *data_shape); D: x -> logit (B, 1); ``d_spectral_norm``: spectral
     normalization on every layer of D; ``g_batchnorm``: batch norm before each of G's hidden
     activations; ``d_maxout``: pieces of each maxout unit of D's hidden layers (1: LeakyReLU);
-    ``init_std``: weights drawn from N(0, init_std^2) (PacGAN: 0.02) instead of Keras's Glorot."""
+    ``init_std``: weights drawn from N(0, init_std^2) (PacGAN: 0.02) instead of Keras's Glorot;
+    ``conditional``: G and D take class labels of ``num_classes`` classes (G: a class embedding
+    beside z; D: the projection term when ``d_projection``; ``class_head``: ACGAN's class logits,
+    ``gantrain.models.conditioning``)."""
     if z_dim < 1:
         raise ConfigError("model.z_dim", f"must be >= 1, got {z_dim}")
     if d_maxout < 1:
@@ -51,7 +59,8 @@ def mlp(
     is_image = len(data_shape) == 3
 
     z = keras.Input((z_dim,))
-    h = z
+    y = label_input() if conditional else None
+    h = z if y is None else with_class_embedding(z, y, num_classes)
     for width in g_hidden:
         h = layers.Dense(width, use_bias=not g_batchnorm, **init())(h)  # batch norm's shift is the bias
         if g_batchnorm:
@@ -60,7 +69,7 @@ def mlp(
         h = layers.LeakyReLU(negative_slope)(h)
     # Outputs in float32 under mixed precision too: losses and penalties are computed in float32.
     out = layers.Dense(size, activation="tanh" if is_image else None, dtype="float32", **init())(h)
-    generator = keras.Model(z, layers.Reshape(data_shape)(out), name="generator")
+    generator = keras.Model(z if y is None else [z, y], layers.Reshape(data_shape)(out), name="generator")
 
     x = keras.Input(data_shape)
     h = layers.Flatten()(x)
@@ -70,7 +79,10 @@ def mlp(
         else:
             h = layers.LeakyReLU(negative_slope)(dense(width, spectral_norm=d_spectral_norm, **init())(h))
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32", **init())(h)
-    discriminator = keras.Model(x, logit, name="discriminator")
+    if y is not None:
+        y = label_input()
+        logit = discriminator_outputs(h, logit, y, num_classes, d_projection, class_head, d_spectral_norm)
+    discriminator = keras.Model(x if y is None else [x, y], logit, name="discriminator")
     return generator, discriminator
 
 

@@ -20,6 +20,7 @@ import keras
 from keras import layers
 
 from gantrain.models import MODELS, square_images
+from gantrain.models.conditioning import ConditionalBatchNorm, discriminator_outputs, label_input, with_class_embedding
 from gantrain.models.dcgan import feature_sizes
 from gantrain.models.spectral_norm import conv2d, dense
 
@@ -38,23 +39,33 @@ def resnet(
     d_channels: int = 128,
     d_spectral_norm: bool = False,
     d_pooling: Pooling = Pooling.sum,
+    conditional: bool = False,
+    d_projection: bool = True,
+    num_classes: int = 0,
+    class_head: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
     """G: z (B, z_dim) -> images (B, H, W, C) in [-1, 1]; D: images -> logit (B, 1).
 
     ``g_channels``/``d_channels``: the width of every block of G/D; ``g_batchnorm``: batch norm in
     G's blocks; ``d_spectral_norm``: spectral normalization on every layer of D; ``d_pooling``:
-    how D's last features are pooled over space, ``sum`` (SNGAN) or ``mean`` (WGAN-GP).
+    how D's last features are pooled over space, ``sum`` (SNGAN) or ``mean`` (WGAN-GP);
+    ``conditional``: G and D take class labels of ``num_classes`` classes (G: class-conditional
+    batch norm in every block, or a class embedding beside z without batch norm; D: the projection
+    term when ``d_projection``, as SNGAN's conditional ResNet; ``class_head``: ACGAN's class logits).
     """
     height, channels = square_images("resnet", data_shape, z_dim=z_dim, g_channels=g_channels, d_channels=d_channels)
 
     z = keras.Input((z_dim,))
+    y = label_input() if conditional else None
+    g_in = with_class_embedding(z, y, num_classes) if y is not None and not g_batchnorm else z
     sizes = feature_sizes(height)
-    h = layers.Reshape((sizes[0], sizes[0], g_channels))(layers.Dense(sizes[0] ** 2 * g_channels)(z))
+    h = layers.Reshape((sizes[0], sizes[0], g_channels))(layers.Dense(sizes[0] ** 2 * g_channels)(g_in))
+    label = (y, num_classes) if y is not None else None
     for size in sizes[1:]:
-        h = _up_block(h, g_channels, g_batchnorm, crop=2 * h.shape[1] > size)
-    h = layers.Conv2D(channels, 3, padding="same")(_bn_relu(h, g_batchnorm))
+        h = _up_block(h, g_channels, g_batchnorm, crop=2 * h.shape[1] > size, label=label)
+    h = layers.Conv2D(channels, 3, padding="same")(_bn_relu(h, g_batchnorm, label))
     # Outputs in float32 under mixed precision too: losses and penalties are computed in float32.
-    generator = keras.Model(z, layers.Activation("tanh", dtype="float32")(h), name="generator")
+    generator = keras.Model(z if y is None else [z, y], layers.Activation("tanh", dtype="float32")(h), name="generator")
 
     def conv(filters: int, kernel_size: int):
         return conv2d(filters, kernel_size, spectral_norm=d_spectral_norm, padding="same")
@@ -74,22 +85,28 @@ def resnet(
     if Pooling(d_pooling) is Pooling.sum:
         features = layers.Rescaling(float(h.shape[1] * h.shape[2]))(features)  # the mean times the positions
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(features)
-    discriminator = keras.Model(x, logit, name="discriminator")
+    if y is not None:
+        y = label_input()
+        logit = discriminator_outputs(features, logit, y, num_classes, d_projection, class_head, d_spectral_norm)
+    discriminator = keras.Model(x if y is None else [x, y], logit, name="discriminator")
     return generator, discriminator
 
 
-def _bn_relu(h, batchnorm: bool):
-    if batchnorm:
+def _bn_relu(h, batchnorm: bool, label=None):
+    """``label``: (y, classes) for class-conditional batch norm."""
+    if batchnorm and label is not None:
+        h = ConditionalBatchNorm(label[1], momentum=0.9)([h, label[0]])
+    elif batchnorm:
         h = layers.BatchNormalization(momentum=0.9)(h)  # momentum: see dcgan._normalize_relu
     return layers.ReLU()(h)
 
 
-def _up_block(h, channels: int, batchnorm: bool, crop: bool):
+def _up_block(h, channels: int, batchnorm: bool, crop: bool, label=None):
     """Upsample by 2 (cropped back by one pixel when ``crop``), residual."""
     up = layers.UpSampling2D(2)
     trim = layers.Cropping2D(((0, 1), (0, 1))) if crop else layers.Identity()
-    main = trim(up(_bn_relu(h, batchnorm)))
+    main = trim(up(_bn_relu(h, batchnorm, label)))
     main = layers.Conv2D(channels, 3, padding="same")(main)
-    main = layers.Conv2D(channels, 3, padding="same")(_bn_relu(main, batchnorm))
+    main = layers.Conv2D(channels, 3, padding="same")(_bn_relu(main, batchnorm, label))
     shortcut = layers.Conv2D(channels, 1)(trim(up(h)))
     return layers.Add()([main, shortcut])

@@ -1,0 +1,55 @@
+"""The ``key=value`` console commands beside ``gantrain`` (``gantrain-eval``, ``gantrain-generate``):
+their keys are a dataclass's fields, parsed and checked by OmegaConf, listed by ``--help``.
+
+Each key is an argument of the function the command runs, by the same name.
+
+Usage: ``result = run_command("gantrain-eval", EvalCommand, evaluate, usage)`` (None after --help).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import fields
+from typing import Any, Callable
+
+from omegaconf import OmegaConf
+
+from gantrain import console
+from gantrain.errors import ConfigError, GantrainError
+from gantrain.registry import check_against
+
+
+def run_command(program: str, schema: type, action: Callable[..., Any], usage: Callable[[], str],
+                argv: list[str] | None = None) -> Any:
+    """The console entry point's work: a quiet console, ``--help``, the keys parsed and passed to
+    ``action`` by name; a bad input ends with one line on stderr and exit code 2."""
+    console.quiet_tensorflow()
+    args = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in args):
+        print(usage())
+        return None
+    try:
+        return action(**dataclasses.asdict(parse(schema, args, program)))
+    except GantrainError as err:
+        print(f"{program}: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def parse(schema: type, args: list[str], program: str):
+    """The command's options from ``args``: an instance of ``schema``; its required ``run_dir``
+    must be given. A bad argument is a ConfigError naming it."""
+    bad = [a for a in args if "=" not in a]
+    if bad:
+        raise ConfigError(bad[0], f"expected key=value (keys: {', '.join(f.name for f in fields(schema))})")
+    typed = check_against(schema, OmegaConf.from_dotlist(args), "", program)
+    if OmegaConf.is_missing(typed, "run_dir"):
+        raise ConfigError("run_dir", f"required: {program} run_dir=<run directory>")
+    return OmegaConf.to_object(typed)
+
+
+def keys_help(schema: type) -> str:
+    """One line per key (the required ``run_dir`` first): its default and its ``help``."""
+    ordered = sorted(fields(schema), key=lambda f: f.name != "run_dir")
+    return "\n".join(f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
+                     for f in ordered)
