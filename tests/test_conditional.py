@@ -88,14 +88,18 @@ def test_conditional_batch_norm_is_batch_norm_with_a_scale_and_shift_per_class()
     np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * mean, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("model, kind", [("dcgan", ConditionalBatchNorm), ("resnet", ConditionalBatchNorm)])
-def test_conditional_generators_with_batch_norm_use_it_per_class_and_without_embed_the_label(model, kind):
+@pytest.mark.parametrize("model, shared", [("dcgan", 0), ("resnet", 1)])
+def test_conditional_generators_with_batch_norm_use_it_per_class_and_without_embed_the_label(model, shared):
+    """dcgan: every batch norm per class; resnet: every one in the blocks, the last one (after the
+    blocks) shared by all classes, as SNGAN's conditional ResNet generator has it."""
     from gantrain.models import build_models
 
     node = api.compose([f"model={model}", *TINY[model], "model.conditional=true"]).model
     generator, discriminator = build_models(node, (8, 8, 1), num_classes=4)
     norms = [layer for layer in generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert norms and all(isinstance(layer, kind) and layer.classes == 4 for layer in norms)
+    per_class = norms[: len(norms) - shared]
+    assert per_class and all(isinstance(layer, ConditionalBatchNorm) and layer.classes == 4 for layer in per_class)
+    assert not any(isinstance(layer, ConditionalBatchNorm) for layer in norms[len(norms) - shared :])
     assert [i.shape[1:] for i in generator.inputs] == [(4,), ()] and len(discriminator.inputs) == 2
     plain, _ = build_models(OmegaConf.merge(node, {"g_batchnorm": False}), (8, 8, 1), num_classes=4)
     assert plain.get_layer("class_embedding").output.shape[-1] == 4  # as wide as z, beside it

@@ -50,8 +50,9 @@ def resnet(
     G's blocks; ``d_spectral_norm``: spectral normalization on every layer of D; ``d_pooling``:
     how D's last features are pooled over space, ``sum`` (SNGAN) or ``mean`` (WGAN-GP);
     ``conditional``: G and D take class labels of ``num_classes`` classes (G: class-conditional
-    batch norm in every block, or a class embedding beside z without batch norm; D: the projection
-    term when ``d_projection``, as SNGAN's conditional ResNet; ``class_head``: ACGAN's class logits).
+    batch norm in every block, the batch norm after the blocks shared as in SNGAN's code, or a
+    class embedding beside z without batch norm; D: the projection term when ``d_projection``, as
+    SNGAN's conditional ResNet; ``class_head``: ACGAN's class logits).
     """
     height, channels = square_images("resnet", data_shape, z_dim=z_dim, g_channels=g_channels, d_channels=d_channels)
 
@@ -63,7 +64,8 @@ def resnet(
     label = (y, num_classes) if y is not None else None
     for size in sizes[1:]:
         h = _up_block(h, g_channels, g_batchnorm, crop=2 * h.shape[1] > size, label=label)
-    h = layers.Conv2D(channels, 3, padding="same")(_bn_relu(h, g_batchnorm, label))
+    # The batch norm after the blocks is unconditional in SNGAN's conditional generator too.
+    h = layers.Conv2D(channels, 3, padding="same")(_bn_relu(h, g_batchnorm))
     # Outputs in float32 under mixed precision too: losses and penalties are computed in float32.
     generator = keras.Model(z if y is None else [z, y], layers.Activation("tanh", dtype="float32")(h), name="generator")
 
