@@ -128,7 +128,8 @@ def rejection_sample(propose, score, n: int, rng: np.random.Generator, percentil
         # log(1 - exp(d - d_max - eps)) without cancellation; d - d_max - eps < 0.
         f = d - d_max - np.log(-np.expm1(d - d_max - eps))
         gamma = float(np.percentile(f, percentile)) if percentile is not None else 0.0
-        accept = rng.random(batch) < 1.0 / (1.0 + np.exp(-(f - gamma)))
+        with np.errstate(over="ignore"):  # exp overflows to inf far below gamma: probability 0, as it should be
+            accept = rng.random(batch) < 1.0 / (1.0 + np.exp(-(f - gamma)))
         kept.append(x[accept])
     kept_count = sum(len(k) for k in kept)
     return np.concatenate(kept)[:n], kept_count / proposed, calls
