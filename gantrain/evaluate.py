@@ -66,14 +66,11 @@ def evaluate(
     """Metrics of ``num_samples`` samples of the run's generator at ``checkpoint``; ``features``,
     ``weights``, ``inception_graph``: the image feature extractor (:mod:`gantrain.features`);
     ``sampling``, ``drs_percentile``, ``mh_steps``: discriminator-driven sampling."""
-    run = RunDir(run_dir)
-    if not run.config.is_file():
-        raise ConfigError("run_dir", f"{run.root} is not a gantrain run (no .hydra/config.yaml)")
+    run, cfg = saved_run(run_dir)
     if num_samples is not None and num_samples < 1:
         raise ConfigError("num_samples", f"must be >= 1, got {num_samples}")
     if batch_size < 1:
         raise ConfigError("batch_size", f"must be >= 1, got {batch_size}")
-    cfg = OmegaConf.load(run.config)
     path = checkpoint_path(run, checkpoint)
     if export is not None and Path(export).suffix != ".npz":
         raise ConfigError("export", f"must name a .npz file, got {export}")
@@ -91,14 +88,8 @@ def evaluate(
     generator, discriminator = restore_models(cfg, dataset, path)
     seed = int(cfg.train.seed)
     labels = evaluation_labels(num_samples, dataset.classes if conditional else 0)
-    extra = {}
-    if sampling == "none":
-        samples = draw(generator, num_samples, seed, batch_size, labels)
-    else:
-        restore_discriminator(discriminator, path)
-        samples, extra = driven_draw(generator, discriminator, held_out_examples(cfg.dataset), driving, num_samples,
-                                     seed, batch_size)
-    step = int(path.rsplit("-", 1)[1])
+    samples, extra = run_samples(cfg, generator, discriminator, path, driving, num_samples, seed, batch_size, labels)
+    step = checkpoint_step(path)
     metrics, exported = sample_metrics(cfg.dataset, dataset, samples, plan, weights, inception_graph, labels)
     result: dict = {"step": step, "num_samples": num_samples, **metrics, **extra}
     if export is not None:
@@ -106,6 +97,19 @@ def evaluate(
             np.savez(f, x=exported)
     atomic_write(run.root / "eval.json", json.dumps(result, indent=2) + "\n")
     return result
+
+
+def saved_run(run_dir: str | Path):
+    """(the run directory, its saved config), or a ConfigError if ``run_dir`` holds no run."""
+    run = RunDir(run_dir)
+    if not run.config.is_file():
+        raise ConfigError("run_dir", f"{run.root} is not a gantrain run (no .hydra/config.yaml)")
+    return run, OmegaConf.load(run.config)
+
+
+def checkpoint_step(path: str) -> int:
+    """The step of a checkpoint prefix, ``.../ckpt-<step>``."""
+    return int(path.rsplit("-", 1)[1])
 
 
 def restore_models(cfg, dataset, path: str):
@@ -130,6 +134,16 @@ def restore_discriminator(discriminator, path: str) -> None:
         tf.train.Checkpoint(discriminator=discriminator).restore(path).expect_partial().assert_existing_objects_matched()
     except AssertionError:
         raise ConfigError("sampling", f"{path} holds no discriminator to choose samples with; use sampling=none") from None
+
+
+def run_samples(cfg, generator, discriminator, path: str, driving: MetricOptions, num_samples: int, seed: int,
+                batch_size: int, labels: np.ndarray | None) -> tuple[np.ndarray, dict]:
+    """(samples of the run's G from the noise of ``seed``, for ``labels``; or, with
+    ``driving.sampling``, chosen by its D restored from ``path``, and what choosing cost)."""
+    if driving.sampling == "none":
+        return draw(generator, num_samples, seed, batch_size, labels), {}
+    restore_discriminator(discriminator, path)
+    return driven_draw(generator, discriminator, held_out_examples(cfg.dataset), driving, num_samples, seed, batch_size)
 
 
 def evaluation_labels(num_samples: int, classes: int) -> np.ndarray | None:

@@ -112,10 +112,11 @@ def build_gan(
     strategy = strategy or tf.distribute.get_strategy()
     if opts.augment and len(data_shape) != 3:
         raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
+    classes = num_classes if conditional else 0
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
-        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack,
-                                                num_classes if conditional else 0, objective.aux_classifier > 0)
+        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack, classes,
+                                                objective.aux_classifier > 0)
         # Each optimizer's iterations count its own updates: D (and the auxiliary network) make
         # n_critic per generator step.
         decay = (opts.steps, opts.steps * opts.n_critic) if opts.lr_decay else (None, None)
@@ -126,7 +127,6 @@ def build_gan(
             rates["aux"] = LearningRate(opts.d_lr, decay[1])
             network = build_auxiliary(cfg.model, data_shape, aux_objective.heads, opts.precision.value)
             aux = Auxiliary(aux_objective, network, _adam(rates["aux"], opts))
-        classes = num_classes if conditional else 0
         ema = MovingAverage(generator, opts.ema, opts.seed, classes) if opts.ema is not None else None
         rng = tf.random.Generator.from_seed(opts.seed)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)

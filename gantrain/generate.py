@@ -22,12 +22,9 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from omegaconf import OmegaConf
-
 from gantrain.commands import keys_help, run_command
 from gantrain.config import MetricOptions, check_metric_options
 from gantrain.errors import ConfigError
-from gantrain.run_dir import RunDir
 
 FORMATS = ("png", "npz")
 
@@ -69,14 +66,12 @@ def generate(
     """Write samples of the run's generator at ``checkpoint`` into ``out`` (the keys are those of
     :class:`GenerateCommand`); returns what was written. Every check runs before ``out`` is touched."""
     from gantrain.data import DATASETS
-    from gantrain.evaluate import as_exported, check_driven_sampling, checkpoint_path, restore_models
+    from gantrain.evaluate import (as_exported, check_driven_sampling, checkpoint_path, checkpoint_step,
+                                   evaluation_labels, restore_models, run_samples, saved_run)
 
     if out is None:
         raise ConfigError("out", "required: gantrain-generate run_dir=<run directory> out=<folder>")
-    run = RunDir(run_dir)
-    if not run.config.is_file():
-        raise ConfigError("run_dir", f"{run.root} is not a gantrain run (no .hydra/config.yaml)")
-    cfg = OmegaConf.load(run.config)
+    run, cfg = saved_run(run_dir)
     path = checkpoint_path(run, checkpoint)
     for key, value in (("num_samples", num_samples), ("batch_size", batch_size)):
         if value < 1:
@@ -85,7 +80,8 @@ def generate(
         raise ConfigError("format", f"unknown format '{format}'; known: {', '.join(FORMATS)}")
     if interpolate is not None and interpolate < 2:
         raise ConfigError("interpolate", f"needs at least 2 points (the two ends), got {interpolate}")
-    check_metric_options(MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps))
+    driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps)
+    check_metric_options(driving)
     if sampling != "none":
         check_driven_sampling(cfg, "sampling")
         if interpolate is not None:
@@ -101,25 +97,17 @@ def generate(
 
     generator, discriminator = restore_models(cfg, dataset, path)
     seed = int(cfg.train.seed) if seed is None else seed
-    summary: dict = {"out": str(folder), "step": int(path.rsplit("-", 1)[1]), "seed": seed}
+    summary: dict = {"out": str(folder), "step": checkpoint_step(path), "seed": seed}
     if interpolate is not None:
         image = interpolation_strip(generator, interpolate, num_samples, drawn_classes, seed)
         folder.mkdir(parents=True, exist_ok=True)
         image.save(folder / "interpolation.png")
         return {**summary, "written": str(folder / "interpolation.png")}
-    labels = None if drawn_classes is None else np.asarray(drawn_classes, np.int32)[np.arange(num_samples) % len(drawn_classes)]
-    if sampling == "none":
-        from gantrain.evaluate import draw
-
-        samples = draw(generator, num_samples, seed, batch_size, labels)
-    else:
-        from gantrain.evaluate import driven_draw, held_out_examples, restore_discriminator
-
-        restore_discriminator(discriminator, path)
-        opts = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps)
-        samples, extra = driven_draw(generator, discriminator, held_out_examples(cfg.dataset), opts, num_samples,
-                                     seed, batch_size)
-        summary.update(extra)
+    labels = None  # the requested classes in turn, as gantrain-eval draws every class in turn
+    if drawn_classes is not None:
+        labels = np.asarray(drawn_classes, np.int32)[evaluation_labels(num_samples, len(drawn_classes))]
+    samples, extra = run_samples(cfg, generator, discriminator, path, driving, num_samples, seed, batch_size, labels)
+    summary.update(extra)
     samples = as_exported(samples)
     folder.mkdir(parents=True, exist_ok=True)
     if format == "npz":
@@ -152,14 +140,13 @@ def write_pngs(folder: Path, images: np.ndarray, labels: np.ndarray | None) -> N
     """``000000.png`` ... in ``folder``, or in ``folder/<class>/`` numbered within each class."""
     from PIL import Image
 
-    counters: dict[int, int] = {}
+    counters: dict[int | None, int] = {}
     for i, image in enumerate(images):
-        where = folder
-        if labels is not None:
-            where = folder / str(int(labels[i]))
-            where.mkdir(exist_ok=True)
-        number = counters.get(None if labels is None else int(labels[i]), 0)
-        counters[None if labels is None else int(labels[i])] = number + 1
+        label = None if labels is None else int(labels[i])
+        where = folder if label is None else folder / str(label)
+        where.mkdir(exist_ok=True)
+        number = counters.get(label, 0)
+        counters[label] = number + 1
         Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(where / f"{number:06d}.png")
 
 

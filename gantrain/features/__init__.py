@@ -95,19 +95,15 @@ def conditional_metrics(features: np.ndarray, probs: np.ndarray, labels: np.ndar
 
 def class_references(node: DictConfig, extract, key: str) -> dict[str, np.ndarray]:
     """mu (K, F) and sigma (K, F, F) of each class's real images of the split, cached as an .npz."""
-    path = cached(node, f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}_classes.npz")
-    if path.is_file():
-        with np.load(path) as stored:
-            return dict(stored)
-    data = DATASETS.build(node)
-    features, _ = extract(data.head(REFERENCE_IMAGES))
-    y = data.y[:REFERENCE_IMAGES]
-    per_class = [gaussian_statistics(features[y == k]) for k in range(data.classes)]
-    stats = {"mu": np.stack([mu for mu, _ in per_class]), "sigma": np.stack([sigma for _, sigma in per_class])}
-    buffer = io.BytesIO()
-    np.savez(buffer, **stats)
-    atomic_write(path, buffer.getvalue())
-    return stats
+    def compute() -> dict[str, np.ndarray]:
+        data = DATASETS.build(node)
+        features, _ = extract(data.head(REFERENCE_IMAGES))
+        y = data.y[:REFERENCE_IMAGES]
+        per_class = [gaussian_statistics(features[y == k]) for k in range(data.classes)]
+        return {"mu": np.stack([mu for mu, _ in per_class]), "sigma": np.stack([sigma for _, sigma in per_class])}
+
+    return cached_arrays(cached(node, f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}_classes.npz"),
+                         compute)
 
 
 def check_available(node: DictConfig, extractor: str, weights: Optional[str] = None,
@@ -157,18 +153,25 @@ def _data_folder(node: DictConfig) -> Path | None:
 
 def reference(node: DictConfig, extract, key: str) -> dict[str, np.ndarray]:
     """mu, sigma and up to 10,000 features of the real split, cached as an .npz."""
-    path = cached(node, f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}.npz")
+    def compute() -> dict[str, np.ndarray]:
+        features, _ = extract(DATASETS.build(node).head(REFERENCE_IMAGES))
+        mu, sigma = gaussian_statistics(features)
+        keep = np.random.default_rng(0).choice(len(features), min(KID_FEATURES, len(features)), replace=False)
+        return {"mu": mu, "sigma": sigma, "features": features[np.sort(keep)]}
+
+    return cached_arrays(cached(node, f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}.npz"), compute)
+
+
+def cached_arrays(path: Path, compute) -> dict[str, np.ndarray]:
+    """The arrays stored in the .npz ``path``, or ``compute()``'s, stored there first."""
     if path.is_file():
         with np.load(path) as stored:
             return dict(stored)
-    features, _ = extract(DATASETS.build(node).head(REFERENCE_IMAGES))
-    mu, sigma = gaussian_statistics(features)
-    keep = np.random.default_rng(0).choice(len(features), min(KID_FEATURES, len(features)), replace=False)
-    stats = {"mu": mu, "sigma": sigma, "features": features[np.sort(keep)]}
+    arrays = compute()
     buffer = io.BytesIO()
-    np.savez(buffer, **stats)
+    np.savez(buffer, **arrays)
     atomic_write(path, buffer.getvalue())  # a cut-off write never leaves a truncated cache
-    return stats
+    return arrays
 
 
 def class_coverage(probs: np.ndarray) -> dict[str, float]:
