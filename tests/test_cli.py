@@ -25,7 +25,7 @@ def test_help_lists_groups_and_options_from_any_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     for line in ("model: dcgan, mlp, resnet", "loss: gan, hinge, lsgan, nsgan, wgan, wgan_gp",
                  "dataset: cifar10, fashion_mnist, folder, grid25, mnist, ring8", "strategy: default",
-                 "aux: gon", "experiment: cifar10_resnet_wgan_gp, grid25, mnist_conditional, mnist_dcgan_wgan_gp, pacgan_grid25, pacgan_ring8, ring8"):
+                 "aux: gon", "experiment: cifar10_resnet_wgan_gp, grid25, mnist_conditional, mnist_dcgan_hinge, mnist_dcgan_wgan_gp, pacgan_grid25, pacgan_ring8, ring8, stacked_mnist"):
         assert line in result.stdout
     assert "gp_weight: 10.0" in result.stdout and "n_critic: 5" in result.stdout
     assert list(tmp_path.iterdir()) == []  # --help writes nothing

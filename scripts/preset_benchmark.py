@@ -1,0 +1,116 @@
+"""An image preset against its targets: ``mnist_dcgan_hinge``, ``mnist_dcgan_wgan_gp``, ``mnist_conditional`` or
+``stacked_mnist``.
+
+For each seed: one ``gantrain experiment=<preset> dataset.path=<data> train.seed=<seed>`` run
+(timed), then ``gantrain-eval`` on its last checkpoint (the preset's own metrics: classifier
+FID/KID/IS and class coverage for MNIST, class accuracy and intra-FID for the conditional preset,
+modes of 1000 and KL on 26,000 samples for stacked MNIST). Prints the mean and standard error over
+seeds beside the targets and the published rows, then each run's evaluations during training
+against minutes since its start (read from the run's TensorBoard events), and copies each run's
+last preview grid next to the results.
+
+Usage: ``python scripts/preset_benchmark.py --preset stacked_mnist --data ../shared/data/mnist.npz
+[--seeds 3] [--out outputs/preset_benchmark] [-- extra overrides]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from toy_benchmark import mean_se
+
+# preset: (the metrics in the table, {metric: (comparison, target)}, minutes a run, published rows)
+UNCONDITIONAL_MNIST = (("fid", "kid", "is", "classes_hit", "class_kl"), {"fid": ("≤", 15.0), "classes_hit": ("≥", 10)})
+PRESETS = {
+    "mnist_dcgan_hinge": (*UNCONDITIONAL_MNIST, 30, {}),
+    "mnist_dcgan_wgan_gp": (*UNCONDITIONAL_MNIST, 150, {}),
+    "mnist_conditional": (
+        ("fid", "class_accuracy", "intra_fid", "is", "classes_hit"),
+        {"fid": ("≤", 30.0), "class_accuracy": ("≥", 0.97)}, 30, {}),
+    "stacked_mnist": (
+        ("modes", "mode_kl"), {"modes": ("≥", 990), "mode_kl": ("≤", 0.1)}, 60,
+        {"PacDCGAN2 (PacGAN Table 2, 100k iterations)": {"modes": 1000.0, "mode_kl": 0.06},
+         "DCGAN (the same table)": {"modes": 99.0, "mode_kl": 3.40}}),
+}
+
+
+def run_one(preset: str, seed: int, args) -> dict:
+    """Train and evaluate one run in subprocesses; returns gantrain-eval's metrics plus ``seconds``
+    and ``curve`` (the evaluations during training)."""
+    run_dir = args.out / preset / f"seed_{seed}"
+    done = run_dir / "benchmark.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = ["gantrain", f"experiment={preset}", f"dataset.path={args.data}", f"train.seed={seed}",
+               f"hydra.run.dir={run_dir}", *args.overrides]
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(f"{run_dir}.log", "w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
+    seconds = time.perf_counter() - start
+    evaluated = subprocess.run(["gantrain-eval", f"run_dir={run_dir}"], check=True, capture_output=True, text=True, env=env)
+    result = {**json.loads(evaluated.stdout.strip().splitlines()[-1]), "seconds": seconds,
+              "command": " ".join(command), "curve": curve(run_dir, PRESETS[preset][0])}
+    done.write_text(json.dumps(result, indent=2) + "\n")
+    grids = sorted((run_dir / "samples").glob("step_*.png"))
+    if grids:
+        shutil.copy(grids[-1], args.out / preset / f"grid_seed_{seed}.png")
+    return result
+
+
+def curve(run_dir: Path, metrics: tuple[str, ...]) -> list[dict]:
+    """The run's evaluations during training, each with the minutes since the run's first event."""
+    import tensorflow as tf
+
+    first, points = None, {}
+    for events in sorted((run_dir / "tb").glob("events.*")):
+        for record in tf.data.TFRecordDataset(str(events)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            first = event.wall_time if first is None else min(first, event.wall_time)
+            for value in event.summary.value:
+                if value.tag in metrics:
+                    point = points.setdefault(event.step, {"step": event.step, "minutes": event.wall_time})
+                    point[value.tag] = float(tf.make_ndarray(value.tensor))
+    return [{**p, "minutes": (p["minutes"] - first) / 60} for _, p in sorted(points.items())]
+
+
+def shown(metric: str, value: float) -> str:
+    return f"{100 * value:.1f} %" if metric == "class_accuracy" else f"{value:.3g}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    parser.add_argument("--data", required=True, help="mnist.npz")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("outputs/preset_benchmark"))
+    parser.add_argument("overrides", nargs="*", help="extra overrides after --")
+    args = parser.parse_args()
+    metrics, targets, minutes, published = PRESETS[args.preset]
+    rows = [run_one(args.preset, seed, args) for seed in range(args.seeds)]
+    scale = {"class_accuracy": 100}
+    print(f"experiment={args.preset}, {len(rows)} seed(s), mean ± s.e.; each run alone on this machine")
+    print(f"| | {' | '.join(metrics)} | minutes a run |")
+    print("|---|" + "---|" * (len(metrics) + 1))
+    print(f"| {args.preset} | " + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in rows]) for m in metrics)
+          + f" | {mean_se([r['seconds'] / 60 for r in rows])} |")
+    print("| target | " + " | ".join(f"{targets[m][0]} {shown(m, targets[m][1])}" if m in targets else "" for m in metrics)
+          + f" | ≤ {minutes} |")
+    for name, row in published.items():
+        print(f"| {name} | " + " | ".join(shown(m, row[m]) if m in row else "" for m in metrics) + " | |")
+    for seed, r in enumerate(rows):
+        print(f"seed {seed}, step {r['step']}, {r['seconds'] / 60:.1f} min — {r['command']}")
+        for point in r["curve"]:
+            print(f"  step {point['step']:>6} at {point['minutes']:5.1f} min: "
+                  + ", ".join(f"{m} {shown(m, point[m])}" for m in metrics if m in point))
+
+
+if __name__ == "__main__":
+    main()
