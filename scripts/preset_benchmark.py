@@ -16,13 +16,10 @@ Usage: ``python scripts/preset_benchmark.py --preset stacked_mnist --data ../sha
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
+from benchmark_run import train_and_evaluate
 from toy_benchmark import mean_se
 
 # preset: (the metrics in the table, {metric: (comparison, target)}, minutes a run, published rows)
@@ -41,28 +38,16 @@ PRESETS = {
 
 
 def run_one(preset: str, seed: int, args) -> dict:
-    """Train and evaluate one run in subprocesses; returns gantrain-eval's metrics plus ``seconds``
-    and ``curve`` (the evaluations during training)."""
+    """Train and evaluate one run in subprocesses; returns gantrain-eval's metrics plus ``seconds``,
+    ``command`` and ``curve`` (the evaluations during training)."""
     run_dir = args.out / preset / f"seed_{seed}"
-    done = run_dir / "benchmark.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = ["gantrain", f"experiment={preset}", f"dataset.path={args.data}", f"train.seed={seed}",
                f"hydra.run.dir={run_dir}", *args.overrides]
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(f"{run_dir}.log", "w") as log:
-        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
-    seconds = time.perf_counter() - start
-    evaluated = subprocess.run(["gantrain-eval", f"run_dir={run_dir}"], check=True, capture_output=True, text=True, env=env)
-    result = {**json.loads(evaluated.stdout.strip().splitlines()[-1]), "seconds": seconds,
-              "command": " ".join(command), "curve": curve(run_dir, PRESETS[preset][0])}
-    done.write_text(json.dumps(result, indent=2) + "\n")
+    result = train_and_evaluate(command, run_dir, Path(f"{run_dir}.log"))
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     if grids:
         shutil.copy(grids[-1], args.out / preset / f"grid_seed_{seed}.png")
-    return result
+    return {**result, "curve": curve(run_dir, PRESETS[preset][0])}
 
 
 def curve(run_dir: Path, metrics: tuple[str, ...]) -> list[dict]:

@@ -16,14 +16,13 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from benchmark_run import train_and_evaluate
 from toy_benchmark import mean_se
 
 # label (also the folder of its runs) -> overrides; "none" is the baseline the others are compared with
@@ -41,27 +40,13 @@ TARGET = 0.25  # FID with augmentation at least 25 % lower than without
 def run_one(setting: str, seed: int, args, threads: int | None) -> dict:
     """Train and evaluate one run in subprocesses; returns gantrain-eval's metrics plus ``seconds``."""
     run_dir = args.out / setting / f"seed_{seed}"
-    done = run_dir / "benchmark.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    if threads is not None:
-        env["TF_NUM_INTRAOP_THREADS"] = str(threads)
     length = [] if args.steps is None else [f"train.steps={args.steps}", f"train.sample_every={args.steps}",
                                             f"train.checkpoint_every={args.steps}"]
     command = ["gantrain", f"experiment={args.preset}", f"dataset.path={args.data}", f"dataset.subset={args.subset}",
                f"train.seed={seed}", *length, "eval.every=null", "eval.select=null", f"hydra.run.dir={run_dir}",
                *SETTINGS[setting]]
-    if (run_dir / ".hydra" / "config.yaml").exists():
-        command = ["gantrain", f"resume={run_dir}"]  # an interrupted benchmark picks up where it was
-    start = time.perf_counter()
-    with open(args.out / f"{setting}_seed_{seed}.log", "w") as log:
-        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
-    seconds = time.perf_counter() - start
-    subprocess.run(["gantrain-eval", f"run_dir={run_dir}"], check=True, capture_output=True, env=env)
-    result = {**json.loads((run_dir / "eval.json").read_text()), "seconds": seconds}
+    result = train_and_evaluate(command, run_dir, args.out / f"{setting}_seed_{seed}.log", threads)
     shutil.copy(run_dir / "samples" / f"step_{result['step']:06d}.png", args.out / f"{setting}_seed_{seed}.png")
-    done.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from PIL import Image
 
+from benchmark_run import benchmark_env, train_and_evaluate
 from gantrain.data import DATASETS
 from gantrain.samples import PAD, scatter
 
@@ -56,37 +57,18 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | 
     ``samplings``; returns each one's eval metrics plus ``seconds`` (training, then sampling)."""
     run_dir = out / preset / f"seed_{seed}"
     experiment, overrides = VARIANTS.get(preset, (preset, []))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    if threads is not None:
-        # Only the kernels' threads are split between jobs: pinning TensorFlow's inter-op pool
-        # to one thread serialises D's, GON's and the penalty's independent ops (measured 30
-        # instead of 52 steps/s for the grid25 preset).
-        env["TF_NUM_INTRAOP_THREADS"] = str(threads)
-    done = run_dir / "benchmark.json"  # eval.json is gantrain-eval's, whichever checkpoint it last read
-    if not done.exists():
-        command = ["gantrain", f"experiment={experiment}", *overrides, f"train.seed={seed}",
-                   f"hydra.run.dir={run_dir}", *extra]
-        if (run_dir / ".hydra" / "config.yaml").exists():
-            command = ["gantrain", f"resume={run_dir}"]  # an interrupted benchmark picks up where it was
-        start = time.perf_counter()
-        with open(out / f"{preset}_seed_{seed}.log", "w") as log:
-            subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
-        seconds = time.perf_counter() - start
-        subprocess.run(
-            ["gantrain-eval", f"run_dir={run_dir}", f"export={run_dir / 'samples.npz'}"],
-            check=True, capture_output=True, env=env,
-        )
-        result = json.loads((run_dir / "eval.json").read_text())
-        result["seconds"] = seconds
-        done.write_text(json.dumps(result, indent=2) + "\n")
-    results = {"none": json.loads(done.read_text())}
+    command = ["gantrain", f"experiment={experiment}", *overrides, f"train.seed={seed}",
+               f"hydra.run.dir={run_dir}", *extra]
+    results = {"none": train_and_evaluate(command, run_dir, out / f"{preset}_seed_{seed}.log", threads,
+                                          (f"export={run_dir / 'samples.npz'}",))}
     packed = any(o.startswith("train.pack=") and o != "train.pack=1" for o in overrides)
     for method in [] if packed else samplings:  # a D of packs does not judge single samples
         driven = run_dir / f"benchmark_{method}.json"
         if not driven.exists():
             start = time.perf_counter()
             subprocess.run(["gantrain-eval", f"run_dir={run_dir}", *SAMPLERS[method],
-                            f"export={run_dir / f'samples_{method}.npz'}"], check=True, capture_output=True, env=env)
+                            f"export={run_dir / f'samples_{method}.npz'}"], check=True, capture_output=True,
+                           env=benchmark_env(threads))
             result = json.loads((run_dir / "eval.json").read_text())
             result["seconds"] = time.perf_counter() - start
             driven.write_text(json.dumps(result, indent=2) + "\n")
