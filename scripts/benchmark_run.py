@@ -37,7 +37,13 @@ def train_and_evaluate(command: list[str], run_dir: Path, log: Path, threads: in
     with open(log, "w") as out:
         subprocess.run(command, check=True, stdout=out, stderr=subprocess.STDOUT, env=env)
     seconds = time.perf_counter() - start
-    subprocess.run(["gantrain-eval", f"run_dir={run_dir}", *eval_args], check=True, capture_output=True, env=env)
-    result = {**json.loads((run_dir / "eval.json").read_text()), "seconds": seconds, "command": " ".join(command)}
+    result = {**evaluate(run_dir, eval_args, threads), "seconds": seconds, "command": " ".join(command)}
     done.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def evaluate(run_dir: Path, eval_args: tuple[str, ...] = (), threads: int | None = None) -> dict:
+    """``gantrain-eval run_dir=<run_dir> <eval_args>`` in a subprocess; its metrics."""
+    subprocess.run(["gantrain-eval", f"run_dir={run_dir}", *eval_args], check=True, capture_output=True,
+                   env=benchmark_env(threads))
+    return json.loads((run_dir / "eval.json").read_text())

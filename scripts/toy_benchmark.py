@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from PIL import Image
 
-from benchmark_run import benchmark_env, train_and_evaluate
+from benchmark_run import evaluate, train_and_evaluate
 from gantrain.data import DATASETS
 from gantrain.samples import PAD, scatter
 
@@ -66,10 +65,7 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | 
         driven = run_dir / f"benchmark_{method}.json"
         if not driven.exists():
             start = time.perf_counter()
-            subprocess.run(["gantrain-eval", f"run_dir={run_dir}", *SAMPLERS[method],
-                            f"export={run_dir / f'samples_{method}.npz'}"], check=True, capture_output=True,
-                           env=benchmark_env(threads))
-            result = json.loads((run_dir / "eval.json").read_text())
+            result = evaluate(run_dir, (*SAMPLERS[method], f"export={run_dir / f'samples_{method}.npz'}"), threads)
             result["seconds"] = time.perf_counter() - start
             driven.write_text(json.dumps(result, indent=2) + "\n")
         results[method] = json.loads(driven.read_text())
