@@ -7,7 +7,8 @@ images, 2500 samples). Prints the mean and standard error over seeds beside the 
 of DiffAugment, and copies each run's last sample grid next to the results.
 
 Usage: ``python scripts/small_data_benchmark.py --data ../shared/data/mnist.npz [--seeds 2]
-[--preset mnist_dcgan_hinge] [--steps N (default: the preset's)] [--jobs 2] [--out outputs/small_data]``
+[--preset mnist_dcgan_hinge] [--steps N (default: the preset's)] [--jobs 2] [--out outputs/small_data]
+[--settings none translation_cutout ...] [-- overrides for every run]``
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ SETTINGS = {
     "translation_cutout": ["train.augment=[translation,cutout]"],
     "translation": ["train.augment=[translation]"],
     "translation_cutout_p05": ["train.augment=[translation,cutout]", "train.augment_p=0.5"],
+    "translation_cutout_auto": ["train.augment=[translation,cutout]", "train.augment_p=auto"],  # ADA
 }
 # DiffAugment (Zhao et al. 2020), as cited for this benchmark: StyleGAN2 on 10 % of CIFAR-10.
 PUBLISHED = ("StyleGAN2 on 10 % of CIFAR-10, FID (Zhao et al. 2020)", 36.0, 14.5)
@@ -44,7 +46,7 @@ def run_one(setting: str, seed: int, args, threads: int | None) -> dict:
                                             f"train.checkpoint_every={args.steps}"]
     command = ["gantrain", f"experiment={args.preset}", f"dataset.path={args.data}", f"dataset.subset={args.subset}",
                f"train.seed={seed}", *length, "eval.every=null", "eval.select=null", f"hydra.run.dir={run_dir}",
-               *SETTINGS[setting]]
+               *args.overrides, *SETTINGS[setting]]
     result = train_and_evaluate(command, run_dir, args.out / f"{setting}_seed_{seed}.log", threads)
     shutil.copy(run_dir / "samples" / f"step_{result['step']:06d}.png", args.out / f"{setting}_seed_{seed}.png")
     return result
@@ -60,6 +62,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads)")
     parser.add_argument("--settings", nargs="+", default=["none", "translation_cutout"], choices=list(SETTINGS))
     parser.add_argument("--out", type=Path, default=Path("outputs/small_data"))
+    parser.add_argument("overrides", nargs="*", help="overrides for every run, after --")
     args = parser.parse_args()
     if "none" not in args.settings:
         parser.error("--settings must include none, the baseline")
@@ -72,7 +75,7 @@ def main() -> None:
     by_setting = {s: [r for (name, _), r in zip(jobs, results, strict=True) if name == s] for s in args.settings}
 
     steps = args.steps or results[0]["step"]
-    print(f"\nexperiment={args.preset} on {args.subset} images, {steps} steps, {args.seeds} seeds, "
+    print(f"\nexperiment={args.preset}", *args.overrides, f"on {args.subset} images, {steps} steps, {args.seeds} seeds, "
           f"{args.jobs} run(s) at a time, {threads or 'all'} kernel thread(s) each; metrics on 2500 samples\n")
     print("| train.augment | classifier FID | KID | IS | classes hit | minutes per run |")
     print("|---|---|---|---|---|---|")
