@@ -64,8 +64,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/small_data"))
     parser.add_argument("overrides", nargs="*", help="overrides for every run, after --")
     args = parser.parse_args()
-    if "none" not in args.settings:
-        parser.error("--settings must include none, the baseline")
     args.data = str(Path(args.data).resolve())
     args.out.mkdir(parents=True, exist_ok=True)
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
@@ -85,11 +83,12 @@ def main() -> None:
               f"| {mean_se([r['seconds'] / 60 for r in rows])} |")
     name, before, after = PUBLISHED
     print(f"| published: {name} | {before} -> {after} ({1 - after / before:.0%} lower) | | | | |\n")
-    plain = np.mean([r["fid"] for r in by_setting["none"]])
-    for setting in args.settings[1:]:
-        augmented = np.mean([r["fid"] for r in by_setting[setting]])
-        print(f"{setting}: FID {1 - augmented / plain:.0%} lower than without augmentation "
-              f"(target: at least {TARGET:.0%}): {'met' if augmented <= (1 - TARGET) * plain else 'NOT met'}")
+    if "none" in by_setting:  # the baseline the others are compared with
+        plain = np.mean([r["fid"] for r in by_setting["none"]])
+        for setting in (s for s in args.settings if s != "none"):
+            augmented = np.mean([r["fid"] for r in by_setting[setting]])
+            print(f"{setting}: FID {1 - augmented / plain:.0%} lower than without augmentation "
+                  f"(target: at least {TARGET:.0%}): {'met' if augmented <= (1 - TARGET) * plain else 'NOT met'}")
     print(f"sample grids: {args.out}/<setting>_seed_<seed>.png")
     json.dump(by_setting, open(args.out / "results.json", "w"), indent=2)
 
