@@ -73,8 +73,9 @@ def main() -> None:
     by_setting = {s: [r for (name, _), r in zip(jobs, results, strict=True) if name == s] for s in args.settings}
 
     steps = args.steps or results[0]["step"]
-    print(f"\nexperiment={args.preset}", *args.overrides, f"on {args.subset} images, {steps} steps, {args.seeds} seeds, "
-          f"{args.jobs} run(s) at a time, {threads or 'all'} kernel thread(s) each; metrics on 2500 samples\n")
+    per_run = threads or os.environ.get("TF_NUM_INTRAOP_THREADS", "all")
+    print(f"\nexperiment={args.preset}", *args.overrides, f"on {args.subset} images, {steps} steps,",
+          f"{args.seeds} seeds, {args.jobs} run(s) at a time, {per_run} kernel thread(s) each; metrics on 2500 samples\n")
     print("| train.augment | classifier FID | KID | IS | classes hit | minutes per run |")
     print("|---|---|---|---|---|---|")
     for setting, rows in by_setting.items():
@@ -90,7 +91,9 @@ def main() -> None:
             print(f"{setting}: FID {1 - augmented / plain:.0%} lower than without augmentation "
                   f"(target: at least {TARGET:.0%}): {'met' if augmented <= (1 - TARGET) * plain else 'NOT met'}")
     print(f"sample grids: {args.out}/<setting>_seed_<seed>.png")
-    json.dump(by_setting, open(args.out / "results.json", "w"), indent=2)
+    saved = args.out / "results.json"  # kept across calls that run different settings into one folder
+    earlier = json.loads(saved.read_text()) if saved.exists() else {}
+    saved.write_text(json.dumps({**earlier, **by_setting}, indent=2))
 
 
 if __name__ == "__main__":
