@@ -120,6 +120,17 @@ def test_resume_is_bitwise_with_every_optional_state(tmp_path, make_cfg):
         assert any(name.startswith(part) for name in names), part
 
 
+def test_the_toy_presets_resume_bit_for_bit_under_xla(tmp_path, make_cfg):
+    """grid25 and ring8 compile 50 steps per call with XLA, whose own sampler draws the noise: a run
+    stopped at step 4 and resumed (calls of 4 and 2 steps) ends where one call of 6 steps does.
+    grid25 has everything ring8 has, and top-k besides."""
+    options = ["experiment=grid25", *TINY["mlp"], "dataset.num_points=300", "train.batch_size=16",
+               "train.lr_decay=false"]  # lr_decay spans train.steps, which differs between the two runs
+    cfg = make_cfg(*options)
+    assert (cfg.train.jit_compile, cfg.train.steps_per_call) == (True, 50)
+    assert_same_state(*straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=4))
+
+
 @pytest.mark.parametrize("model", ["resnet", "dcgan"])
 def test_image_models_with_spectral_norm_and_decay(tmp_path, make_cfg, mnist_npz, model):
     cfg = make_cfg(f"model={model}", *TINY[model], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}",
