@@ -147,11 +147,26 @@ class TrainStep:
         self.compiled = tf.function(self.steps, jit_compile=opts.jit_compile)
 
     def steps(self, n: int = 1) -> dict[str, tf.Tensor]:
-        """``n`` generator steps in one call (fewer round trips to Python); the last one's metrics."""
-        metrics = self.one_step()
-        for _ in tf.range(n - 1):
+        """``n`` generator steps in one call (fewer round trips to Python); the last one's metrics.
+        Every step runs in the loop's body, the first too: XLA compiles code outside a loop apart
+        from its body, and may round differently there (batch norm's moving statistics did), so a
+        step would depend on where in a call it falls and a resumed run would drift from a straight one."""
+        metrics = {name: tf.constant(0.0) for name in self.metric_names}  # the loop's carried structure
+        for _ in tf.range(n):
             metrics = self.one_step()
         return metrics
+
+    @property
+    def metric_names(self) -> list[str]:
+        """What each step reports, known before it runs."""
+        names = ["d_loss", "g_loss"]
+        if self.objective.penalty is not None:
+            names.append("gp")
+        if self.gan.aux is not None:
+            names.append("aux_loss")
+        if self.gan.augment is not None and self.gan.augment.adaptive:
+            names += ["real_sign", "augment_p"]  # ADA's r_t: the mean of sign(D(real)), and its p
+        return names
 
     def one_step(self) -> dict[str, tf.Tensor]:
         strategy = self.gan.strategy
@@ -203,14 +218,10 @@ class TrainStep:
             sign_sum += real_sign
             if aux_loss is not None:
                 aux_sum += aux_loss
-        metrics = {"d_loss": d_sum / self.n_critic, "g_loss": self.generator_update(mine)}
-        if self.objective.penalty is not None:
-            metrics["gp"] = penalty_sum / self.n_critic
-        if self.gan.aux is not None:
-            metrics["aux_loss"] = aux_sum / self.n_critic
-        if self.gan.augment is not None and self.gan.augment.adaptive:
-            metrics["real_sign"] = sign_sum / self.n_critic  # ADA's r_t: the mean of sign(D(real))
-        return metrics
+        sums = {"d_loss": d_sum, "gp": penalty_sum, "aux_loss": aux_sum, "real_sign": sign_sum}
+        means = {name: total / self.n_critic for name, total in sums.items()}
+        means["g_loss"] = self.generator_update(mine)
+        return {name: means[name] for name in self.metric_names if name in means}  # augment_p: one_step's
 
     def average(self, per_example: tf.Tensor, count: int | None = None) -> tf.Tensor:
         """The mean over the global batch's ``count`` entries (default: examples; D's losses are

@@ -37,7 +37,7 @@ from gantrain import api  # noqa: E402
 from gantrain.config import check_train  # noqa: E402
 from gantrain.data import DATASETS  # noqa: E402
 from gantrain.gan import build_gan  # noqa: E402
-from gantrain.step import make_train_step, to_model_range  # noqa: E402
+from gantrain.step import TrainStep, to_model_range  # noqa: E402
 
 BATCH, N_CRITIC, GP_WEIGHT = 64, 5, 10.0
 
@@ -136,9 +136,15 @@ def time_textbook(cfg, images: np.ndarray, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def gantrain_step(cfg, images: np.ndarray):
-    """gantrain's compiled step, built as ``gantrain`` builds it (Adam 1e-4, betas 0 and 0.9)."""
-    return make_train_step(build_gan(cfg, images.shape[1:]), tf.constant(images), check_train(cfg.train))
+def gantrain_step(cfg, images: np.ndarray) -> TrainStep:
+    """gantrain's step, built as ``gantrain`` builds it (Adam 1e-4, betas 0 and 0.9); call ``.compiled``."""
+    return TrainStep(build_gan(cfg, images.shape[1:]), tf.constant(images), check_train(cfg.train))
+
+
+def step_flops(step: TrainStep) -> float:
+    """One generator step's FLOPs, counted on one step's graph: the compiled call runs its steps in a
+    loop, whose body the profiler does not count."""
+    return graph_flops(tf.function(step.one_step))
 
 
 def toy_rows(peak: float, steps: int) -> list[dict]:
@@ -148,8 +154,8 @@ def toy_rows(peak: float, steps: int) -> list[dict]:
         for per_call in (1, 50):
             cfg = api.compose(["experiment=grid25", f"train.jit_compile={jit}", f"train.steps_per_call={per_call}"])
             points = DATASETS.build(cfg.dataset).x
-            step = gantrain_step(cfg, points)
-            flops = graph_flops(step, 1)
+            train_step = gantrain_step(cfg, points)
+            step, flops = train_step.compiled, step_flops(train_step)
             calls = max(2, steps * 10 // per_call)
             sec = seconds_per_call(lambda step=step, n=per_call: step(n), calls, warmup=1) / per_call
             rows.append({"implementation": f"grid25 {'XLA' if jit else 'graph'}, {per_call} step(s)/call",
@@ -167,7 +173,7 @@ def folder_rows(steps: int) -> list[dict]:
         cfg = api.compose(["dataset=folder", "dataset.path=unused", f"dataset.resolution={resolution}",
                            f"model.g_channels={channels}", f"model.d_channels={channels}"])
         images = np.random.default_rng(0).integers(0, 256, (256, resolution, resolution, 3), dtype=np.uint8)
-        sec = seconds_per_call(gantrain_step(cfg, images), max(2, steps // 2), warmup=1)
+        sec = seconds_per_call(gantrain_step(cfg, images).compiled, max(2, steps // 2), warmup=1)
         rows.append({"implementation": f"folder {resolution}x{resolution}x3, {channels} channels", "sec_per_step": sec})
     return rows
 
@@ -194,17 +200,17 @@ def dcgan_rows(args, figures: dict) -> list[dict]:
                  f"train.batch_size={BATCH}", f"train.n_critic={N_CRITIC}"]
     cfg = api.compose(overrides)
     images = DATASETS.build(cfg.dataset).x
-    step = gantrain_step(cfg, images)
-    flops = graph_flops(step)
+    train_step = gantrain_step(cfg, images)
+    step, flops = train_step.compiled, step_flops(train_step)
     figures["gflop_per_step"] = flops / 1e9
     seconds = {"gantrain": seconds_per_call(step, args.steps)}
     # Same algorithm and FLOPs, bfloat16 arithmetic (train.precision=mixed_bfloat16), and XLA.
     for name, extra in (("gantrain bfloat16", "train.precision=mixed_bfloat16"), ("gantrain XLA", "train.jit_compile=true")):
-        seconds[name] = seconds_per_call(gantrain_step(api.compose([*overrides, extra]), images),
+        seconds[name] = seconds_per_call(gantrain_step(api.compose([*overrides, extra]), images).compiled,
                                          max(2, args.steps // 5), warmup=1)
     seconds["keras textbook (fit)"] = time_textbook(cfg, images, args.steps)
     tf.config.run_functions_eagerly(True)
-    eager = gantrain_step(cfg, images)
+    eager = gantrain_step(cfg, images).compiled
     seconds["eager loop"] = seconds_per_call(eager, max(3, args.steps // 4), warmup=1)
     tf.config.run_functions_eagerly(False)
     rows = []

@@ -131,6 +131,18 @@ def test_the_toy_presets_resume_bit_for_bit_under_xla(tmp_path, make_cfg):
     assert_same_state(*straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=4))
 
 
+@pytest.mark.parametrize("pack", [1, 4])
+def test_xla_resumes_batch_norm_statistics_bit_for_bit(tmp_path, make_cfg, pack):
+    """PacGAN's presets compile 50 steps per call with XLA, and G's batch norm keeps moving
+    statistics, updated at every step outside the gradients: calls of 4 and 2 steps update them
+    exactly as one call of 6 does."""
+    options = ["experiment=pacgan_grid25", *TINY["mlp"], "dataset.num_points=300", "train.batch_size=16",
+               f"train.pack={pack}"]
+    cfg = make_cfg(*options)
+    assert (cfg.train.jit_compile, cfg.train.steps_per_call, cfg.model.g_batchnorm) == (True, 50, True)
+    assert_same_state(*straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=4))
+
+
 @pytest.mark.parametrize("model", ["resnet", "dcgan"])
 def test_image_models_with_spectral_norm_and_decay(tmp_path, make_cfg, mnist_npz, model):
     cfg = make_cfg(f"model={model}", *TINY[model], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}",
