@@ -221,7 +221,8 @@ class TrainStep:
         sums = {"d_loss": d_sum, "gp": penalty_sum, "aux_loss": aux_sum, "real_sign": sign_sum}
         means = {name: total / self.n_critic for name, total in sums.items()}
         means["g_loss"] = self.generator_update(mine)
-        return {name: means[name] for name in self.metric_names if name in means}  # augment_p: one_step's
+        # In metric_names' order; augment_p is added by one_step, after the replicas' results are summed.
+        return {name: means[name] for name in self.metric_names if name in means}
 
     def average(self, per_example: tf.Tensor, count: int | None = None) -> tf.Tensor:
         """The mean over the global batch's ``count`` entries (default: examples; D's losses are
