@@ -81,7 +81,7 @@ def main() -> None:
     metrics, targets, minutes, published = PRESETS[args.preset]
     rows = [run_one(args.preset, seed, args) for seed in range(args.seeds)]
     scale = {"class_accuracy": 100}
-    print(f"experiment={args.preset}, {len(rows)} seed(s), mean ± s.e.; each run alone on this machine")
+    print(f"experiment={args.preset}, {len(rows)} seed(s), mean ± s.e.; one run at a time (its minutes are its own only if nothing else shared the cores)")
     print(f"| | {' | '.join(metrics)} | minutes a run |")
     print("|---|" + "---|" * (len(metrics) + 1))
     print(f"| {args.preset} | " + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in rows]) for m in metrics)
