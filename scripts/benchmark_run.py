@@ -23,6 +23,12 @@ def benchmark_env(threads: int | None = None) -> dict[str, str]:
     return env
 
 
+def threads_per_run(jobs: int) -> int | None:
+    """Kernel threads for each of ``jobs`` runs sharing the cores; None (TensorFlow's default, the
+    whole machine) for one run at a time, so that its minutes are those of a run alone."""
+    return max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+
+
 def train_and_evaluate(command: list[str], run_dir: Path, log: Path, threads: int | None = None,
                        eval_args: tuple[str, ...] = ()) -> dict:
     """gantrain-eval's metrics of the trained run plus ``seconds`` (training) and ``command``."""

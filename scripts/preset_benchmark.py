@@ -10,16 +10,17 @@ against minutes since its start (read from the run's TensorBoard events), and co
 last preview grid next to the results.
 
 Usage: ``python scripts/preset_benchmark.py --preset stacked_mnist --data ../shared/data/mnist.npz
-[--seeds 3] [--out outputs/preset_benchmark] [-- extra overrides]``
+[--seeds 3] [--jobs 1] [--out outputs/preset_benchmark] [-- extra overrides]``
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmark_run import train_and_evaluate
+from benchmark_run import threads_per_run, train_and_evaluate
 from toy_benchmark import mean_se
 
 # preset: (the metrics in the table, {metric: (comparison, target)}, minutes a run, published rows)
@@ -37,13 +38,13 @@ PRESETS = {
 }
 
 
-def run_one(preset: str, seed: int, args) -> dict:
+def run_one(preset: str, seed: int, args, threads: int | None) -> dict:
     """Train and evaluate one run in subprocesses; returns gantrain-eval's metrics plus ``seconds``,
     ``command`` and ``curve`` (the evaluations during training)."""
     run_dir = args.out / preset / f"seed_{seed}"
     command = ["gantrain", f"experiment={preset}", f"dataset.path={args.data}", f"train.seed={seed}",
                f"hydra.run.dir={run_dir}", *args.overrides]
-    result = train_and_evaluate(command, run_dir, Path(f"{run_dir}.log"))
+    result = train_and_evaluate(command, run_dir, Path(f"{run_dir}.log"), threads)
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     if grids:
         shutil.copy(grids[-1], args.out / preset / f"grid_seed_{seed}.png")
@@ -75,13 +76,17 @@ def main() -> None:
     parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
     parser.add_argument("--data", required=True, help="mnist.npz")
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
     parser.add_argument("--out", type=Path, default=Path("outputs/preset_benchmark"))
     parser.add_argument("overrides", nargs="*", help="extra overrides after --")
     args = parser.parse_args()
     metrics, targets, minutes, published = PRESETS[args.preset]
-    rows = [run_one(args.preset, seed, args) for seed in range(args.seeds)]
+    threads = threads_per_run(args.jobs)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda seed: run_one(args.preset, seed, args, threads), range(args.seeds)))
     scale = {"class_accuracy": 100}
-    print(f"experiment={args.preset}, {len(rows)} seed(s), mean ± s.e.; one run at a time (its minutes are its own only if nothing else shared the cores)")
+    print(f"experiment={args.preset}, {len(rows)} seed(s), mean ± s.e.; {args.jobs} run(s) at a time, "
+          f"{threads or 'all'} kernel thread(s) each (a run's minutes are its own only if nothing else shared the cores)")
     print(f"| | {' | '.join(metrics)} | minutes a run |")
     print("|---|" + "---|" * (len(metrics) + 1))
     print(f"| {args.preset} | " + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in rows]) for m in metrics)

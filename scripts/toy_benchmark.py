@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from PIL import Image
 
-from benchmark_run import evaluate, train_and_evaluate
+from benchmark_run import evaluate, threads_per_run, train_and_evaluate
 from gantrain.data import DATASETS
 from gantrain.samples import PAD, scatter
 
@@ -119,7 +118,7 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="overrides for every run, after --")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None  # None: TensorFlow's default
+    threads = threads_per_run(args.jobs)
     seeds = list(range(args.seeds))
     jobs = [(preset, seed) for preset in args.presets for seed in seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
