@@ -7,8 +7,9 @@
   batch norm: mlp, and dcgan/resnet with ``g_batchnorm=false``).
 - :class:`Projection`: the projection discriminator's term <embed(y), features> (Miyato & Koyama
   2018), added to D's unconditional logit.
-- :func:`discriminator_outputs`: D's logit, with the projection and, for ACGAN's auxiliary loss
-  (``loss.aux_classifier``, Odena et al. 2017), class logits from the same features.
+- :func:`discriminator_model`: D from its input, last features and logit; a conditional D also
+  takes the label and adds the projection and, for ACGAN's auxiliary loss (``loss.aux_classifier``,
+  Odena et al. 2017), class logits from the same features.
 
 A conditional G takes ``[z (B, z_dim), y (B,) int32]``; a conditional D takes ``[x, y]`` and
 returns the logit (B, 1), or ``[logit, class_logits (B, classes)]`` with the classifier head.
@@ -98,11 +99,22 @@ class Projection(layers.Layer):
         return {**super().get_config(), "classes": self.classes, "spectral_norm": self.spectral_norm}
 
 
+def discriminator_model(x, features, logit, conditional: bool, classes: int, projection: bool, class_head: bool,
+                        spectral_norm: bool = False) -> keras.Model:
+    """D from its input ``x``, last ``features`` (B, F) and unconditional ``logit`` (B, 1). A
+    conditional D also takes the label, with outputs as :func:`discriminator_outputs` makes them."""
+    if not conditional:
+        return keras.Model(x, logit, name="discriminator")
+    y = label_input()
+    outputs = discriminator_outputs(features, logit, y, classes, projection, class_head, spectral_norm)
+    return keras.Model([x, y], outputs, name="discriminator")
+
+
 def discriminator_outputs(features, logit, y, classes: int, projection: bool, class_head: bool,
                           spectral_norm: bool = False):
-    """D's outputs from its last ``features`` (B, F) and unconditional ``logit`` (B, 1): the logit
-    plus the projection term when ``projection``; with ``class_head``, also ACGAN's class logits.
-    ``spectral_norm``: on the embedding and the class head too, as on D's other layers."""
+    """A conditional D's outputs: the logit plus the projection term when ``projection``; with
+    ``class_head``, also ACGAN's class logits. ``spectral_norm``: on the embedding and the class
+    head too, as on D's other layers."""
     if projection:
         term = Projection(classes, spectral_norm, name="projection")([features, y])
         logit = layers.Add(dtype="float32")([logit, term])

@@ -13,7 +13,7 @@ import keras
 from keras import layers
 
 from gantrain.models import MODELS, square_images
-from gantrain.models.conditioning import ConditionalBatchNorm, discriminator_outputs, label_input, with_class_embedding
+from gantrain.models.conditioning import ConditionalBatchNorm, discriminator_model, label_input, with_class_embedding
 from gantrain.models.spectral_norm import conv2d, dense
 
 
@@ -83,10 +83,8 @@ def dcgan(
         )
     features = layers.Flatten()(h)
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(features)
-    if y is not None:
-        y = label_input()
-        logit = discriminator_outputs(features, logit, y, num_classes, d_projection, class_head, d_spectral_norm)
-    discriminator = keras.Model(x if y is None else [x, y], logit, name="discriminator")
+    discriminator = discriminator_model(x, features, logit, y is not None, num_classes, d_projection, class_head,
+                                        d_spectral_norm)
     return generator, discriminator
 
 

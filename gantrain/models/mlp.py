@@ -17,7 +17,7 @@ from keras import layers
 
 from gantrain.errors import ConfigError
 from gantrain.models import MODELS
-from gantrain.models.conditioning import discriminator_outputs, label_input, with_class_embedding
+from gantrain.models.conditioning import discriminator_model, label_input, with_class_embedding
 from gantrain.models.spectral_norm import dense
 
 
@@ -79,10 +79,8 @@ def mlp(
         else:
             h = layers.LeakyReLU(negative_slope)(dense(width, spectral_norm=d_spectral_norm, **init())(h))
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32", **init())(h)
-    if y is not None:
-        y = label_input()
-        logit = discriminator_outputs(h, logit, y, num_classes, d_projection, class_head, d_spectral_norm)
-    discriminator = keras.Model(x if y is None else [x, y], logit, name="discriminator")
+    discriminator = discriminator_model(x, h, logit, y is not None, num_classes, d_projection, class_head,
+                                        d_spectral_norm)
     return generator, discriminator
 
 

@@ -20,7 +20,7 @@ import keras
 from keras import layers
 
 from gantrain.models import MODELS, square_images
-from gantrain.models.conditioning import ConditionalBatchNorm, discriminator_outputs, label_input, with_class_embedding
+from gantrain.models.conditioning import ConditionalBatchNorm, discriminator_model, label_input, with_class_embedding
 from gantrain.models.dcgan import feature_sizes
 from gantrain.models.spectral_norm import conv2d, dense
 
@@ -87,10 +87,8 @@ def resnet(
     if Pooling(d_pooling) is Pooling.sum:
         features = layers.Rescaling(float(h.shape[1] * h.shape[2]))(features)  # the mean times the positions
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(features)
-    if y is not None:
-        y = label_input()
-        logit = discriminator_outputs(features, logit, y, num_classes, d_projection, class_head, d_spectral_norm)
-    discriminator = keras.Model(x if y is None else [x, y], logit, name="discriminator")
+    discriminator = discriminator_model(x, features, logit, y is not None, num_classes, d_projection, class_head,
+                                        d_spectral_norm)
     return generator, discriminator
 
 
