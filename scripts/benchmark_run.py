@@ -1,7 +1,8 @@
 """One benchmark run: train with ``gantrain`` in a subprocess (timed), then ``gantrain-eval`` its
-last checkpoint. The result is kept in the run's ``benchmark.json``, so a benchmark that is
-started again skips finished runs and resumes an interrupted one (``gantrain resume=``; its
-``seconds`` then count the resumed part only)."""
+last checkpoint, with plain sampling and with each discriminator-driven sampler asked for. Each
+result is kept in the run's ``benchmark.json`` (``benchmark_<sampler>.json``), so a benchmark
+that is started again skips finished work and resumes an interrupted run (``gantrain resume=``;
+its ``seconds`` then count the resumed part only)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import os
 import subprocess
 import time
 from pathlib import Path
+
+# Discriminator-driven samplers by name: gantrain-eval's keys for each.
+SAMPLERS = {"drs": ("sampling=drs",), "drs_exact": ("sampling=drs", "drs_percentile=null"), "mh": ("sampling=mh",)}
 
 
 def benchmark_env(threads: int | None = None) -> dict[str, str]:
@@ -53,3 +57,14 @@ def evaluate(run_dir: Path, eval_args: tuple[str, ...] = (), threads: int | None
     subprocess.run(["gantrain-eval", f"run_dir={run_dir}", *eval_args], check=True, capture_output=True,
                    env=benchmark_env(threads))
     return json.loads((run_dir / "eval.json").read_text())
+
+
+def evaluate_driven(run_dir: Path, sampler: str, threads: int | None = None, eval_args: tuple[str, ...] = ()) -> dict:
+    """gantrain-eval's metrics of the run's last checkpoint sampled by ``sampler`` (a key of
+    :data:`SAMPLERS`), plus ``seconds`` (the sampling and its evaluation)."""
+    done = run_dir / f"benchmark_{sampler}.json"
+    if not done.exists():
+        start = time.perf_counter()
+        result = evaluate(run_dir, (*SAMPLERS[sampler], *eval_args), threads)
+        done.write_text(json.dumps({**result, "seconds": time.perf_counter() - start}, indent=2) + "\n")
+    return json.loads(done.read_text())

@@ -4,13 +4,14 @@
 For each seed: one ``gantrain experiment=<preset> dataset.path=<data> train.seed=<seed>`` run
 (timed), then ``gantrain-eval`` on its last checkpoint (the preset's own metrics: classifier
 FID/KID/IS and class coverage for MNIST, class accuracy and intra-FID for the conditional preset,
-modes of 1000 and KL on 26,000 samples for stacked MNIST). Prints the mean and standard error over
-seeds beside the targets and the published rows, then each run's evaluations during training
-against minutes since its start (read from the run's TensorBoard events), and copies each run's
-last preview grid next to the results.
+modes of 1000 and KL on 26,000 samples for stacked MNIST), and again with each discriminator-driven
+sampler that ``--sampling`` names. Prints the mean and standard error over seeds beside the targets
+and the published rows, then each run's evaluations during training against minutes since its start
+(read from the run's TensorBoard events), and copies each run's last preview grid next to the
+results.
 
 Usage: ``python scripts/preset_benchmark.py --preset stacked_mnist --data ../shared/data/mnist.npz
-[--seeds 3] [--jobs 1] [--out outputs/preset_benchmark] [-- extra overrides]``
+[--seeds 3] [--jobs 1] [--sampling drs drs_exact mh] [--out outputs/preset_benchmark] [-- extra overrides]``
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmark_run import threads_per_run, train_and_evaluate
+from benchmark_run import SAMPLERS, evaluate_driven, threads_per_run, train_and_evaluate
 from toy_benchmark import mean_se
 
 # preset: (the metrics in the table, {metric: (comparison, target)}, minutes a run, published rows)
@@ -40,7 +41,7 @@ PRESETS = {
 
 def run_one(preset: str, seed: int, args, threads: int | None) -> dict:
     """Train and evaluate one run in subprocesses; returns gantrain-eval's metrics plus ``seconds``,
-    ``command`` and ``curve`` (the evaluations during training)."""
+    ``command``, ``curve`` (the evaluations during training) and ``driven`` (each sampler's metrics)."""
     run_dir = args.out / preset / f"seed_{seed}"
     command = ["gantrain", f"experiment={preset}", f"dataset.path={args.data}", f"train.seed={seed}",
                f"hydra.run.dir={run_dir}", *args.overrides]
@@ -48,7 +49,8 @@ def run_one(preset: str, seed: int, args, threads: int | None) -> dict:
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     if grids:
         shutil.copy(grids[-1], args.out / preset / f"grid_seed_{seed}.png")
-    return {**result, "curve": curve(run_dir, PRESETS[preset][0])}
+    driven = {sampler: evaluate_driven(run_dir, sampler, threads) for sampler in args.sampling}
+    return {**result, "curve": curve(run_dir, PRESETS[preset][0]), "driven": driven}
 
 
 def curve(run_dir: Path, metrics: tuple[str, ...]) -> list[dict]:
@@ -77,9 +79,13 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="mnist.npz")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
+    parser.add_argument("--sampling", nargs="*", default=[], choices=list(SAMPLERS),
+                        help="discriminator-driven samplers to report beside plain sampling (drs_exact: drs_percentile=null)")
     parser.add_argument("--out", type=Path, default=Path("outputs/preset_benchmark"))
     parser.add_argument("overrides", nargs="*", help="extra overrides after --")
     args = parser.parse_args()
+    if args.sampling and args.preset == "stacked_mnist":
+        parser.error("--sampling: stacked_mnist's D judges packs of two, not single samples")
     metrics, targets, minutes, published = PRESETS[args.preset]
     threads = threads_per_run(args.jobs)
     with ThreadPoolExecutor(args.jobs) as pool:
@@ -91,12 +97,20 @@ def main() -> None:
     print("|---|" + "---|" * (len(metrics) + 1))
     print(f"| {args.preset} | " + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in rows]) for m in metrics)
           + f" | {mean_se([r['seconds'] / 60 for r in rows])} |")
+    for sampler in args.sampling:
+        runs = [r["driven"][sampler] for r in rows]
+        print(f"| … + `gantrain-eval {' '.join(SAMPLERS[sampler])}` (acceptance {mean_se([r['acceptance'] for r in runs])}, "
+              f"D calls per sample {mean_se([r['d_calls_per_sample'] for r in runs])}) | "
+              + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in runs]) for m in metrics)
+              + f" | + {mean_se([r['seconds'] / 60 for r in runs])} |")
     print("| target | " + " | ".join(f"{targets[m][0]} {shown(m, targets[m][1])}" if m in targets else "" for m in metrics)
           + f" | ≤ {minutes} |")
     for name, row in published.items():
         print(f"| {name} | " + " | ".join(shown(m, row[m]) if m in row else "" for m in metrics) + " | |")
     for seed, r in enumerate(rows):
         print(f"seed {seed}, step {r['step']}, {r['seconds'] / 60:.1f} min — {r['command']}")
+        for sampler, d in r["driven"].items():
+            print(f"  {sampler}: " + ", ".join(f"{m} {shown(m, d[m])}" for m in metrics))
         for point in r["curve"]:
             print(f"  step {point['step']:>6} at {point['minutes']:5.1f} min: "
                   + ", ".join(f"{m} {shown(m, point[m])}" for m in metrics if m in point))

@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from PIL import Image
 
-from benchmark_run import evaluate, threads_per_run, train_and_evaluate
+from benchmark_run import SAMPLERS, evaluate_driven, threads_per_run, train_and_evaluate
 from gantrain.data import DATASETS
 from gantrain.samples import PAD, scatter
 
@@ -45,10 +44,6 @@ VARIANTS = {
 }
 
 
-# Discriminator-driven samplers by name: gantrain-eval's keys for each.
-SAMPLERS = {"drs": ["sampling=drs"], "drs_exact": ["sampling=drs", "drs_percentile=null"], "mh": ["sampling=mh"]}
-
-
 def dataset_of(preset: str) -> str:
     return preset.split("_")[1] if preset.startswith("pacgan_") else preset
 
@@ -65,13 +60,7 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | 
                                           (f"export={run_dir / 'samples.npz'}",))}
     packed = any(o.startswith("train.pack=") and o != "train.pack=1" for o in overrides)
     for method in [] if packed else samplings:  # a D of packs does not judge single samples
-        driven = run_dir / f"benchmark_{method}.json"
-        if not driven.exists():
-            start = time.perf_counter()
-            result = evaluate(run_dir, (*SAMPLERS[method], f"export={run_dir / f'samples_{method}.npz'}"), threads)
-            result["seconds"] = time.perf_counter() - start
-            driven.write_text(json.dumps(result, indent=2) + "\n")
-        results[method] = json.loads(driven.read_text())
+        results[method] = evaluate_driven(run_dir, method, threads, (f"export={run_dir / f'samples_{method}.npz'}",))
     return results
 
 
