@@ -27,7 +27,7 @@ from gantrain import console
 from gantrain.config import check_group_overrides, check_top_level, config_dir
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.metric_table import kind_of
-from gantrain.run_dir import NewDirectories, RunDir, display_path
+from gantrain.run_dir import NewDirectories, RunDir, check_makeable, display_path
 
 # Lines of Hydra's composition errors that only repeat the key or describe Hydra's internals.
 _NOISE = ("full_key:", "object_type=", "reference_type=", "Config search path", "provider=",
@@ -186,6 +186,10 @@ def _precheck(overrides: list[str], multirun: bool) -> str | None:
                 raise ConfigError("resume", "continues one run; it cannot be combined with -m")
             if cfg.resume:
                 RunDir(cfg.resume).check_resumable()
+            if multirun:
+                check_makeable(cfg.hydra.sweep.dir, "hydra.sweep.dir")
+            else:
+                check_makeable(cfg.hydra.run.dir, "hydra.run.dir")
         return None if multirun else str(cfg.hydra.run.dir)
 
 

@@ -133,6 +133,15 @@ class NewDirectories:
                 break
 
 
+def check_makeable(path: str | Path, key: str) -> None:
+    """Refuse a directory to be made that is a file or lies below one, naming the config ``key``
+    that set it: Hydra would stop with a traceback when it makes the directory."""
+    path = Path(path).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())  # the root at the latest
+    if not existing.is_dir():
+        raise ConfigError(key, f"{display_path(existing)} is a file, not a directory")
+
+
 def display_path(path: str | Path) -> str:
     """``path`` relative to the working directory when it lies below it, else absolute."""
     path = Path(path).absolute()

@@ -296,6 +296,22 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path, bad_files, existing
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("args", [["hydra.run.dir={text}"], ["hydra.run.dir={text}/run"],
+                                  ["-m", "hydra.sweep.dir={text}", "train.seed=0,1"]],
+                         ids=["run_dir", "below_a_file", "sweep_dir"])
+def test_a_run_directory_that_is_a_file_is_one_line(tmp_path, bad_files, args, capfd, monkeypatch):
+    """Hydra would fail to make the directory with a traceback; the file stays as it was."""
+    before = snapshot(tmp_path)
+    args = [a.format(**bad_files) for a in args]
+    code, _, stderr = gantrain_in_process(*args, f"dataset.path={bad_files['mnist']}", cwd=tmp_path, capsys=capfd,
+                                          monkeypatch=monkeypatch)
+    key = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
+    errors = [line for line in stderr.splitlines() if line.startswith("gantrain: error:")]
+    assert code != 0 and "Traceback" not in stderr, stderr
+    assert errors == [f"gantrain: error: {key}: notes.txt is a file, not a directory"], stderr
+    assert snapshot(tmp_path) == before
+
+
 @pytest.mark.slow
 def test_bad_input_from_the_console_script(tmp_path, bad_files, existing_run):
     """One row of the table through the installed command, in its own process."""
