@@ -84,8 +84,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/preset_benchmark"))
     parser.add_argument("overrides", nargs="*", help="extra overrides after --")
     args = parser.parse_args()
-    if args.sampling and args.preset == "stacked_mnist":
-        parser.error("--sampling: stacked_mnist's D judges packs of two, not single samples")
+    if args.sampling:
+        from gantrain.api import compose
+
+        pack = compose([f"experiment={args.preset}", *args.overrides]).train.pack
+        if pack > 1:  # gantrain-eval would refuse it after training
+            parser.error(f"--sampling: this D judges packs of {pack} (train.pack), not single samples")
     metrics, targets, minutes, published = PRESETS[args.preset]
     threads = threads_per_run(args.jobs)
     with ThreadPoolExecutor(args.jobs) as pool:
