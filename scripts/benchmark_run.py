@@ -33,6 +33,14 @@ def threads_per_run(jobs: int) -> int | None:
     return max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
 
 
+def pack_of(overrides: list[str]) -> int:
+    """``train.pack`` of the config ``gantrain`` composes from ``overrides``: a D of packs (> 1) does
+    not judge single samples, so the D-driven samplers cannot use it."""
+    from gantrain.api import compose
+
+    return compose(overrides).train.pack
+
+
 def train_and_evaluate(command: list[str], run_dir: Path, log: Path, threads: int | None = None,
                        eval_args: tuple[str, ...] = ()) -> dict:
     """gantrain-eval's metrics of the trained run plus ``seconds`` (training) and ``command``."""

@@ -11,7 +11,7 @@ and the published rows, then each run's evaluations during training against minu
 results.
 
 Usage: ``python scripts/preset_benchmark.py --preset stacked_mnist --data ../shared/data/mnist.npz
-[--seeds 3] [--jobs 1] [--sampling drs drs_exact mh] [--out outputs/preset_benchmark] [-- extra overrides]``
+[--seeds 3] [--first-seed 0] [--jobs 1] [--sampling drs drs_exact mh] [--out outputs/preset_benchmark] [-- extra overrides]``
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmark_run import SAMPLERS, evaluate_driven, threads_per_run, train_and_evaluate
+from benchmark_run import SAMPLERS, evaluate_driven, pack_of, threads_per_run, train_and_evaluate
 from toy_benchmark import mean_se
 
 # preset: (the metrics in the table, {metric: (comparison, target)}, minutes a run, published rows)
@@ -77,25 +77,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
     parser.add_argument("--data", required=True, help="mnist.npz")
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=1, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds - 1")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
     parser.add_argument("--sampling", nargs="*", default=[], choices=list(SAMPLERS),
                         help="discriminator-driven samplers to report beside plain sampling (drs_exact: drs_percentile=null)")
     parser.add_argument("--out", type=Path, default=Path("outputs/preset_benchmark"))
     parser.add_argument("overrides", nargs="*", help="extra overrides after --")
     args = parser.parse_args()
-    if args.sampling:
-        from gantrain.api import compose
-
-        pack = compose([f"experiment={args.preset}", *args.overrides]).train.pack
-        if pack > 1:  # gantrain-eval would refuse it after training
-            parser.error(f"--sampling: this D judges packs of {pack} (train.pack), not single samples")
+    if args.sampling and (pack := pack_of([f"experiment={args.preset}", *args.overrides])) > 1:
+        # gantrain-eval would refuse it after training
+        parser.error(f"--sampling: this D judges packs of {pack} (train.pack), not single samples")
     metrics, targets, minutes, published = PRESETS[args.preset]
     threads = threads_per_run(args.jobs)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     with ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(lambda seed: run_one(args.preset, seed, args, threads), range(args.seeds)))
+        rows = list(pool.map(lambda seed: run_one(args.preset, seed, args, threads), seeds))
     scale = {"class_accuracy": 100}
-    print(f"experiment={args.preset}, {len(rows)} seed(s), mean ± s.e.; {args.jobs} run(s) at a time, "
+    print(f"experiment={args.preset}, seeds {seeds.start}–{seeds.stop - 1}, mean ± s.e.; {args.jobs} run(s) at a time, "
           f"{threads or 'all'} kernel thread(s) each (a run's minutes are its own only if nothing else shared the cores)")
     print(f"| | {' | '.join(metrics)} | minutes a run |")
     print("|---|" + "---|" * (len(metrics) + 1))
@@ -111,7 +110,7 @@ def main() -> None:
           + f" | ≤ {minutes} |")
     for name, row in published.items():
         print(f"| {name} | " + " | ".join(shown(m, row[m]) if m in row else "" for m in metrics) + " | |")
-    for seed, r in enumerate(rows):
+    for seed, r in zip(seeds, rows, strict=True):
         print(f"seed {seed}, step {r['step']}, {r['seconds'] / 60:.1f} min — {r['command']}")
         for sampler, d in r["driven"].items():
             print(f"  {sampler}: " + ", ".join(f"{m} {shown(m, d[m])}" for m in metrics))

@@ -23,7 +23,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from PIL import Image
 
-from benchmark_run import SAMPLERS, evaluate_driven, threads_per_run, train_and_evaluate
+from benchmark_run import SAMPLERS, evaluate_driven, pack_of, threads_per_run, train_and_evaluate
 from gantrain.data import DATASETS
 from gantrain.samples import PAD, scatter
 
@@ -44,6 +44,12 @@ VARIANTS = {
 }
 
 
+def experiment_of(preset: str) -> list[str]:
+    """The overrides that make ``preset`` (a preset or one of ``VARIANTS``)."""
+    experiment, overrides = VARIANTS.get(preset, (preset, []))
+    return [f"experiment={experiment}", *overrides]
+
+
 def dataset_of(preset: str) -> str:
     return preset.split("_")[1] if preset.startswith("pacgan_") else preset
 
@@ -53,13 +59,11 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | 
     """Train and evaluate one seed in subprocesses, with plain sampling (``none``) and each of
     ``samplings``; returns each one's eval metrics plus ``seconds`` (training, then sampling)."""
     run_dir = out / preset / f"seed_{seed}"
-    experiment, overrides = VARIANTS.get(preset, (preset, []))
-    command = ["gantrain", f"experiment={experiment}", *overrides, f"train.seed={seed}",
+    command = ["gantrain", *experiment_of(preset), f"train.seed={seed}",
                f"hydra.run.dir={run_dir}", *extra]
     results = {"none": train_and_evaluate(command, run_dir, out / f"{preset}_seed_{seed}.log", threads,
                                           (f"export={run_dir / 'samples.npz'}",))}
-    packed = any(o.startswith("train.pack=") and o != "train.pack=1" for o in overrides)
-    for method in [] if packed else samplings:  # a D of packs does not judge single samples
+    for method in samplings:
         results[method] = evaluate_driven(run_dir, method, threads, (f"export={run_dir / f'samples_{method}.npz'}",))
     return results
 
@@ -110,8 +114,11 @@ def main() -> None:
     threads = threads_per_run(args.jobs)
     seeds = list(range(args.seeds))
     jobs = [(preset, seed) for preset in args.presets for seed in seeds]
+    # A D of packs does not judge single samples: its runs get plain sampling only.
+    samplings = {preset: [] if pack_of(experiment_of(preset) + args.extra) > 1 else args.sampling
+                 for preset in args.presets}
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda job: run_one(*job, args.out, args.extra, threads, args.sampling), jobs))
+        results = list(pool.map(lambda job: run_one(*job, args.out, args.extra, threads, samplings[job[0]]), jobs))
     by_preset = {preset: [r for (p, _), r in zip(jobs, results) if p == preset] for preset in args.presets}
 
     print(f"\n{len(seeds)} seeds per preset, {args.jobs} run(s) at a time, {threads or 'all'} kernel thread(s) each\n")
@@ -121,8 +128,7 @@ def main() -> None:
         for name, modes, hq, rkl in PUBLISHED.get(dataset_of(preset), []):
             print(f"| {preset} | {name} (PacGAN Table 1) | {modes} | {hq} | {rkl} | |")
         target = TARGETS.get(preset)
-        experiment, overrides = VARIANTS.get(preset, (preset, []))
-        command = " ".join([f"experiment={experiment}", *overrides])
+        command = " ".join(experiment_of(preset))
         for method in rows[0]:  # plain sampling, then each D-driven sampler the runs allow
             runs = [r[method] for r in rows]
             if method == "none":
