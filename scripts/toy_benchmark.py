@@ -6,7 +6,7 @@ train.seed=<seed>`` run, then
 error over seeds of modes, high-quality fraction and reverse KL next to PacGAN's Table 1 rows, and
 the wall time per run; saves one PNG per preset with a scatter plot of every seed's samples.
 
-Usage: ``python scripts/toy_benchmark.py [--seeds 10] [--jobs 1] [--out outputs/toy_benchmark]
+Usage: ``python scripts/toy_benchmark.py [--seeds 10] [--first-seed 0] [--jobs 1] [--out outputs/toy_benchmark]
 [--presets grid25 ring8 pacgan_grid25 pacgan_grid25_pack4 ...] [-- extra overrides]``
 """
 
@@ -104,6 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", default=["grid25", "ring8"])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds - 1")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
     parser.add_argument("--out", type=Path, default=Path("outputs/toy_benchmark"))
     parser.add_argument("--sampling", nargs="*", default=["drs"], choices=list(SAMPLERS),
@@ -112,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     threads = threads_per_run(args.jobs)
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     jobs = [(preset, seed) for preset in args.presets for seed in seeds]
     # A D of packs does not judge single samples: its runs get plain sampling only.
     samplings = {preset: [] if pack_of(experiment_of(preset) + args.extra) > 1 else args.sampling
@@ -121,7 +122,7 @@ def main() -> None:
         results = list(pool.map(lambda job: run_one(*job, args.out, args.extra, threads, samplings[job[0]]), jobs))
     by_preset = {preset: [r for (p, _), r in zip(jobs, results) if p == preset] for preset in args.presets}
 
-    print(f"\n{len(seeds)} seeds per preset, {args.jobs} run(s) at a time, {threads or 'all'} kernel thread(s) each\n")
+    print(f"\n{len(seeds)} seeds per preset ({seeds[0]}–{seeds[-1]}), {args.jobs} run(s) at a time, {threads or 'all'} kernel thread(s) each\n")
     print("| preset | method | modes | high quality (%) | reverse KL | minutes per run |")
     print("|---|---|---|---|---|---|")
     for preset, rows in by_preset.items():
