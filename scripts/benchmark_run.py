@@ -27,6 +27,17 @@ def benchmark_env(threads: int | None = None) -> dict[str, str]:
     return env
 
 
+def add_seed_arguments(parser, default: int) -> None:
+    """``--seeds n --first-seed k``: seeds k … k + n - 1, so the seeds a table still lacks can be
+    added without rerunning the others (:func:`seeds_of`)."""
+    parser.add_argument("--seeds", type=int, default=default, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds - 1")
+
+
+def seeds_of(args) -> list[int]:
+    return list(range(args.first_seed, args.first_seed + args.seeds))
+
+
 def threads_per_run(jobs: int) -> int | None:
     """Kernel threads for each of ``jobs`` runs sharing the cores; None (TensorFlow's default, the
     whole machine) for one run at a time, so that its minutes are those of a run alone."""

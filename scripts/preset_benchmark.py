@@ -21,7 +21,8 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmark_run import SAMPLERS, evaluate_driven, pack_of, threads_per_run, train_and_evaluate
+from benchmark_run import (SAMPLERS, add_seed_arguments, evaluate_driven, pack_of, seeds_of, threads_per_run,
+                           train_and_evaluate)
 from toy_benchmark import mean_se
 
 # preset: (the metrics in the table, {metric: (comparison, target)}, minutes a run, published rows)
@@ -77,8 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
     parser.add_argument("--data", required=True, help="mnist.npz")
-    parser.add_argument("--seeds", type=int, default=1, help="how many seeds")
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds - 1")
+    add_seed_arguments(parser, default=1)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
     parser.add_argument("--sampling", nargs="*", default=[], choices=list(SAMPLERS),
                         help="discriminator-driven samplers to report beside plain sampling (drs_exact: drs_percentile=null)")
@@ -90,7 +90,7 @@ def main() -> None:
         parser.error(f"--sampling: this D judges packs of {pack} (train.pack), not single samples")
     metrics, targets, minutes, published = PRESETS[args.preset]
     threads = threads_per_run(args.jobs)
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    seeds = seeds_of(args)
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda seed: run_one(args.preset, seed, args, threads), seeds))
     scale = {"class_accuracy": 100}

@@ -23,7 +23,8 @@ import numpy as np
 from omegaconf import OmegaConf
 from PIL import Image
 
-from benchmark_run import SAMPLERS, evaluate_driven, pack_of, threads_per_run, train_and_evaluate
+from benchmark_run import (SAMPLERS, add_seed_arguments, evaluate_driven, pack_of, seeds_of, threads_per_run,
+                           train_and_evaluate)
 from gantrain.data import DATASETS
 from gantrain.samples import PAD, scatter
 
@@ -103,8 +104,7 @@ def scatter_grid(preset: str, out: Path, seeds: list[int], sampling: str = "none
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", default=["grid25", "ring8"])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds - 1")
+    add_seed_arguments(parser, default=10)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
     parser.add_argument("--out", type=Path, default=Path("outputs/toy_benchmark"))
     parser.add_argument("--sampling", nargs="*", default=["drs"], choices=list(SAMPLERS),
@@ -113,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     threads = threads_per_run(args.jobs)
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    seeds = seeds_of(args)
     jobs = [(preset, seed) for preset in args.presets for seed in seeds]
     # A D of packs does not judge single samples: its runs get plain sampling only.
     samplings = {preset: [] if pack_of(experiment_of(preset) + args.extra) > 1 else args.sampling
