@@ -4,8 +4,9 @@ For each preset (or variant of one, ``VARIANTS``) and seed: one ``gantrain exper
 train.seed=<seed>`` run, then
 ``gantrain-eval`` on its final checkpoint (2500 samples). Prints, per preset, the mean and standard
 error over seeds of modes, high-quality fraction and reverse KL next to PacGAN's Table 1 rows and
-the data's own scores (as many draws of 2500 fresh real points as seeds: a sampler that follows the
-data exactly scores these), and the wall time per run; saves one PNG per preset with a scatter plot of every seed's samples.
+the data's own scores (as many draws of 2500 fresh real points as seeds: what a sampler that follows
+the data exactly scores), and the wall time per run; saves one PNG per preset with a scatter plot of
+every seed's samples.
 
 Usage: ``python scripts/toy_benchmark.py [--seeds 10] [--first-seed 0] [--jobs 1] [--out outputs/toy_benchmark]
 [--presets grid25 ring8 pacgan_grid25 pacgan_grid25_pack4 ...] [-- extra overrides]``
