@@ -18,19 +18,22 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from omegaconf import OmegaConf
 
+from benchmark_run import SAMPLERS
 from gantrain.config import MetricOptions
 from gantrain.data import DATASETS
 from gantrain.evaluate import (checkpoint_path, driven_draw, held_out_examples, restore_discriminator, restore_models,
                                sample_metrics, saved_run)
 from gantrain.metric_table import evaluation_plan
 
-SAMPLERS = {"drs": MetricOptions(sampling="drs"), "drs exact": MetricOptions(sampling="drs", drs_percentile=None),
-            "mh": MetricOptions(sampling="mh")}
+def sampler_options(keys: tuple[str, ...]) -> MetricOptions:
+    """The options ``gantrain-eval <keys>`` samples with (``benchmark_run.SAMPLERS``'s keys)."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(MetricOptions), OmegaConf.from_dotlist(list(keys))))
 
 
-def refine(generator, discriminator, data: np.ndarray, steps: int, batch: int, lr: float, seed: int) -> list[float]:
-    """Train ``discriminator`` in place against the frozen ``generator``; D's mean loss per 1000 updates."""
+def refine(generator, discriminator, data: np.ndarray, steps: int, batch: int, lr: float, seed: int) -> None:
+    """Train ``discriminator`` in place against the frozen ``generator``, printing D's mean loss every 1000 updates."""
     rng = np.random.default_rng([seed, 5])
     optimizer = keras.optimizers.Adam(lr, beta_1=0.5)
     z_dim = generator.input_shape[-1]
@@ -44,15 +47,13 @@ def refine(generator, discriminator, data: np.ndarray, steps: int, batch: int, l
         optimizer.apply(tape.gradient(loss, discriminator.trainable_variables), discriminator.trainable_variables)
         return loss
 
-    losses, window = [], []
+    window = []
     for i in range(1, steps + 1):
         real = data[rng.integers(0, len(data), batch)]
         window.append(float(update(tf.constant(real), tf.constant(rng.standard_normal((batch, z_dim), np.float32)))))
         if i % 1000 == 0:
-            losses.append(float(np.mean(window)))
-            print(f"update {i}: D's loss {losses[-1]:.4f}", flush=True)
+            print(f"update {i}: D's loss {np.mean(window):.4f}", flush=True)
             window = []
-    return losses
 
 
 def main() -> None:
@@ -75,8 +76,8 @@ def main() -> None:
     held_out, seed = held_out_examples(cfg.dataset), int(cfg.train.seed)
 
     def rows(which: str) -> None:
-        for name, options in SAMPLERS.items():
-            x, cost = driven_draw(generator, discriminator, held_out, options, args.num_samples, seed)
+        for name, keys in SAMPLERS.items():
+            x, cost = driven_draw(generator, discriminator, held_out, sampler_options(keys), args.num_samples, seed)
             m, _ = sample_metrics(cfg.dataset, dataset, x, plan)
             print(f"| {which} | {name} | {m['modes']} | {100 * m['hq']:.2f} | {m['rkl']:.4f} "
                   f"| {cost['acceptance']:.3f} | {cost['d_calls_per_sample']:.1f} |", flush=True)
