@@ -120,10 +120,13 @@ class MetricOptions:
     inception_graph: Optional[str] = field(default=None, metadata={
         "help": "the 2015 Inception graph (.pb) of published FIDs, instead of Keras's"})
     sampling: str = field(default="none", metadata={
-        "help": "none, drs (discriminator rejection sampling) or mh (Metropolis-Hastings): D chooses the samples"})
+        "help": "none, drs (discriminator rejection sampling), mh (Metropolis-Hastings): D chooses the samples; "
+                "dot (discriminator optimal transport): D moves them"})
     drs_percentile: Optional[float] = field(default=95.0, metadata={
         "help": "drs: the percentile of F(x) kept with probability 1/2 (gamma); null: exact rejection sampling"})
     mh_steps: int = field(default=100, metadata={"help": "mh: proposals per chain (D calls per sample)"})
+    dot_steps: int = field(default=100, metadata={"help": "dot: Adam updates of each sample's noise (D gradients per sample)"})
+    dot_lr: float = field(default=0.01, metadata={"help": "dot: the Adam step size in latent space"})
 
 
 def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
@@ -138,6 +141,10 @@ def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
         raise ConfigError(f"{prefix}drs_percentile", f"must be in [0, 100] or null, got {options.drs_percentile}")
     if options.mh_steps < 1:
         raise ConfigError(f"{prefix}mh_steps", f"must be >= 1, got {options.mh_steps}")
+    if options.dot_steps < 1:
+        raise ConfigError(f"{prefix}dot_steps", f"must be >= 1, got {options.dot_steps}")
+    if not options.dot_lr > 0:
+        raise ConfigError(f"{prefix}dot_lr", f"must be > 0, got {options.dot_lr}")
 
 
 @dataclass

@@ -5,7 +5,8 @@
 Rebuilds the generator from the run's saved config, restores it from a checkpoint (``latest``,
 ``best`` — the one kept by ``eval.select`` during training — or a step; the moving average of G
 when the run kept one), draws ``num_samples`` samples from fixed noise (or, with ``sampling=drs|mh``,
-lets the run's D choose them, ``gantrain.sampling``), prints one JSON line of metrics and writes
+lets the run's D choose them, ``gantrain.sampling``; with ``sampling=dot`` move them,
+``gantrain.transport``), prints one JSON line of metrics and writes
 it to ``<run>/eval.json``. ``export`` saves the samples as ``x``:
 float32 (N, 2) points, or uint8 (N, H, W, C) images.
 
@@ -62,10 +63,12 @@ def evaluate(
     sampling: str = "none",
     drs_percentile: float | None = 95.0,
     mh_steps: int = 100,
+    dot_steps: int = 100,
+    dot_lr: float = 0.01,
 ) -> dict:
     """Metrics of ``num_samples`` samples of the run's generator at ``checkpoint``; ``features``,
     ``weights``, ``inception_graph``: the image feature extractor (:mod:`gantrain.features`);
-    ``sampling``, ``drs_percentile``, ``mh_steps``: discriminator-driven sampling."""
+    ``sampling``, ``drs_percentile``, ``mh_steps``, ``dot_steps``, ``dot_lr``: discriminator-driven sampling."""
     run, cfg = saved_run(run_dir)
     if num_samples is not None and num_samples < 1:
         raise ConfigError("num_samples", f"must be >= 1, got {num_samples}")
@@ -77,7 +80,8 @@ def evaluate(
     conditional = bool(cfg.model.get("conditional"))
     plan = evaluation_plan(cfg.dataset.name, features, key="features", conditional=conditional)
     num_samples = num_samples or default_num_samples(cfg.dataset.name)
-    driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps)
+    driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps, dot_steps=dot_steps,
+                            dot_lr=dot_lr)
     check_metric_options(driving)
     if sampling != "none":
         check_driven_sampling(cfg, "sampling")
@@ -156,15 +160,20 @@ def draw(generator, num_samples: int, seed: int, batch_size: int = 500, labels: 
     """``num_samples`` samples from the evaluation noise of a run with ``seed`` (the same noise in
     training-time evaluations and in ``gantrain-eval``, so their numbers agree), drawn for
     ``labels`` (N,) when G is conditional."""
-    import tensorflow as tf
-
     from gantrain.models.conditioning import generate, noise_size
 
-    noise = tf.random.stateless_normal([num_samples, noise_size(generator)], seed=[seed, 2])
+    noise = evaluation_noise(num_samples, noise_size(generator), seed)
     return np.concatenate([
         generate(generator, noise[i : i + batch_size], None if labels is None else labels[i : i + batch_size]).numpy()
         for i in range(0, num_samples, batch_size)
     ])
+
+
+def evaluation_noise(num_samples: int, size: int, seed: int):
+    """The noise evaluations draw G's samples from: the same for every evaluation of a run."""
+    import tensorflow as tf
+
+    return tf.random.stateless_normal([num_samples, size], seed=[seed, 2])
 
 
 def check_driven_sampling(cfg, key: str) -> None:
@@ -198,11 +207,18 @@ def held_out_examples(node) -> np.ndarray:
 
 def driven_draw(generator, discriminator, held_out: np.ndarray, opts: MetricOptions, num_samples: int, seed: int,
                 batch_size: int = 500) -> tuple[np.ndarray, dict]:
-    """``num_samples`` samples chosen by ``discriminator`` (``opts.sampling``), with what choosing
-    cost: ``acceptance`` and ``d_calls_per_sample``."""
+    """``num_samples`` samples chosen (``dot``: moved) by ``discriminator`` (``opts.sampling``), with
+    what choosing cost: ``acceptance`` and ``d_calls_per_sample``."""
     from gantrain.sampling import drive
 
     z_dim = generator.input_shape[-1]  # an unconditional G (check_driven_sampling)
+    if opts.sampling == "dot":
+        from gantrain.transport import transport
+
+        # DOT moves the very samples plain evaluation draws.
+        noise = evaluation_noise(num_samples, z_dim, seed).numpy()
+        moved = transport(generator, discriminator, noise, seed, opts.dot_steps, opts.dot_lr, batch_size)
+        return moved.x, {"acceptance": moved.acceptance, "d_calls_per_sample": moved.calls_per_sample}
 
     def propose(k: int, rng: np.random.Generator) -> np.ndarray:
         z = rng.standard_normal((k, z_dim), dtype=np.float32)

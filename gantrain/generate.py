@@ -9,7 +9,7 @@ points; ``y``: the classes of a conditional run). A conditional run draws its sa
 ``classes`` in turn (default: every class). ``interpolate=n`` writes ``interpolation.png`` instead:
 rows of n images along the great circle (slerp) between two latents, one row per sample, or one per
 class with the same two latents. With the run's seed and no ``classes``, the samples are those
-``gantrain-eval`` measures. ``sampling=drs|mh`` lets the run's D choose them (unconditional runs).
+``gantrain-eval`` measures. ``sampling=drs|mh`` lets the run's D choose them, ``sampling=dot`` move them (unconditional runs).
 
 Usage: ``generate("outputs/run", "outputs/run/generated", num_samples=100)`` -> a summary dict.
 """
@@ -40,9 +40,11 @@ class GenerateCommand:
     format: str = field(default="png", metadata={"help": "png (numbered files) or npz (one samples.npz)"})
     classes: Optional[list[int]] = field(default=None, metadata={"help": "conditional runs: the classes to draw, e.g. [3,7]; default all"})
     seed: Optional[int] = field(default=None, metadata={"help": "seed of the noise; default the run's train.seed (gantrain-eval's samples)"})
-    sampling: str = field(default="none", metadata={"help": "none, drs or mh: the run's D chooses the samples (gantrain-eval --help)"})
+    sampling: str = field(default="none", metadata={"help": "none, drs or mh: the run's D chooses the samples; dot: it moves them (gantrain-eval --help)"})
     drs_percentile: Optional[float] = field(default=95.0, metadata={"help": "drs: gamma's percentile; null: exact rejection sampling"})
     mh_steps: int = field(default=100, metadata={"help": "mh: proposals per chain"})
+    dot_steps: int = field(default=100, metadata={"help": "dot: Adam updates of each sample's noise"})
+    dot_lr: float = field(default=0.01, metadata={"help": "dot: their step size"})
     interpolate: Optional[int] = field(default=None, metadata={"help": "n >= 2: write interpolation.png, n images per row along a slerp"})
     overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty (files of the same names are replaced)"})
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
@@ -59,6 +61,8 @@ def generate(
     sampling: str = "none",
     drs_percentile: float | None = 95.0,
     mh_steps: int = 100,
+    dot_steps: int = 100,
+    dot_lr: float = 0.01,
     interpolate: int | None = None,
     overwrite: bool = False,
     batch_size: int = 500,
@@ -80,7 +84,8 @@ def generate(
         raise ConfigError("format", f"unknown format '{format}'; known: {', '.join(FORMATS)}")
     if interpolate is not None and interpolate < 2:
         raise ConfigError("interpolate", f"needs at least 2 points (the two ends), got {interpolate}")
-    driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps)
+    driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps, dot_steps=dot_steps,
+                            dot_lr=dot_lr)
     check_metric_options(driving)
     if sampling != "none":
         check_driven_sampling(cfg, "sampling")

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 # Discriminator-driven samplers by name: gantrain-eval's keys for each.
-SAMPLERS = {"drs": ("sampling=drs",), "drs_exact": ("sampling=drs", "drs_percentile=null"), "mh": ("sampling=mh",)}
+SAMPLERS = {"drs": ("sampling=drs",), "drs_exact": ("sampling=drs", "drs_percentile=null"), "mh": ("sampling=mh",),
+            "dot": ("sampling=dot",)}
 
 
 def benchmark_env(threads: int | None = None) -> dict[str, str]:

@@ -134,10 +134,11 @@ def test_sampling_needs_a_discriminator_of_single_samples(tmp_path, toy_run):
     cfg = OmegaConf.load(toy_run / ".hydra" / "config.yaml")
     generator, _ = build_models(cfg.model, (2,))
     tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), generator_only / "checkpoints", 1).save(20)
-    with pytest.raises(ConfigError, match="^sampling: .*ckpt-20 holds no discriminator to choose samples with"):
-        evaluate(generator_only, sampling="mh")
+    for method in ("mh", "dot"):
+        with pytest.raises(ConfigError, match="^sampling: .*ckpt-20 holds no discriminator to choose samples with"):
+            evaluate(generator_only, sampling=method)
     assert not (generator_only / "eval.json").exists() and not (packed / "eval.json").exists()
-    with pytest.raises(ConfigError, match="^sampling: unknown sampler 'best'; known: none, drs, mh$"):
+    with pytest.raises(ConfigError, match="^sampling: unknown sampler 'best'; known: none, drs, mh, dot$"):
         evaluate(toy_run, sampling="best")
 
 
@@ -145,6 +146,7 @@ def test_images_are_chosen_by_d_too(tmp_path, mnist_npz):
     run = tmp_path / "digits"
     train(api.compose(["model=dcgan", *TINY["dcgan"], f"dataset.path={mnist_npz}", "train.steps=2",
                        "train.batch_size=8", "train.n_critic=1"]), run)
-    export = tmp_path / "chosen.npz"
-    result = evaluate(run, num_samples=40, features="none", sampling="drs", export=export)
-    assert np.load(export)["x"].shape == (40, 28, 28, 1) and 0 < result["acceptance"] <= 1
+    for method in ("drs", "dot"):
+        export = tmp_path / f"{method}.npz"
+        result = evaluate(run, num_samples=40, features="none", sampling=method, dot_steps=3, export=export)
+        assert np.load(export)["x"].shape == (40, 28, 28, 1) and 0 < result["acceptance"] <= 1, method
