@@ -127,6 +127,8 @@ class MetricOptions:
     mh_steps: int = field(default=100, metadata={"help": "mh: proposals per chain (D calls per sample)"})
     dot_steps: int = field(default=100, metadata={"help": "dot: Adam updates of each sample's noise (D gradients per sample)"})
     dot_lr: float = field(default=0.01, metadata={"help": "dot: the Adam step size in latent space"})
+    dot_k: Optional[float] = field(default=None, metadata={
+        "help": "dot: the Lipschitz constant dividing D's logit; null: k_eff estimated from 100 pairs of noise"})
 
 
 def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
@@ -143,8 +145,9 @@ def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
         raise ConfigError(f"{prefix}mh_steps", f"must be >= 1, got {options.mh_steps}")
     if options.dot_steps < 1:
         raise ConfigError(f"{prefix}dot_steps", f"must be >= 1, got {options.dot_steps}")
-    if not options.dot_lr > 0:
-        raise ConfigError(f"{prefix}dot_lr", f"must be > 0, got {options.dot_lr}")
+    for key in ("dot_lr", "dot_k"):
+        if getattr(options, key) is not None and not getattr(options, key) > 0:
+            raise ConfigError(f"{prefix}{key}", f"must be > 0, got {getattr(options, key)}")
 
 
 @dataclass

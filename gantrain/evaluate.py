@@ -65,10 +65,12 @@ def evaluate(
     mh_steps: int = 100,
     dot_steps: int = 100,
     dot_lr: float = 0.01,
+    dot_k: float | None = None,
 ) -> dict:
     """Metrics of ``num_samples`` samples of the run's generator at ``checkpoint``; ``features``,
     ``weights``, ``inception_graph``: the image feature extractor (:mod:`gantrain.features`);
-    ``sampling``, ``drs_percentile``, ``mh_steps``, ``dot_steps``, ``dot_lr``: discriminator-driven sampling."""
+    ``sampling``, ``drs_percentile``, ``mh_steps``, ``dot_steps``, ``dot_lr``, ``dot_k``: discriminator-driven
+    sampling."""
     run, cfg = saved_run(run_dir)
     if num_samples is not None and num_samples < 1:
         raise ConfigError("num_samples", f"must be >= 1, got {num_samples}")
@@ -81,7 +83,7 @@ def evaluate(
     plan = evaluation_plan(cfg.dataset.name, features, key="features", conditional=conditional)
     num_samples = num_samples or default_num_samples(cfg.dataset.name)
     driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps, dot_steps=dot_steps,
-                            dot_lr=dot_lr)
+                            dot_lr=dot_lr, dot_k=dot_k)
     check_metric_options(driving)
     if sampling != "none":
         check_driven_sampling(cfg, "sampling")
@@ -217,7 +219,7 @@ def driven_draw(generator, discriminator, held_out: np.ndarray, opts: MetricOpti
 
         # DOT moves the very samples plain evaluation draws.
         noise = evaluation_noise(num_samples, z_dim, seed).numpy()
-        moved = transport(generator, discriminator, noise, seed, opts.dot_steps, opts.dot_lr, batch_size)
+        moved = transport(generator, discriminator, noise, seed, opts.dot_steps, opts.dot_lr, opts.dot_k, batch_size)
         return moved.x, {"acceptance": moved.acceptance, "d_calls_per_sample": moved.calls_per_sample}
 
     def propose(k: int, rng: np.random.Generator) -> np.ndarray:

@@ -45,6 +45,7 @@ class GenerateCommand:
     mh_steps: int = field(default=100, metadata={"help": "mh: proposals per chain"})
     dot_steps: int = field(default=100, metadata={"help": "dot: Adam updates of each sample's noise"})
     dot_lr: float = field(default=0.01, metadata={"help": "dot: their step size"})
+    dot_k: Optional[float] = field(default=None, metadata={"help": "dot: the Lipschitz constant dividing D's logit; null: estimated"})
     interpolate: Optional[int] = field(default=None, metadata={"help": "n >= 2: write interpolation.png, n images per row along a slerp"})
     overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty (files of the same names are replaced)"})
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
@@ -63,6 +64,7 @@ def generate(
     mh_steps: int = 100,
     dot_steps: int = 100,
     dot_lr: float = 0.01,
+    dot_k: float | None = None,
     interpolate: int | None = None,
     overwrite: bool = False,
     batch_size: int = 500,
@@ -85,7 +87,7 @@ def generate(
     if interpolate is not None and interpolate < 2:
         raise ConfigError("interpolate", f"needs at least 2 points (the two ends), got {interpolate}")
     driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps, dot_steps=dot_steps,
-                            dot_lr=dot_lr)
+                            dot_lr=dot_lr, dot_k=dot_k)
     check_metric_options(driving)
     if sampling != "none":
         check_driven_sampling(cfg, "sampling")

@@ -10,18 +10,19 @@ tethered to where it started. In latent space, as the paper does for its image m
 
 so the samples stay on G's manifold. ``k_eff`` is the effective Lipschitz constant of ``d ∘ G``,
 the largest ``|d(G(z1)) - d(G(z2))| / ||z1 - z2||`` over 100 pairs of fresh noise, averaged over
-10 such sets (the reference code's estimate). The minimum is found as the paper does, by Adam with
+10 such sets (the reference code's estimate), or a number given instead (the reference's ``--k``;
+its ``--k 1`` pulls harder wherever ``k_eff`` is above 1). The minimum is found as the paper does, by Adam with
 β = (0, 0.9) from ``z_y``; the reference's ``0.001`` inside the norm keeps its gradient defined at
 the start.
 
 A calibrated logit (an affine map with a positive scale) moves ``d`` and ``k_eff`` by the same
-factor, so DOT needs no held-out data. Since every sample is moved, not drawn again, the latent
+factor, so DOT needs no held-out data (a fixed ``k`` is on the scale of D's own logit). Since every sample is moved, not drawn again, the latent
 distribution G sees is no longer Gaussian: this is how DOT gets past the bound a continuous G of a
 Gaussian latent puts on the share of samples between modes (README, "Why the trail").
 
 Usage::
 
-    moved = transport(generator, discriminator, noise, seed=0, steps=100, lr=0.01)
+    moved = transport(generator, discriminator, noise, seed=0, steps=100, lr=0.01, k=None)
     moved.x, moved.calls_per_sample
 """
 
@@ -38,16 +39,19 @@ TETHER_OFFSET = 0.001  # inside the norm, as in the reference code: a defined gr
 
 
 def transport(generator, discriminator, noise: np.ndarray, seed: int, steps: int = 100, lr: float = 0.01,
-              batch: int = 500) -> Sampled:
-    """G's samples of ``noise`` (n, z_dim), each moved by DOT; the pairs that estimate ``k_eff``
-    come from NumPy's generator seeded with ``seed``."""
-    k = tf.constant(effective_lipschitz(generator, discriminator, np.random.default_rng([seed, 4])))
+              k: float | None = None, batch: int = 500) -> Sampled:
+    """G's samples of ``noise`` (n, z_dim), each moved by DOT with ``k`` (None: ``k_eff``, whose
+    pairs come from NumPy's generator seeded with ``seed``)."""
+    estimated = k is None
+    if estimated:
+        k = effective_lipschitz(generator, discriminator, np.random.default_rng([seed, 4]))
+    k = tf.constant(k, tf.float32)
     lr = tf.constant(lr, tf.float32)
     moved = np.concatenate([move(generator, discriminator, noise[i : i + batch], k, steps, lr).numpy()
                             for i in range(0, len(noise), batch)])
     x = np.concatenate([generator(moved[i : i + batch], training=False).numpy() for i in range(0, len(moved), batch)])
     # Every sample is kept; D is called once per update (its gradient) and 2 * PAIRS * TRIALS times for k_eff.
-    return Sampled(x, acceptance=1.0, calls_per_sample=steps + 2 * PAIRS * TRIALS / len(noise))
+    return Sampled(x, acceptance=1.0, calls_per_sample=steps + estimated * 2 * PAIRS * TRIALS / len(noise))
 
 
 def effective_lipschitz(generator, discriminator, rng: np.random.Generator) -> float:

@@ -60,6 +60,15 @@ def test_the_same_seed_moves_the_same_samples_and_every_sample_is_kept():
     assert np.abs(a.x - MU).mean() < np.abs(noise - MU).mean()  # towards D's peak
 
 
+def test_a_given_k_replaces_the_estimate():
+    noise = np.random.default_rng(0).normal(size=(30, 1)).astype(np.float32)
+    estimated = transport(identity(1), QUADRATIC, noise, seed=3, steps=20)
+    k_eff = effective_lipschitz(identity(1), QUADRATIC, np.random.default_rng([3, 4]))  # transport's own draw
+    given = transport(identity(1), QUADRATIC, noise, seed=3, steps=20, k=k_eff)
+    np.testing.assert_array_equal(given.x, estimated.x)
+    assert given.calls_per_sample == 20  # no pairs drawn to estimate it
+
+
 # -- In gantrain-eval and during training ---------------------------------------------------------
 
 def test_gantrain_eval_moves_its_plain_samples(toy_run, tmp_path):  # noqa: F811
@@ -83,7 +92,8 @@ def test_evaluation_during_training_moves_as_gantrain_eval(tmp_path):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("dot_steps", 0, "dot_steps: must be >= 1, got 0"), ("dot_lr", 0.0, "dot_lr: must be > 0, got 0.0")])
+    ("dot_steps", 0, "dot_steps: must be >= 1, got 0"), ("dot_lr", 0.0, "dot_lr: must be > 0, got 0.0"),
+    ("dot_k", -1.0, "dot_k: must be > 0, got -1.0")])
 def test_bad_dot_options_are_named(toy_run, key, value, message):  # noqa: F811
     (toy_run / "eval.json").unlink(missing_ok=True)
     with pytest.raises(ConfigError, match=f"^{message}$"):
