@@ -9,7 +9,8 @@ points; ``y``: the classes of a conditional run). A conditional run draws its sa
 ``classes`` in turn (default: every class). ``interpolate=n`` writes ``interpolation.png`` instead:
 rows of n images along the great circle (slerp) between two latents, one row per sample, or one per
 class with the same two latents. With the run's seed and no ``classes``, the samples are those
-``gantrain-eval`` measures. ``sampling=drs|mh`` lets the run's D choose them, ``sampling=dot`` move them (unconditional runs).
+``gantrain-eval`` measures. ``sampling=drs|mh`` lets the run's D choose them, ``sampling=dot`` move
+them (unconditional runs).
 
 Usage: ``generate("outputs/run", "outputs/run/generated", num_samples=100)`` -> a summary dict.
 """
