@@ -11,14 +11,15 @@ tethered to where it started. In latent space, as the paper does for its image m
 so the samples stay on G's manifold. ``k_eff`` is the effective Lipschitz constant of ``d ∘ G``,
 the largest ``|d(G(z1)) - d(G(z2))| / ||z1 - z2||`` over 100 pairs of fresh noise, averaged over
 10 such sets (the reference code's estimate), or a number given instead (the reference's ``--k``;
-its ``--k 1`` pulls harder wherever ``k_eff`` is above 1). The minimum is found as the paper does, by Adam with
-β = (0, 0.9) from ``z_y``; the reference's ``0.001`` inside the norm keeps its gradient defined at
-the start.
+its ``--k 1`` pulls harder wherever ``k_eff`` is above 1). The minimum is found as the paper does,
+by Adam with β = (0, 0.9) from ``z_y``; the reference's ``0.001`` inside the norm keeps its
+gradient defined at the start.
 
 A calibrated logit (an affine map with a positive scale) moves ``d`` and ``k_eff`` by the same
-factor, so DOT needs no held-out data (a fixed ``k`` is on the scale of D's own logit). Since every sample is moved, not drawn again, the latent
-distribution G sees is no longer Gaussian: this is how DOT gets past the bound a continuous G of a
-Gaussian latent puts on the share of samples between modes (README, "Why the trail").
+factor, so DOT needs no held-out data (a fixed ``k`` is on the scale of D's own logit). Since every
+sample is moved, not drawn again, the latent distribution G sees is no longer Gaussian: this is how
+DOT gets past the bound a continuous G of a Gaussian latent puts on the share of samples between
+modes (README, "Why the trail").
 
 Usage::
 
@@ -51,7 +52,8 @@ def transport(generator, discriminator, noise: np.ndarray, seed: int, steps: int
                             for i in range(0, len(noise), batch)])
     x = np.concatenate([generator(moved[i : i + batch], training=False).numpy() for i in range(0, len(moved), batch)])
     # Every sample is kept; D is called once per update (its gradient) and 2 * PAIRS * TRIALS times for k_eff.
-    return Sampled(x, acceptance=1.0, calls_per_sample=steps + estimated * 2 * PAIRS * TRIALS / len(noise))
+    shared = 2 * PAIRS * TRIALS / len(noise) if estimated else 0.0
+    return Sampled(x, acceptance=1.0, calls_per_sample=steps + shared)
 
 
 def effective_lipschitz(generator, discriminator, rng: np.random.Generator) -> float:
