@@ -14,7 +14,7 @@ from pathlib import Path
 
 # Discriminator-driven samplers by name: gantrain-eval's keys for each.
 SAMPLERS = {"drs": ("sampling=drs",), "drs_exact": ("sampling=drs", "drs_percentile=null"), "mh": ("sampling=mh",),
-            "dot": ("sampling=dot",), "dot_k1": ("sampling=dot", "dot_k=1")}
+            "dot": ("sampling=dot",), "dot_k1": ("sampling=dot", "dot_k=1"), "dot_k0.05": ("sampling=dot", "dot_k=0.05")}
 
 
 def benchmark_env(threads: int | None = None) -> dict[str, str]:
