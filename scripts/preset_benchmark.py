@@ -94,7 +94,7 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda seed: run_one(args.preset, seed, args, threads), seeds))
     scale = {"class_accuracy": 100}
-    print(f"experiment={args.preset}, seeds {seeds.start}–{seeds.stop - 1}, mean ± s.e.; {args.jobs} run(s) at a time, "
+    print(f"experiment={args.preset}, seeds {seeds[0]}–{seeds[-1]}, mean ± s.e.; {args.jobs} run(s) at a time, "
           f"{threads or 'all'} kernel thread(s) each (a run's minutes are its own only if nothing else shared the cores)")
     print(f"| | {' | '.join(metrics)} | minutes a run |")
     print("|---|" + "---|" * (len(metrics) + 1))
