@@ -39,6 +39,7 @@ from gantrain.metric_table import Plan
 from gantrain.models.conditioning import generate
 from gantrain.run_dir import MetricsLog, RunDir, atomic_write
 from gantrain.samples import png_bytes, preview
+from gantrain.sampling import CALIBRATED
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,8 @@ class Evaluation(Duty):
         self.num_samples, self.seed = num_samples, seed
         # What evaluations need of the data: mixture centres, or a few real images for pixel statistics.
         self.data = dataclasses.replace(dataset, x=dataset.head(num_samples), stream=None)
-        # Discriminator-driven sampling calibrates D on real examples training does not see.
-        self.held_out = held_out_examples(node) if evals.sampling != "none" else None
+        # DRS and MH calibrate D on real examples training does not see.
+        self.held_out = held_out_examples(node) if evals.sampling in CALIBRATED else None
         self.best = None
         if evals.select is not None:
             self.best = BestCheckpoint(run.checkpoints / "best", ckpts.checkpoint, evals.select,
@@ -154,7 +155,7 @@ class Evaluation(Duty):
 
     def __call__(self, done: int, sampler, discriminator) -> dict[str, float]:
         extra = {}
-        if self.held_out is None:
+        if self.evals.sampling == "none":
             samples = draw(sampler, self.num_samples, self.seed, labels=self.labels)
         else:
             samples, extra = driven_draw(sampler, discriminator, self.held_out, self.evals, self.num_samples, self.seed)

@@ -38,6 +38,7 @@ from gantrain.config import MetricOptions, check_metric_options
 from gantrain.errors import ConfigError
 from gantrain.metric_table import Plan, default_num_samples, evaluation_plan, kind_of, legend
 from gantrain.run_dir import RunDir, atomic_write
+from gantrain.sampling import CALIBRATED
 
 
 @dataclass
@@ -149,7 +150,8 @@ def run_samples(cfg, generator, discriminator, path: str, driving: MetricOptions
     if driving.sampling == "none":
         return draw(generator, num_samples, seed, batch_size, labels), {}
     restore_discriminator(discriminator, path)
-    return driven_draw(generator, discriminator, held_out_examples(cfg.dataset), driving, num_samples, seed, batch_size)
+    held_out = held_out_examples(cfg.dataset) if driving.sampling in CALIBRATED else None
+    return driven_draw(generator, discriminator, held_out, driving, num_samples, seed, batch_size)
 
 
 def evaluation_labels(num_samples: int, classes: int) -> np.ndarray | None:
@@ -207,10 +209,11 @@ def held_out_examples(node) -> np.ndarray:
     return examples.astype(np.float32) / 127.5 - 1.0 if examples.dtype == np.uint8 else examples.astype(np.float32)
 
 
-def driven_draw(generator, discriminator, held_out: np.ndarray, opts: MetricOptions, num_samples: int, seed: int,
+def driven_draw(generator, discriminator, held_out: np.ndarray | None, opts: MetricOptions, num_samples: int, seed: int,
                 batch_size: int = 500) -> tuple[np.ndarray, dict]:
     """``num_samples`` samples chosen (``dot``: moved) by ``discriminator`` (``opts.sampling``), with
-    what choosing cost: ``acceptance`` and ``d_calls_per_sample``."""
+    what choosing cost: ``acceptance`` and ``d_calls_per_sample``; ``held_out``: real examples to calibrate
+    D with (DRS, MH; None for DOT, which needs none)."""
     from gantrain.sampling import drive
 
     z_dim = generator.input_shape[-1]  # an unconditional G (check_driven_sampling)

@@ -4,8 +4,8 @@ DRS and MH-GAN rest on D's logit being ``log p_data / p_G`` for the G they sampl
 ends with is one player's state in a game, regularised (R1) and with its learning rate decayed to
 zero. This script trains a copy of a run's D further against its frozen G — the logistic loss whose
 optimum is that logit, no penalty, fresh real points and fresh noise in every batch, Adam — and
-prints the D-driven rows (DRS, exact DRS, MH, as ``gantrain-eval``) with the run's own D and with
-the copy. The run directory is only read.
+prints the D-driven rows (every sampler of ``benchmark_run.SAMPLERS``, as ``gantrain-eval``) with the
+run's own D and with the copy. The run directory is only read.
 
 Usage: ``python scripts/refined_d_sampling.py <run dir> [--steps 20000] [--batch 1024] [--lr 1e-3]``
 """
