@@ -1,7 +1,8 @@
 """A quiet console: TensorFlow's start-up noise is filtered out of stderr.
 
 On a machine without a GPU, TensorFlow's C++ runtime prints lines such as ``E0000 ... failed call
-to cuInit`` or ``remapper failed`` that are errors in name only. Some are written before
+to cuInit`` or ``remapper failed`` that are errors in name only, and on CPUs with AVX-512 or AMX
+``I0000 ... oneDNN custom operations are on``. Some are written before
 TensorFlow's log level applies, so they are filtered where they are written: file descriptor 2
 goes through a small filter process that drops the lines matching :data:`NOISE` and passes
 everything else on. Being a process of its own, it still delivers the last words of a process
@@ -28,6 +29,7 @@ NOISE = re.compile(
     rb"|Unable to register cu(DNN|FFT|BLAS) factory|computation_placer\.cc.*already registered"
     rb"|TF-TRT Warning|cpu_feature_guard\.cc|^To enable the following instructions"
     rb"|remapper failed|layout failed|Mutation::Apply error"
+    rb"|oneDNN custom operations are on"  # on CPUs where TensorFlow turns oneDNN on, before its log level applies
 )
 # Where a native log line starts: a partial line like this waits for its end before it is judged.
 _LOG_START = re.compile(rb"^([IWEF]\d{4} |WARNING: All log|To enable)")

@@ -1,0 +1,43 @@
+"""The console filter (gantrain.console) as its own process: TensorFlow's start-up noise out,
+everything else through, whatever CPU the suite runs on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# Lines TensorFlow writes before its log level applies, as they read on machines without a GPU;
+# the oneDNN line is printed only on CPUs where oneDNN is on by default (AVX-512, AMX).
+NOISE = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796562497.648417    5072 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different numerical results due to floating-point round-off errors from different computation orders. "
+    "To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.",
+    "I0000 00:00:1796562484.933538    4922 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
+    "GPU will not be used.",
+    "E0000 00:00:1796562488.428419    4922 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+    "Failed call to cuInit: UNKNOWN ERROR (303)",
+    "I0000 00:00:1796562484.991993    4922 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
+    "available CPU instructions in performance-critical operations.",
+    "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+    "appropriate compiler flags.",
+]
+KEPT = [
+    "gantrain: error: train.steps: must be >= 1, got 0",
+    "E0000 00:00:1796562488.428419    4922 some_kernel.cc:1] a real error stays",
+]
+
+
+def filtered(text: str) -> str:
+    """What the filter passes on of ``text``, byte for byte (no newline translation: a bar's \\r stays)."""
+    return subprocess.run([sys.executable, "-m", "gantrain.console"], input=text.encode(), capture_output=True,
+                          timeout=60, check=True).stdout.decode()
+
+
+def test_the_filter_drops_tensorflow_s_start_up_noise_and_keeps_everything_else():
+    lines = [NOISE[0], NOISE[1], KEPT[0], *NOISE[2:], KEPT[1], NOISE[1]]
+    assert filtered("".join(line + "\n" for line in lines)) == "".join(line + "\n" for line in KEPT)
+
+
+def test_a_progress_bar_s_partial_line_is_shown_before_its_newline():
+    assert filtered("train:  50%|#####     | 2/4\rtrain: 100%") == "train:  50%|#####     | 2/4\rtrain: 100%"
