@@ -1,7 +1,8 @@
 """Adversarial losses, each a pair of per-example functions of the discriminator's logits.
 
 ``d_loss(d_real [B], d_fake [B]) -> [B]`` is what D minimises; ``g_loss(d_fake [B]) -> [B]`` is
-what G minimises. Averaging over the global batch happens in the training step. Every loss takes
+what G minimises, or ``g_loss(d_fake [B], d_real [B])`` for a relativistic loss, whose G compares
+each fake with a real example of its own. Averaging over the global batch happens in the training step. Every loss takes
 an optional penalty on D's input gradient (``gantrain.penalties``).
 
 Usage: ``objective = LOSSES.build(cfg.loss)``.
@@ -27,6 +28,7 @@ class PenaltyName(Enum):
     gp = "gp"  # WGAN-GP
     dragan = "dragan"  # DRAGAN
     r1 = "r1"  # R1, gamma = gp_weight
+    r1r2 = "r1r2"  # R1 + R2 (R3GAN), gamma = gp_weight
 
 
 def minimax_d(d_real: tf.Tensor, d_fake: tf.Tensor) -> tf.Tensor:
@@ -69,6 +71,17 @@ def least_squares_g(d_fake: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.square(d_fake - 1.0)
 
 
+def relativistic_d(d_real: tf.Tensor, d_fake: tf.Tensor) -> tf.Tensor:
+    """softplus(-(D(x_r) - D(x_f))): D rates each real example above the fake paired with it
+    (Jolicoeur-Martineau 2019's RpGAN, as R3GAN/Trainer.py)."""
+    return tf.nn.softplus(d_fake - d_real)
+
+
+def relativistic_g(d_fake: tf.Tensor, d_real: tf.Tensor) -> tf.Tensor:
+    """softplus(-(D(x_f) - D(x_r))): G raises each fake above the real example paired with it."""
+    return tf.nn.softplus(d_real - d_fake)
+
+
 @dataclass(frozen=True)
 class Objective:
     """What the training step optimises: D's and G's losses, an optional penalty on D, and an
@@ -80,6 +93,7 @@ class Objective:
     penalty_weight: float = 0.0
     clip: Optional[float] = None
     aux_classifier: float = 0.0  # ACGAN: weight of the class cross-entropy in D's and G's losses
+    relativistic: bool = False  # g_loss(d_fake, d_real): G's update scores a real batch of its own too
 
 
 def class_cross_entropy(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor:
@@ -90,25 +104,27 @@ def class_cross_entropy(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor
 
 
 def _objective(d_loss, g_loss, penalty: PenaltyName, gp_weight: float, one_sided: bool, clip=None,
-               aux_classifier: float = 0.0) -> Objective:
+               aux_classifier: float = 0.0, relativistic: bool = False) -> Objective:
     if gp_weight < 0:
         raise ConfigError("loss.gp_weight", f"must be >= 0, got {gp_weight}")
     if aux_classifier < 0:
         raise ConfigError("loss.aux_classifier", f"must be >= 0, got {aux_classifier}")
     if penalty is PenaltyName.none:
-        return Objective(d_loss, g_loss, clip=clip, aux_classifier=aux_classifier)
+        return Objective(d_loss, g_loss, clip=clip, aux_classifier=aux_classifier, relativistic=relativistic)
     if (penalty.value, one_sided) not in PENALTIES:
         raise ConfigError("loss.one_sided", f"applies to penalty gp or dragan, not {penalty.value}")
-    return Objective(d_loss, g_loss, PENALTIES[penalty.value, one_sided], gp_weight, clip, aux_classifier)
+    return Objective(d_loss, g_loss, PENALTIES[penalty.value, one_sided], gp_weight, clip, aux_classifier, relativistic)
 
 
-def _register(name: str, d_loss, g_loss, doc: str, default_penalty: PenaltyName = PenaltyName.none) -> None:
+def _register(name: str, d_loss, g_loss, doc: str, default_penalty: PenaltyName = PenaltyName.none,
+              default_weight: float = 10.0, relativistic: bool = False) -> None:
     """A loss option whose keys are the penalty's (``penalty``, ``gp_weight``, ``one_sided``) and
     ACGAN's weight (``aux_classifier``)."""
 
-    def loss(penalty: PenaltyName = default_penalty, gp_weight: float = 10.0, one_sided: bool = False,
+    def loss(penalty: PenaltyName = default_penalty, gp_weight: float = default_weight, one_sided: bool = False,
              aux_classifier: float = 0.0) -> Objective:
-        return _objective(d_loss, g_loss, penalty, gp_weight, one_sided, aux_classifier=aux_classifier)
+        return _objective(d_loss, g_loss, penalty, gp_weight, one_sided, aux_classifier=aux_classifier,
+                          relativistic=relativistic)
 
     loss.__name__, loss.__doc__ = name, doc
     LOSSES.register(name)(loss)
@@ -120,6 +136,10 @@ _register("wgan_gp", wasserstein_d, wasserstein_g,
           "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), lambda = ``gp_weight``.", PenaltyName.gp)
 _register("hinge", hinge_d, wasserstein_g, "Hinge loss (Lim & Ye 2017; Miyato et al. 2018): G maximises D(G(z)) as in WGAN.")
 _register("lsgan", least_squares_d, least_squares_g, "Least-squares GAN (Mao et al. 2017) with labels a=0, b=1, c=1.")
+# R3GAN's CIFAR-10 preset starts gamma at 0.05.
+_register("rpgan", relativistic_d, relativistic_g,
+          "Relativistic pairing GAN (Jolicoeur-Martineau 2019) with R1 + R2, as R3GAN (Huang et al. 2024).",
+          PenaltyName.r1r2, default_weight=0.05, relativistic=True)
 
 
 @LOSSES.register("wgan")

@@ -10,9 +10,13 @@ A penalty is where D's gradient is taken (``points``) and what is charged for it
 - ``r1``: R1 (Mescheder et al. 2018), ``||g||^2 / 2`` on real examples; its weight is the paper's
   gamma. (GAN_stability's ``reg_param`` multiplies ``||g||^2`` without the 1/2: it is gamma / 2, so
   ``reg_param: 10`` there is ``loss.gp_weight=20`` here.)
+- ``r1r2``: R1 + R2 (R3GAN, Huang et al. 2024, ``R3GAN/Trainer.py``), ``(||g_real||^2 +
+  ||g_fake||^2) / 2``: zero-centred on the real and on the fake examples, weight gamma.
 
 :func:`critic_scores` scores real and fake examples in one batched call of D (D treats examples
-independently, so the numbers are those of two calls) and the penalty points in a second.
+independently, so the numbers are those of two calls). R1 and R1 + R2 take D's gradient from that
+same call, at the examples it scores, as R3GAN does; the other penalties score their own points in
+a second call.
 
 Usage: ``d_real, d_fake, penalty = critic_scores(critic, real, fake, PENALTIES["gp"](), eps, noise)``.
 """
@@ -28,9 +32,11 @@ import tensorflow as tf
 
 @dataclass(frozen=True)
 class Penalty:
-    points: Callable[..., tf.Tensor]  # (real, fake, eps (B,), noise (B, ...)) -> x (B, ...)
+    # (real, fake, eps (B,), noise (B, ...)) -> x (B, ...); None: at the examples the loss scores
+    points: Optional[Callable[..., tf.Tensor]]
     cost: Callable[[tf.Tensor], tf.Tensor]  # grad_x D(x), (B, ...) -> (B,)
     needs_noise: bool = False  # points use per-element noise shaped like the data
+    at_fakes: bool = False  # with points=None: charged at the fake examples too (R2)
 
 
 def _per_example(eps: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
@@ -60,10 +66,6 @@ def perturbed_reals(real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor, noise: tf.
     return real + _per_example(eps, real) * 0.5 * global_std(real) * noise
 
 
-def reals(real: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor, noise=None) -> tf.Tensor:
-    return real
-
-
 def gradient_norm(grad: tf.Tensor) -> tf.Tensor:
     """||grad||_2 per example, (B, ...) -> (B,)."""
     # The small constant keeps the norm's gradient finite where grad == 0.
@@ -89,7 +91,8 @@ GRADIENT_PENALTY = Penalty(interpolates, unit_norm_cost)
 ONE_SIDED_GRADIENT_PENALTY = Penalty(interpolates, one_sided_cost)
 DRAGAN = Penalty(perturbed_reals, unit_norm_cost, needs_noise=True)
 ONE_SIDED_DRAGAN = Penalty(perturbed_reals, one_sided_cost, needs_noise=True)
-R1 = Penalty(reals, half_squared_norm_cost)
+R1 = Penalty(None, half_squared_norm_cost)
+R1_R2 = Penalty(None, half_squared_norm_cost, at_fakes=True)
 
 # (name, one_sided) -> penalty; ``none`` is no penalty at all.
 PENALTIES: dict[tuple[str, bool], Penalty] = {
@@ -98,6 +101,7 @@ PENALTIES: dict[tuple[str, bool], Penalty] = {
     ("dragan", False): DRAGAN,
     ("dragan", True): ONE_SIDED_DRAGAN,
     ("r1", False): R1,
+    ("r1r2", False): R1_R2,
 }
 
 
@@ -121,17 +125,33 @@ def critic_scores(
     for each call of D). ``pack`` > 1: ``critic`` scores packs of that many consecutive examples
     (PacGAN), and the penalty is charged per pack, on the gradient with respect to the whole pack.
     """
-    d_real, d_fake = tf.split(critic(tf.concat([real, fake], 0)), 2)
+    both = tf.concat([real, fake], 0)
     if penalty is None:
+        d_real, d_fake = tf.split(critic(both), 2)
         return d_real, d_fake, tf.zeros_like(d_real)
+    if penalty.points is None:  # zero-centred at the scored examples: one call of D gives both
+        scores, grad = _scores_and_input_gradient(critic, both, loss_scale, pack)
+        d_real, d_fake = tf.split(scores, 2)
+        grad_real, grad_fake = tf.split(grad, 2)
+        cost = penalty.cost(grad_real)
+        if penalty.at_fakes:
+            cost += penalty.cost(grad_fake)
+        return d_real, d_fake, cost
+    d_real, d_fake = tf.split(critic(both), 2)
     # A call of its own: inside the batched call, the penalty's second-order gradient would
     # also run back through the real and fake examples (measured: +50% FLOPs per step).
     points = penalty.points(real, fake, eps, noise)
+    _, grad = _scores_and_input_gradient(point_critic or critic, points, loss_scale, pack)
+    return d_real, d_fake, penalty.cost(grad)  # the norm in float32
+
+
+def _scores_and_input_gradient(critic, x: tf.Tensor, loss_scale, pack: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """(D(x), grad_x D(x)) from one call of D, the gradient in float32, one row per pack."""
     with tf.GradientTape() as tape:
-        tape.watch(points)
-        d_points = (point_critic or critic)(points)
-        scaled = d_points * loss_scale
-    grad = tf.cast(tape.gradient(scaled, points), tf.float32) / loss_scale
+        tape.watch(x)
+        scores = critic(x)
+        scaled = scores * loss_scale
+    grad = tf.cast(tape.gradient(scaled, x), tf.float32) / loss_scale
     if pack > 1:
         grad = tf.reshape(grad, [-1, pack * math.prod(grad.shape[1:])])  # one row per pack
-    return d_real, d_fake, penalty.cost(grad)  # the norm in float32
+    return scores, grad

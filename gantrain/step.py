@@ -8,8 +8,10 @@ With top-k training (``train.top_k``) G learns only from the samples D scores be
 (``gantrain.augment``). With packing (``train.pack``, PacGAN) D judges packs of m samples side by
 side: its losses, and the penalty's points, are per pack. A conditional GAN (``model.conditional``)
 gives G and D a label with every example: real examples bring their own, fake ones get labels
-drawn uniformly; ACGAN's class loss (``loss.aux_classifier``) joins D's and G's losses. Real
-batches are sampled from the in-memory dataset, or read from a stream.
+drawn uniformly; ACGAN's class loss (``loss.aux_classifier``) joins D's and G's losses. A
+relativistic loss (``loss=rpgan``) pairs each fake with a real example, in G's update too, which
+takes a fresh real batch of its own. Real batches are sampled from the in-memory dataset, or read
+from a stream.
 
 Usage::
 
@@ -122,6 +124,8 @@ class TrainStep:
         self.batch_size, self.n_critic, self.top_k, self.top_k_decay, self.pack = (
             opts.batch_size, opts.n_critic, opts.top_k, opts.top_k_decay, opts.pack)
         self.packs = self.batch_size // self.pack  # what D judges per global batch
+        # Fresh real batches per step: one per critic update, and one for G's relativistic loss.
+        self.real_batches = self.n_critic + int(self.objective.relativistic)
         if self.objective.clip is not None:
             # WGAN's weight clipping as Keras constraints: the optimizer applies them right after
             # each of D's updates, on every replica.
@@ -184,10 +188,11 @@ class TrainStep:
         """All of one step's randomness for the global batch, from one stream, so a step does the
         same arithmetic on any number of replicas."""
         rng, n_critic, batch = self.gan.rng, self.n_critic, self.batch_size
+        reals = self.real_batches
         if self.stream is None:
-            draws = {"index": rng.uniform([n_critic, batch], 0, self.size, dtype=tf.int64)}
+            draws = {"index": rng.uniform([reals, batch], 0, self.size, dtype=tf.int64)}
         else:  # the stream's next batches, in its seeded order
-            draws = {"real": tf.reshape(self.stream.iterator.get_next(), [n_critic, batch, *self.example_shape])}
+            draws = {"real": tf.reshape(self.stream.iterator.get_next(), [reals, batch, *self.example_shape])}
         draws["d_noise"] = rng.normal([n_critic, batch, self.z_dim])
         draws["g_noise"] = rng.normal([1, batch, self.z_dim])
         if self.objective.penalty is not None:
@@ -199,9 +204,11 @@ class TrainStep:
             draws["g_labels"] = rng.uniform([1, batch], 0, self.classes, dtype=tf.int64)
         augment = self.gan.augment
         if augment is not None:  # from the augmentation's own stream: the draws above stay as they are
-            calls = 3 if self.objective.penalty is not None else 2  # D's views of real, fake (and points)
+            penalty = self.objective.penalty
+            calls = 3 if penalty is not None and penalty.points is not None else 2  # real, fake (and points)
             draws["d_augment"] = augment.rng.uniform([n_critic, batch, calls, augment.width])
-            draws["g_augment"] = augment.rng.uniform([1, batch, augment.width])
+            g_calls = 1 + int(self.objective.relativistic)  # fake (and G's reals)
+            draws["g_augment"] = augment.rng.uniform([1, batch, g_calls, augment.width])
         return draws
 
     def replica_step(self, draws: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -241,21 +248,25 @@ class TrainStep:
         scores, class_logits = (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
         return tf.reshape(scores, [-1]), class_logits
 
-    def critic_update(self, mine: dict[str, tf.Tensor], i: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None, tf.Tensor]:
-        gan, objective = self.gan, self.objective
-        # A fresh real batch, gathered where the dataset lives (host memory), so only the batch
-        # travels to the replica's device ...
+    def real_batch(self, mine: dict[str, tf.Tensor], i: int) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """The ``i``-th fresh real batch of this step in [-1, 1], and its labels (conditional)."""
+        # Gathered where the dataset lives (host memory), so only the batch travels to the
+        # replica's device, where it is converted: uint8 is a quarter of the bytes.
         if "real" in mine:
             real = mine["real"][i]
         else:
             with tf.device(self.data.device):
                 real = tf.gather(self.data, mine["index"][i])
-        real_labels = fake_labels = None
-        if self.classes:  # the real examples' own labels; the fake ones drawn with the noise
+        labels = None
+        if self.classes:
             with tf.device(self.labels.device):
-                real_labels = tf.gather(self.labels, mine["index"][i])
-            fake_labels = mine["d_labels"][i]
-        real = to_model_range(real)  # on the replica's device: uint8 is a quarter of the bytes
+                labels = tf.gather(self.labels, mine["index"][i])
+        return to_model_range(real), labels
+
+    def critic_update(self, mine: dict[str, tf.Tensor], i: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None, tf.Tensor]:
+        gan, objective = self.gan, self.objective
+        real, real_labels = self.real_batch(mine, i)  # a fresh real batch ...
+        fake_labels = mine["d_labels"][i] if self.classes else None  # drawn with the noise
         fake = generate(gan.generator, mine["d_noise"][i], fake_labels, training=True)  # ... and fresh noise, every update
         eps = mine["eps"][i] if objective.penalty is not None else None
         if eps is not None and self.pack > 1:  # a pack's point lies on the line between two packs
@@ -273,7 +284,7 @@ class TrainStep:
             class_logits.append(classes)
             return scores
 
-        def point_critic(x):
+        def point_critic(x):  # a penalty with points of its own (gp, dragan): the third view
             return self.critic(x, real_labels, views[:, 2] if views is not None else None)[0]
 
         with tf.GradientTape() as tape:
@@ -306,13 +317,28 @@ class TrainStep:
         aux.optimizer.apply(tape.gradient(scaled, variables), variables)
         return loss
 
+    def generator_scores(self, fake: tf.Tensor, labels: tf.Tensor | None, mine: dict[str, tf.Tensor]):
+        """D's scores of G's ``fake`` batch and its class logits; and, for a relativistic loss, D's
+        scores of a fresh real batch in the same call (else None)."""
+        views = mine["g_augment"][0] if "g_augment" in mine else None  # (B, calls, width)
+        if not self.objective.relativistic:
+            scores, class_logits = self.critic(fake, labels, views[:, 0] if views is not None else None)
+            return scores, class_logits, None
+        real, real_labels = self.real_batch(mine, self.n_critic)
+        both_labels = tf.concat([labels, real_labels], 0) if self.classes else None
+        both_views = tf.concat([views[:, 0], views[:, 1]], 0) if views is not None else None
+        scores, class_logits = self.critic(tf.concat([fake, real], 0), both_labels, both_views)
+        d_fake, d_real = tf.split(scores, 2)
+        return d_fake, class_logits[: fake.shape[0]] if class_logits is not None else None, d_real
+
     def generator_update(self, mine: dict[str, tf.Tensor]) -> tf.Tensor:
         gan = self.gan
         labels = mine["g_labels"][0] if self.classes else None
         with tf.GradientTape() as tape:
             fake = generate(gan.generator, mine["g_noise"][0], labels, training=True)
-            scores, class_logits = self.critic(fake, labels, mine["g_augment"][0] if "g_augment" in mine else None)
-            per_example = self.objective.g_loss(scores)  # per pack
+            scores, class_logits, d_real = self.generator_scores(fake, labels, mine)
+            # per pack; a relativistic G compares each fake with its paired real example
+            per_example = self.objective.g_loss(scores) if d_real is None else self.objective.g_loss(scores, d_real)
             if self.objective.aux_classifier > 0:  # ACGAN: G's samples of class y should be named y
                 per_example += self.objective.aux_classifier * class_cross_entropy(labels, class_logits)
             if gan.aux is not None:  # the auxiliary network judges examples, one by one

@@ -62,7 +62,8 @@ def train(
     if dataset.stream is not None:  # read from disk as the step trains; its position is checkpointed
         if not resume:
             run.check_new()  # the last check that can refuse the command: the cache is written after it
-        batches = dataset.stream.prepare().batches(opts.n_critic * opts.batch_size, opts.seed)
+        reals = opts.n_critic + int(gan.objective.relativistic)  # real batches per step
+        batches = dataset.stream.prepare().batches(reals * opts.batch_size, opts.seed)
         data = RealBatches(iter(batches), dataset.size)
         streamed["data_iterator"] = data.iterator
     else:

@@ -155,7 +155,10 @@ def test_one_step_s_losses_rebuilt_by_hand_from_the_stream():
     [*MLP, "model.g_batchnorm=true", "loss=wgan_gp", "loss.aux_classifier=1"],
     # dcgan without batch norm (class embedding beside z); spectrally normalised projection and head.
     [*DCGAN, "model.g_batchnorm=false", "model.d_spectral_norm=true", "loss=hinge", "loss.aux_classifier=0.5"],
-], ids=["mlp-wgan_gp-acgan", "dcgan-hinge-sn-acgan"])
+    # The relativistic loss: G's update scores a real batch with its labels; R1 + R2 and ACGAN's
+    # head come from D's one call on real and fake; augmentation transforms every view.
+    [*DCGAN, "model.g_batchnorm=false", "loss=rpgan", "loss.aux_classifier=0.5", "train.augment=[translation]"],
+], ids=["mlp-wgan_gp-acgan", "dcgan-hinge-sn-acgan", "dcgan-rpgan-acgan-augment"])
 def test_mirrored_conditional_step_equals_default_step(overrides):
     results = []
     for strategy in (tf.distribute.get_strategy(),

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from gantrain.errors import ConfigError
 from gantrain.losses import LOSSES, Objective
-from gantrain.penalties import DRAGAN, GRADIENT_PENALTY, ONE_SIDED_GRADIENT_PENALTY, R1, critic_scores
+from gantrain.penalties import DRAGAN, GRADIENT_PENALTY, ONE_SIDED_GRADIENT_PENALTY, R1, R1_R2, critic_scores
 
 REAL = tf.constant([2.0, -1.0])
 FAKE = tf.constant([0.5, -3.0])
@@ -63,7 +63,7 @@ def test_gp_weight_is_configurable_and_checked():
 
 
 def test_unknown_loss_lists_known_ones():
-    with pytest.raises(ConfigError, match="unknown loss 'wgan_c'; known: gan, hinge, lsgan, nsgan, wgan, wgan_gp$"):
+    with pytest.raises(ConfigError, match="unknown loss 'wgan_c'; known: gan, hinge, lsgan, nsgan, rpgan, wgan, wgan_gp$"):
         build("wgan_c")
 
 
@@ -125,9 +125,10 @@ def test_least_squares_targets_one_for_real_zero_for_fake():
     np.testing.assert_allclose(objective.g_loss(FAKE), [0.5 * 0.25, 0.5 * 16.0])
 
 
-@pytest.mark.parametrize("name", ["gan", "nsgan", "wgan", "hinge", "lsgan"])
+@pytest.mark.parametrize("name", ["gan", "nsgan", "wgan", "hinge", "lsgan", "rpgan"])
 def test_every_loss_takes_every_penalty(name):
-    assert build(name).penalty is None
+    assert build(name, penalty="none").penalty is None
+    assert build(name, penalty="r1r2").penalty is R1_R2
     assert build(name, penalty="gp").penalty is GRADIENT_PENALTY
     assert build(name, penalty="gp", one_sided=True).penalty is ONE_SIDED_GRADIENT_PENALTY
     assert build(name, penalty="dragan").penalty is DRAGAN
@@ -172,3 +173,44 @@ def test_dragan_points_perturb_the_real_batch_only():
     # Around the data the cost is WGAN-GP's: (||w|| - 1)^2 for a linear critic.
     *_, penalty = critic_scores(linear_critic([3.0, 4.0]), real, real, DRAGAN, eps, noise)
     np.testing.assert_allclose(penalty, [16.0, 16.0], rtol=1e-5)
+
+
+def test_relativistic_pairing_compares_each_real_with_its_fake():
+    """RpGAN (R3GAN/Trainer.py): D minimises softplus(-(D(x_r) - D(x_f))), G softplus(-(D(x_f) - D(x_r))),
+    pair by pair: with REAL = [2, -1] and FAKE = [0.5, -3] the differences are 1.5 and 2."""
+    objective = build("rpgan")
+    assert objective.relativistic and objective.penalty is R1_R2 and objective.penalty_weight == 0.05
+    np.testing.assert_allclose(objective.d_loss(REAL, FAKE), [softplus(-1.5), softplus(-2.0)], rtol=1e-6)
+    np.testing.assert_allclose(objective.g_loss(FAKE, REAL), [softplus(1.5), softplus(2.0)], rtol=1e-6)
+    # D gains by raising a real above its fake; G by raising the fake above its real.
+    assert float(objective.d_loss(REAL + 1, FAKE)[0]) < float(objective.d_loss(REAL, FAKE)[0])
+    assert float(objective.g_loss(FAKE + 1, REAL)[0]) < float(objective.g_loss(FAKE, REAL)[0])
+    assert not build("nsgan").relativistic
+
+
+def test_r1_r2_is_half_the_squared_gradient_norms_at_real_and_fake_examples():
+    """D(x) = ||x||^2 / 2 has gradient x: R1 + R2 = (||x_real||^2 + ||x_fake||^2) / 2, pair by pair,
+    from the same call of D that scores the examples."""
+    calls = []
+
+    def critic(x):
+        calls.append(x.shape[0])
+        return 0.5 * tf.reduce_sum(tf.square(x), axis=1)
+
+    real = tf.constant([[3.0, 4.0], [1.0, 0.0]])
+    fake = tf.constant([[1.0, 2.0], [-2.0, 2.0]])
+    d_real, d_fake, penalty = critic_scores(critic, real, fake, R1_R2, tf.fill([2], 0.5))
+    np.testing.assert_allclose(penalty, [12.5 + 2.5, 0.5 + 4.0], rtol=1e-6)
+    np.testing.assert_allclose(d_real, [12.5, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(d_fake, [2.5, 4.0], rtol=1e-6)
+    assert calls == [4]  # one forward pass of D for the loss and both penalties
+    calls.clear()
+    *_, r1 = critic_scores(critic, real, fake, R1, tf.fill([2], 0.5))
+    np.testing.assert_allclose(r1, [12.5, 0.5], rtol=1e-6)
+    assert calls == [4]
+
+
+def test_the_r1_r2_weight_is_gamma_and_must_not_be_negative():
+    with pytest.raises(ConfigError, match=r"^loss\.gp_weight: must be >= 0, got -1"):
+        build("rpgan", gp_weight=-1.0)
+    assert build("rpgan", gp_weight=2.0).penalty_weight == 2.0

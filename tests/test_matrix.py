@@ -9,7 +9,7 @@ from tests.conftest import build_step, overrides_of
 
 LOSS_NAMES = LOSSES.names()
 PENALTIES = [{"penalty": "none"}, {"penalty": "gp"}, {"penalty": "gp", "one_sided": True},
-             {"penalty": "dragan"}, {"penalty": "r1"}]
+             {"penalty": "dragan"}, {"penalty": "r1"}, {"penalty": "r1r2"}]
 MODEL_NODES = {
     "mlp": {"z_dim": 3, "g_hidden": [8], "d_hidden": [8]},
     "dcgan": {"z_dim": 3, "g_channels": 2, "d_channels": 2, "kernel_size": 3},

@@ -86,3 +86,39 @@ def test_penalty_is_weighted_into_the_critic_loss():
 def test_uint8_images_map_to_minus_one_one():
     pixels = tf.constant([0, 255, 128], tf.uint8)
     np.testing.assert_allclose(to_model_range(pixels), [-1.0, 1.0, 128 / 127.5 - 1], atol=1e-6)
+
+
+def test_a_relativistic_step_pairs_fakes_with_fresh_reals_for_d_and_for_g():
+    """loss=rpgan, rebuilt by hand from the run's stream: D's update pairs the first real batch with
+    G(d_noise) and charges gamma/2 (R1 + R2); G's update pairs G(g_noise) with a second, fresh real batch."""
+    from gantrain import api
+    from gantrain.config import check_train
+    from gantrain.gan import build_gan
+    from gantrain.step import TrainStep
+
+    data = tf.constant(np.random.default_rng(0).normal(size=(64, 2)), tf.float32)
+    cfg = api.compose(["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "loss=rpgan",
+                       "loss.gp_weight=0.5", "train.batch_size=8", "train.n_critic=1"])
+    step = TrainStep(build_gan(cfg, (2,)), data, check_train(cfg.train))
+    gan = step.gan
+    rng = tf.random.Generator.from_state(gan.rng.state.numpy(), gan.rng.algorithm)  # the step's draws, replayed
+    index = rng.uniform([2, 8], 0, 64, dtype=tf.int64)  # one real batch for D, one for G
+    d_noise, g_noise = rng.normal([1, 8, 2])[0], rng.normal([1, 8, 2])[0]
+    d, g = gan.discriminator, gan.generator
+    real, fake = tf.gather(data, index[0]), g(d_noise, training=True)
+    with tf.GradientTape() as tape:
+        tape.watch([real, fake])
+        d_real, d_fake = tf.reshape(d(real), [-1]), tf.reshape(d(fake), [-1])
+    grad_real, grad_fake = tape.gradient([d_real, d_fake], [real, fake])
+    r1_r2 = 0.5 * (tf.reduce_sum(grad_real**2, axis=1) + tf.reduce_sum(grad_fake**2, axis=1))
+    expected_d = tf.reduce_mean(tf.nn.softplus(-(d_real - d_fake))) + 0.5 * tf.reduce_mean(r1_r2)
+    g_before = [w.numpy() for w in g.weights]
+
+    metrics = step.compiled()
+    assert float(metrics["d_loss"]) == pytest.approx(float(expected_d), rel=1e-5)
+    assert float(metrics["gp"]) == pytest.approx(float(tf.reduce_mean(r1_r2)), rel=1e-5)
+    g.set_weights(g_before)  # G as its update saw it; D is already updated then
+    g_fake = tf.reshape(d(g(g_noise, training=True)), [-1])
+    g_real = tf.reshape(d(tf.gather(data, index[1])), [-1])
+    expected_g = tf.reduce_mean(tf.nn.softplus(-(g_fake - g_real)))
+    assert float(metrics["g_loss"]) == pytest.approx(float(expected_g), rel=1e-5)

@@ -44,7 +44,9 @@ def one_step(strategy, model: dict, shape, data, loss: dict, init=None):
     # Without batch norm: its statistics are per replica, so only then is the step identical.
     ({"name": "dcgan", "z_dim": 3, "g_channels": 2, "d_channels": 2, "kernel_size": 3, "g_batchnorm": False},
      (8, 8, 1), {"name": "nsgan", "penalty": "dragan"}),
-], ids=["mlp-wgan_gp", "mlp-dragan", "dcgan-nsgan-dragan"])
+    # A relativistic G scores a real batch of its own; R1 + R2 from D's one call on real and fake.
+    ({"name": "mlp", "z_dim": 3, "g_hidden": [8], "d_hidden": [8]}, (2,), {"name": "rpgan", "gp_weight": 1.0}),
+], ids=["mlp-wgan_gp", "mlp-dragan", "dcgan-nsgan-dragan", "mlp-rpgan"])
 def test_mirrored_step_equals_default_step(model, shape, loss):
     keras.utils.set_random_seed(0)
     data = tf.constant(np.random.default_rng(0).integers(0, 256, (64, *shape)).astype(

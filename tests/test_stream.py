@@ -177,11 +177,14 @@ def test_a_mirrored_step_from_a_stream_equals_the_default_step(tmp_path):
     assert_same_step(*results)
 
 
-def test_training_from_a_stream_resumes_bit_for_bit(tmp_path, make_cfg):
+# rpgan: G's update reads a third batch from the stream; with EMA and augmentation.
+@pytest.mark.parametrize("loss", [[], ["loss=rpgan", "train.ema=0.9", "train.augment=[translation,cutout]"]],
+                         ids=["wgan_gp", "rpgan-ema-augment"])
+def test_training_from_a_stream_resumes_bit_for_bit(tmp_path, make_cfg, loss):
     image_folder(tmp_path / "pics", n=20)
     options = ["model=dcgan", *TINY["dcgan"], "dataset=folder", f"dataset.path={tmp_path / 'pics'}",
                "dataset.resolution=8", "dataset.in_memory=false", "train.batch_size=4", "train.n_critic=2",
-               "train.checkpoint_every=3", "train.sample_every=100", "train.log_every=1"]
+               "train.checkpoint_every=3", "train.sample_every=100", "train.log_every=1", *loss]
     ckpt = straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=3)
     assert_same_state(*ckpt)
     assert any(name.startswith("data_iterator") for name, _ in tf.train.list_variables(ckpt[0]))
