@@ -345,6 +345,36 @@ def test_a_run_made_by_gantrain_0_1_0_resumes_bit_for_bit(tmp_path):
         np.testing.assert_array_equal(reached[name], expected[name], err_msg=name)
 
 
+def test_ctrl_c_checkpoints_the_current_step_and_exits_130(tmp_path, capfd, monkeypatch):
+    """Ctrl-C (SIGINT) finishes the current step, writes a checkpoint at it and exits 130; the first
+    signal says so. The real entry point in this process, interrupted once its first steps are logged."""
+    import os
+    import threading
+
+    from gantrain.interrupts import GracefulStop
+
+    run = tmp_path / "run"
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 120
+        while len(metric_steps(run)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Only into the run's own handler: anywhere else SIGINT would interrupt the test session.
+        if isinstance(getattr(signal.getsignal(signal.SIGINT), "__self__", None), GracefulStop):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    presser.start()
+    # Enough steps that the run is still going when the signal comes, few enough to end if it never does.
+    code, out, err = gantrain_in_process(*TOY, "train.steps=3000", "train.checkpoint_every=3000", "train.log_every=1",
+                                         f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
+    presser.join()
+    assert code == 130, out + err
+    assert 3 <= latest_checkpoint_step(run) == metric_steps(run)[-1] < 3000  # a checkpoint at the current step
+    assert "SIGINT: stopping after this step, with a checkpoint (press Ctrl-C again" in out + err
+    assert f"Stopped by SIGINT at step {latest_checkpoint_step(run)} of 3000" in out
+
+
 def test_rollbacks_compound_the_learning_rate_factor_until_max_rollbacks_run_out(tmp_path, make_cfg, caplog,
                                                                                monkeypatch):
     """At a learning rate of 1e12, x0.5 and then x0.25 still diverge: each rollback lowers the rates
