@@ -376,23 +376,19 @@ def test_ctrl_c_checkpoints_the_current_step_and_exits_130(tmp_path, capfd, monk
 
 
 def test_rollbacks_compound_the_learning_rate_factor_until_max_rollbacks_run_out(tmp_path, make_cfg, caplog,
-                                                                               monkeypatch):
+                                                                               built_gans):
     """At a learning rate of 1e12, x0.5 and then x0.25 still diverge: each rollback lowers the rates
     the run has (not the checkpoint's) by rollback_lr_factor, and after max_rollbacks=2 the next
     divergence stops the run."""
-    import gantrain.train as train_module
-
-    built = []
-    build_gan = train_module.build_gan
-    monkeypatch.setattr(train_module, "build_gan", lambda *args, **kw: built.append(build_gan(*args, **kw)) or built[-1])
     cfg = make_cfg(*TOY, *ABSURD_LR, "train.nan_policy=rollback", "train.rollback_lr_factor=0.5",
                    "train.max_rollbacks=2")
     with pytest.raises(GantrainError, match=r"^training diverged: non-finite .* at step \d+; the last good "
                                             r"checkpoint \(step 0\) is kept"):
         train(cfg, tmp_path / "run")
-    rolled = [record.getMessage().split(": ", 1)[1] for record in caplog.records if "rolled back" in record.getMessage()]
+    messages = [record.getMessage() for record in caplog.records]
+    rolled = [message.split(": ", 1)[1] for message in messages if "rolled back" in message]
     assert rolled == ["rolled back to step 0 with learning rates x0.5 (rollback 1 of 2)",
                       "rolled back to step 0 with learning rates x0.25 (rollback 2 of 2)"]
-    gan = built[0]
+    gan = built_gans[0]
     for optimizer in (gan.g_optimizer, gan.d_optimizer):
         assert float(optimizer.learning_rate) == pytest.approx(1e12 * 0.5**2, rel=1e-6)

@@ -161,8 +161,8 @@ def test_the_overrides_a_resume_allows_take_effect(tmp_path, make_cfg, capfd, mo
     from tests.conftest import gantrain_in_process
 
     run = tmp_path / "run"
-    train(make_cfg(*RESUMABLE, "train.steps=4", "train.log_every=4", "train.sample_every=4", "train.checkpoint_every=4"),
-          run)
+    periods = ["train.log_every=4", "train.sample_every=4", "train.checkpoint_every=4"]
+    train(make_cfg(*RESUMABLE, "train.steps=4", *periods), run)
     code, _, err = gantrain_in_process(f"resume={run}", "train.steps=8", "train.log_every=1", "train.sample_every=3",
                                        "train.checkpoint_every=2", "eval.every=2", cwd=tmp_path, capsys=capfd,
                                        monkeypatch=monkeypatch)
@@ -175,21 +175,19 @@ def test_the_overrides_a_resume_allows_take_effect(tmp_path, make_cfg, capfd, mo
         f"ckpt-{s}.index" for s in (4, 6, 8)]
 
 
-def test_a_resume_that_raises_train_steps_stretches_the_learning_rate_decay(tmp_path, make_cfg, monkeypatch):
+def test_a_resume_that_raises_train_steps_stretches_the_learning_rate_decay(tmp_path, make_cfg, built_gans):
     """A run of 4 steps with lr_decay, resumed to 8: where it resumes, its optimizers' learning rates
     are those of a run made with train.steps=8 from the start (half the initial ones), not the
     4-step schedule's zero."""
-    import gantrain.train as train_module
+    from gantrain.gan import build_gan
 
     options = [*RESUMABLE, "train.lr_decay=true", "train.g_lr=1e-3", "train.d_lr=3e-3"]
     run = tmp_path / "run"
     train(make_cfg(*options, "train.steps=4"), run)
-    built, resumed_at = [], {}
-    build_gan = train_module.build_gan
-    monkeypatch.setattr(train_module, "build_gan", lambda *args, **kw: built.append(build_gan(*args, **kw)) or built[-1])
+    resumed_at = {}
 
     def opened():  # the checkpoint of step 4 is restored, nothing trained yet
-        optimizers = {"g": built[0].g_optimizer, "d": built[0].d_optimizer}
+        optimizers = {"g": built_gans[-1].g_optimizer, "d": built_gans[-1].d_optimizer}
         resumed_at.update({name: (int(o.iterations), float(o.learning_rate)) for name, o in optimizers.items()})
 
     train(make_cfg(*options, "train.steps=8"), run, resume=True, opened=opened)
