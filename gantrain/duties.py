@@ -199,11 +199,14 @@ class DivergenceGuard:
                 "Lower train.g_lr / train.d_lr, or set train.nan_policy=rollback"
             )
         self.rollbacks += 1
+        # Lowered from the rates the run has now, not the checkpoint's: a second rollback to the same
+        # checkpoint would otherwise restore its rates and repeat the first one exactly.
+        lowered = {name: rate.scale * opts.rollback_lr_factor for name, rate in self.learning_rates.items()}
         done = self.ckpts.restore()
-        for rate in self.learning_rates.values():
-            rate.scale.assign(rate.scale * opts.rollback_lr_factor)
+        for name, rate in self.learning_rates.items():
+            rate.scale.assign(lowered[name])
         self.log.file.truncate_after(done)
         self.log.restart(done)
         log.warning("%s: rolled back to step %d with learning rates x%g (rollback %d of %d)",
-                    problem, done, opts.rollback_lr_factor, self.rollbacks, opts.max_rollbacks)
+                    problem, done, float(lowered["g"]), self.rollbacks, opts.max_rollbacks)
         return done

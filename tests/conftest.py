@@ -228,3 +228,20 @@ def gantrain_in_process(*args: str, cwd: Path, capsys, monkeypatch) -> tuple[int
         code = exit_.code if isinstance(exit_.code, int) else 1
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def built_gans(monkeypatch) -> list:
+    """The GANs train() builds during the test, in order: the real objects, to read what a run holds
+    (its optimizers' learning rates, say)."""
+    import gantrain.train as train_module
+
+    built = []
+    build_gan = train_module.build_gan
+
+    def building(*args, **kw):
+        built.append(build_gan(*args, **kw))
+        return built[-1]
+
+    monkeypatch.setattr(train_module, "build_gan", building)
+    return built

@@ -190,3 +190,31 @@ def test_the_check_before_a_run_and_the_evaluation_agree_on_every_pair(tmp_path,
     samples = np.random.default_rng(1).uniform(-1, 1, (40, *dataset.shape)).astype(np.float32)
     metrics, _ = sample_metrics(node, dataset, samples, plan, weights="random")
     assert set(metrics) == set(plan.metrics)
+
+
+def test_fid_and_kid_of_a_subset_run_use_the_whole_split(tmp_path, make_cfg, mnist_npz):
+    """A run on dataset.subset=16 of the file's 64 training images: its FID and KID are those of its
+    samples against the classifier features of all 64, not of the 16 it trained on."""
+    from omegaconf import OmegaConf
+
+    from gantrain.data import load
+    from gantrain.features import classifier
+    from gantrain.metrics import frechet_distance, gaussian_statistics, kernel_inception_distance
+
+    run = tmp_path / "run"
+    train(make_cfg("model=dcgan", *TINY["dcgan"], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}",
+                   "dataset.subset=16"), run)
+    result = evaluate(run, num_samples=30, export=tmp_path / "samples.npz", features="classifier")
+    node = OmegaConf.load(run / ".hydra" / "config.yaml").dataset
+    model = classifier.load_or_train(node)  # the one the evaluation trained and cached
+    samples, _ = classifier.embed(model, np.load(tmp_path / "samples.npz")["x"])
+    whole, _ = classifier.embed(model, np.load(mnist_npz)["x_train"][..., None])
+    trained_on, _ = classifier.embed(model, load(node).x)
+    assert len(whole) == 64 and len(trained_on) == 16
+
+    def fid_kid(real):
+        return (frechet_distance(*gaussian_statistics(samples), *gaussian_statistics(real)),
+                kernel_inception_distance(samples, real, subset_size=len(samples))[0])
+
+    assert (result["fid"], result["kid"]) == pytest.approx(fid_kid(whole), rel=1e-4)
+    assert fid_kid(trained_on)[0] != pytest.approx(fid_kid(whole)[0], rel=1e-2)  # the two references differ

@@ -174,3 +174,19 @@ def test_a_folder_says_what_it_found_and_a_batch_larger_than_the_data_is_a_warni
     train(cfg, tmp_path / "run")
     assert f"dataset=folder: 3 images under {tmp_path}, each centre-cropped and resized to 8x8x3" in caplog.text
     assert "train.batch_size=4 is larger than the dataset (3 examples)" in caplog.text
+
+
+@pytest.mark.parametrize("log_level, shown", [(None, False), ("0", True)])
+def test_tensorflow_s_own_log_level_turns_the_console_filter_off(log_level, shown):
+    """Without TF_CPP_MIN_LOG_LEVEL, TensorFlow's start-up noise written to file descriptor 2 is
+    dropped and other lines pass; with TF_CPP_MIN_LOG_LEVEL=0 every line shows."""
+    import sys
+
+    noise = "E0000 00:00:1700000000.000000    1 cuda_executor.cc:1228] failed call to cuInit: UNKNOWN ERROR (303)"
+    script = ("import os; from gantrain import console; console.quiet_tensorflow(); "
+              f"os.write(2, b'{noise}\\n'); os.write(2, b'a line of the user\\'s\\n')")
+    env = cli_env() if log_level is None else dict(cli_env(), TF_CPP_MIN_LOG_LEVEL=log_level)
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "a line of the user's" in result.stderr
+    assert (noise in result.stderr) is shown

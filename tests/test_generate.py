@@ -135,3 +135,19 @@ def test_bad_input_is_one_line_and_writes_nothing(runs, tmp_path, capsys, args, 
     assert len(err.strip().splitlines()) == 1 and named in err, err
     assert not (tmp_path / "new").exists()
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["mine.png"]
+
+
+def test_overwrite_replaces_an_existing_output_and_keeps_the_other_files(runs, tmp_path, capsys):
+    """Without overwrite=true a folder that is not empty is refused (tested above); with it the new
+    samples replace the old ones of the same name, and the folder's other files stay."""
+    out = tmp_path / "toy"
+    code, _, err = run_generate(capsys, f"run_dir={runs['toy']}", f"out={out}", "format=npz", "num_samples=5")
+    assert code == 0, err
+    (out / "notes.txt").write_text("the user's notes")
+    code, _, err = run_generate(capsys, f"run_dir={runs['toy']}", f"out={out}", "format=npz", "num_samples=9",
+                                "overwrite=true")
+    assert code == 0, err
+    with np.load(out / "samples.npz") as stored:
+        assert stored["x"].shape == (9, 2)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "samples.npz"]
+    assert (out / "notes.txt").read_text() == "the user's notes"

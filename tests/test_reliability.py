@@ -355,3 +355,52 @@ def test_a_run_made_by_gantrain_0_1_0_resumes(tmp_path):
                                                all_model_checkpoint_timestamps=[time.time()] * 2)
     train(cfg, stopped, resume=True)
     assert_same_state(str(straight / "checkpoints" / "ckpt-4"), str(stopped / "checkpoints" / "ckpt-4"))
+
+
+def test_ctrl_c_checkpoints_the_current_step_and_exits_130(tmp_path, capfd, monkeypatch):
+    """Ctrl-C (SIGINT) finishes the current step, writes a checkpoint at it and exits 130; the first
+    signal says so. The real entry point in this process, interrupted once its first steps are logged."""
+    import os
+    import threading
+
+    from gantrain.interrupts import GracefulStop
+
+    run = tmp_path / "run"
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 120
+        while len(metric_steps(run)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Only into the run's own handler: anywhere else SIGINT would interrupt the test session.
+        if isinstance(getattr(signal.getsignal(signal.SIGINT), "__self__", None), GracefulStop):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    presser.start()
+    # Enough steps that the run is still going when the signal comes, few enough to end if it never does.
+    code, out, err = gantrain_in_process(*TOY, "train.steps=3000", "train.checkpoint_every=3000", "train.log_every=1",
+                                         f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
+    presser.join()
+    assert code == 130, out + err
+    assert 3 <= latest_checkpoint_step(run) == metric_steps(run)[-1] < 3000  # a checkpoint at the current step
+    assert "SIGINT: stopping after this step, with a checkpoint (press Ctrl-C again" in out + err
+    assert f"Stopped by SIGINT at step {latest_checkpoint_step(run)} of 3000" in out
+
+
+def test_rollbacks_compound_the_learning_rate_factor_until_max_rollbacks_run_out(tmp_path, make_cfg, caplog,
+                                                                               built_gans):
+    """At a learning rate of 1e12, x0.5 and then x0.25 still diverge: each rollback lowers the rates
+    the run has (not the checkpoint's) by rollback_lr_factor, and after max_rollbacks=2 the next
+    divergence stops the run."""
+    cfg = make_cfg(*TOY, *ABSURD_LR, "train.nan_policy=rollback", "train.rollback_lr_factor=0.5",
+                   "train.max_rollbacks=2")
+    with pytest.raises(GantrainError, match=r"^training diverged: non-finite .* at step \d+; the last good "
+                                            r"checkpoint \(step 0\) is kept"):
+        train(cfg, tmp_path / "run")
+    messages = [record.getMessage() for record in caplog.records]
+    rolled = [message.split(": ", 1)[1] for message in messages if "rolled back" in message]
+    assert rolled == ["rolled back to step 0 with learning rates x0.5 (rollback 1 of 2)",
+                      "rolled back to step 0 with learning rates x0.25 (rollback 2 of 2)"]
+    gan = built_gans[0]
+    for optimizer in (gan.g_optimizer, gan.d_optimizer):
+        assert float(optimizer.learning_rate) == pytest.approx(1e12 * 0.5**2, rel=1e-6)

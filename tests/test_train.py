@@ -149,3 +149,48 @@ def test_image_models_with_spectral_norm_and_decay(tmp_path, make_cfg, mnist_npz
                    "model.d_spectral_norm=true", "loss=hinge", "train.lr_decay=true", "train.ema=0.99")
     result = train(cfg, tmp_path / "run")
     assert result["step"] == 2 and all(math.isfinite(v) for v in result.values())
+
+
+RESUMABLE = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=300", "train.batch_size=8",
+             "train.n_critic=2", "eval.num_samples=100"]
+
+
+def test_the_overrides_a_resume_allows_take_effect(tmp_path, make_cfg, capfd, monkeypatch):
+    """`gantrain resume=<run> train.steps=8 ...`: the run goes on to the new train.steps, and from the
+    resumed step on logs, previews, checkpoints and evaluates at the new periods."""
+    from tests.conftest import gantrain_in_process
+
+    run = tmp_path / "run"
+    periods = ["train.log_every=4", "train.sample_every=4", "train.checkpoint_every=4"]
+    train(make_cfg(*RESUMABLE, "train.steps=4", *periods), run)
+    code, _, err = gantrain_in_process(f"resume={run}", "train.steps=8", "train.log_every=1", "train.sample_every=3",
+                                       "train.checkpoint_every=2", "eval.every=2", cwd=tmp_path, capsys=capfd,
+                                       monkeypatch=monkeypatch)
+    assert code == 0, err
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [4, 5, 6, 7, 8]
+    assert [r["step"] for r in records if "modes" in r] == [6, 8]  # evaluated from the resume on
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:06d}.png" for s in (4, 6, 8)]
+    assert sorted(p.name for p in (run / "checkpoints").glob("ckpt-*.index")) == [
+        f"ckpt-{s}.index" for s in (4, 6, 8)]
+
+
+def test_a_resume_that_raises_train_steps_stretches_the_learning_rate_decay(tmp_path, make_cfg, built_gans):
+    """A run of 4 steps with lr_decay, resumed to 8: where it resumes, its optimizers' learning rates
+    are those of a run made with train.steps=8 from the start (half the initial ones), not the
+    4-step schedule's zero."""
+    from gantrain.gan import build_gan
+
+    options = [*RESUMABLE, "train.lr_decay=true", "train.g_lr=1e-3", "train.d_lr=3e-3"]
+    run = tmp_path / "run"
+    train(make_cfg(*options, "train.steps=4"), run)
+    resumed_at = {}
+
+    def opened():  # the checkpoint of step 4 is restored, nothing trained yet
+        optimizers = {"g": built_gans[-1].g_optimizer, "d": built_gans[-1].d_optimizer}
+        resumed_at.update({name: (int(o.iterations), float(o.learning_rate)) for name, o in optimizers.items()})
+
+    train(make_cfg(*options, "train.steps=8"), run, resume=True, opened=opened)
+    straight = build_gan(make_cfg(*options, "train.steps=8"), (2,)).learning_rates
+    assert resumed_at == {"g": (4, float(straight["g"](4))), "d": (8, float(straight["d"](8)))}
+    assert resumed_at == {"g": (4, pytest.approx(1e-3 / 2)), "d": (8, pytest.approx(3e-3 / 2))}

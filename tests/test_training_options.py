@@ -171,3 +171,14 @@ def test_xla_on_a_cpu_warns_for_convolutional_models(make_cfg, mnist_npz, caplog
     data = [f"dataset.path={mnist_npz}"] if model == "dcgan" else ["dataset=ring8"]
     check(make_cfg(f"model={model}", *data, "train.jit_compile=true"))
     assert ("train.jit_compile=true on a CPU" in caplog.text) is warned
+
+
+@pytest.mark.parametrize("has_bfloat16", [True, False])
+def test_mixed_bfloat16_warns_on_a_cpu_without_bfloat16(make_cfg, caplog, monkeypatch, has_bfloat16):
+    """Whatever CPU runs the test: the probe of the CPU's bfloat16 instructions says yes or no."""
+    import gantrain.train as train_module
+
+    monkeypatch.setattr(train_module, "cpu_has_bfloat16", lambda: has_bfloat16)
+    train_module.check(make_cfg("model=mlp", "dataset=ring8", "train.precision=mixed_bfloat16"))
+    warned = "train.precision=mixed_bfloat16: this CPU has no bfloat16 instructions" in caplog.text
+    assert warned is not has_bfloat16
