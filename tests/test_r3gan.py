@@ -127,11 +127,15 @@ def test_initial_scales():
     assert not convs[0].bias.numpy().any() and not convs[2].kernel.numpy().any()
 
 
-@pytest.mark.parametrize("shape, key", [((48, 48, 3), "^model: r3gan needs square images of 8x8, 16x16, 32x32"),
-                                        ((64, 64, 3), r"^model.widths: 64x64 images need 5 stages"),
-                                        ((12, 12, 1), "^model: r3gan needs")])
-def test_unsupported_sizes_are_one_line(shape, key):
-    node = {**NODE, "widths": [4, 4, 4, 4]}
+@pytest.mark.parametrize("shape, changes, key", [
+    ((48, 48, 3), {}, "^model: r3gan needs square images of 8x8, 16x16, 32x32"),
+    ((12, 12, 1), {}, "^model: r3gan needs"),
+    ((64, 64, 3), {}, r"^model.widths: 64x64 images need 5 stages"),
+    ((16, 16, 3), {"cardinality": [3, 3, 3]}, "^model.cardinality: 3 groups must divide"),
+    ((16, 16, 3), {"blocks": [1, -1, 1]}, "^model.blocks: must be >= 0"),
+])
+def test_unsupported_sizes_and_settings_are_one_line(shape, changes, key):
+    node = {**NODE, "widths": [4, 4, 4, 4], **changes}
     with pytest.raises(ConfigError, match=key) as error:
         MODELS.build(OmegaConf.create(node), data_shape=shape)
     assert "\n" not in str(error.value)

@@ -136,12 +136,14 @@ def _stages(size: int, widths: list[int], blocks: list[int], cardinality: list[i
         if len(values) < count:
             raise ConfigError(f"model.{key}", f"{size}x{size} images need {count} stages (4x4 to {size}x{size}), "
                                               f"got {len(values)}: {values}")
+    if min(widths[:count]) < 1:
+        raise ConfigError("model.widths", f"must be >= 1, got {widths}")
+    if min(blocks[:count]) < 0:
+        raise ConfigError("model.blocks", f"must be >= 0, got {blocks}")
     for width, groups in zip(widths[:count], cardinality[:count]):
-        if groups < 1 or width < 1 or (width * expansion) % groups:
+        if groups < 1 or (width * expansion) % groups:
             raise ConfigError("model.cardinality", f"{groups} groups must divide the inner width "
                                                    f"{width} x expansion {expansion} of their stage")
-    if any(b < 0 for b in blocks[:count]):
-        raise ConfigError("model.blocks", f"must be >= 0, got {blocks}")
     return Stages(widths[:count], blocks[:count], cardinality[:count], expansion, kernel_size, taps)
 
 
