@@ -32,6 +32,8 @@ TINY = {
     "mlp": ["model.z_dim=4", "model.g_hidden=[16,16]", "model.d_hidden=[16,16]"],
     "dcgan": ["model.z_dim=4", "model.g_channels=4", "model.d_channels=4", "model.kernel_size=3"],
     "resnet": ["model.z_dim=4", "model.g_channels=4", "model.d_channels=4"],
+    "r3gan": ["model.z_dim=4", "model.widths=[4,4,4,4,4]", "model.blocks=[1,1,1,1,1]",
+              "model.cardinality=[2,2,2,2,2]"],
 }
 
 

@@ -23,7 +23,7 @@ def tiny_mnist_run(mnist_npz: Path, run_dir: Path, steps: int, *extra: str) -> l
 def test_help_lists_groups_and_options_from_any_directory(tmp_path):
     result = gantrain("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    for line in ("model: dcgan, mlp, resnet", "loss: gan, hinge, lsgan, nsgan, rpgan, wgan, wgan_gp",
+    for line in ("model: dcgan, mlp, r3gan, resnet", "loss: gan, hinge, lsgan, nsgan, rpgan, wgan, wgan_gp",
                  "dataset: cifar10, fashion_mnist, folder, grid25, mnist, ring8", "strategy: default",
                  "aux: gon", "experiment: cifar10_resnet_wgan_gp, grid25, mnist_conditional, mnist_dcgan_hinge, mnist_dcgan_wgan_gp, pacgan_grid25, pacgan_ring8, ring8, stacked_mnist"):
         assert line in result.stdout

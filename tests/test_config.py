@@ -71,7 +71,7 @@ def test_unknown_option_of_a_group_is_named(make_cfg):
 
 
 def test_unknown_name_lists_known_ones():
-    with pytest.raises(ConfigError, match="^model.name: unknown model 'vae'; known: dcgan, mlp, resnet$"):
+    with pytest.raises(ConfigError, match="^model.name: unknown model 'vae'; known: dcgan, mlp, r3gan, resnet$"):
         MODELS.get("vae")
 
 

@@ -14,10 +14,12 @@ MODEL_NODES = {
     "mlp": {"z_dim": 3, "g_hidden": [8], "d_hidden": [8]},
     "dcgan": {"z_dim": 3, "g_channels": 2, "d_channels": 2, "kernel_size": 3},
     "resnet": {"z_dim": 3, "g_channels": 2, "d_channels": 2},
+    "r3gan": {"z_dim": 3, "widths": [4, 2, 2], "blocks": [1, 1, 1], "cardinality": [2, 2, 1]},
 }
 # Each model on one example shape in the full matrix, and on every shape kind below.
-MAIN_SHAPE = {"mlp": (2,), "dcgan": (8, 8, 1), "resnet": (8, 8, 3)}
-SHAPES = {"mlp": [(2,), (8, 8, 1), (8, 8, 3)], "dcgan": [(8, 8, 1), (9, 9, 3)], "resnet": [(8, 8, 1), (9, 9, 3)]}
+MAIN_SHAPE = {"mlp": (2,), "dcgan": (8, 8, 1), "resnet": (8, 8, 3), "r3gan": (8, 8, 3)}
+SHAPES = {"mlp": [(2,), (8, 8, 1), (8, 8, 3)], "dcgan": [(8, 8, 1), (9, 9, 3)], "resnet": [(8, 8, 1), (9, 9, 3)],
+          "r3gan": [(8, 8, 1), (16, 16, 3)]}
 
 
 def tiny_data(shape):
@@ -46,8 +48,8 @@ def two_steps(model: str, shape, loss: dict, aux: str | None = None, spectral_no
 # loss x penalty product runs on the MLP, and each convolutional model meets every loss once and
 # every penalty once (the penalty's double backward pass through its layers is what differs).
 COMBINATIONS = [("mlp", loss, penalty) for loss in LOSS_NAMES for penalty in PENALTIES] + [
-    (model, loss, {"penalty": "none"}) for model in ("dcgan", "resnet") for loss in LOSS_NAMES] + [
-    (model, "hinge", penalty) for model in ("dcgan", "resnet") for penalty in PENALTIES[1:]]
+    (model, loss, {"penalty": "none"}) for model in ("dcgan", "resnet", "r3gan") for loss in LOSS_NAMES] + [
+    (model, "hinge", penalty) for model in ("dcgan", "resnet", "r3gan") for penalty in PENALTIES[1:]]
 
 
 @pytest.mark.parametrize("model, loss, penalty", COMBINATIONS,

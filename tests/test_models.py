@@ -13,11 +13,13 @@ SHAPES = {
     "mlp": [(2,), (28, 28, 1), (32, 32, 3), (64, 64, 3)],
     "dcgan": [(28, 28, 1), (32, 32, 3), (48, 48, 3), (64, 64, 3)],
     "resnet": [(8, 8, 1), (28, 28, 1), (32, 32, 3), (48, 48, 3)],
+    "r3gan": [(8, 8, 1), (28, 28, 1), (32, 32, 3), (64, 64, 3)],
 }
 SMALL = {
     "mlp": {"g_hidden": [8, 8], "d_hidden": [8]},
     "dcgan": {"g_channels": 4, "d_channels": 4},
     "resnet": {"g_channels": 4, "d_channels": 4},
+    "r3gan": {"widths": [4, 4, 4, 4, 4], "blocks": [1, 1, 1, 1, 1], "cardinality": [2, 2, 2, 2, 2]},
 }
 
 
@@ -98,7 +100,7 @@ def test_resnet_g_batchnorm_switch():
     assert any(type(layer).__name__ == "BatchNormalization" for layer in generator.layers)
 
 
-@pytest.mark.parametrize("name", ["mlp", "dcgan", "resnet"])
+@pytest.mark.parametrize("name", ["mlp", "dcgan", "resnet", "r3gan"])
 def test_spectral_norm_wraps_every_discriminator_layer_with_weights(name):
     node = OmegaConf.create({"name": name, "d_spectral_norm": True, **SMALL[name]})
     _, discriminator = MODELS.build(node, data_shape=(8, 8, 1))

@@ -62,4 +62,4 @@ def build_auxiliary(node: DictConfig, data_shape: tuple[int, ...], heads: int, p
     return keras.Model(discriminator.input, head(last.input), name="auxiliary")
 
 # Architectures register themselves on import.
-from gantrain.models import dcgan, mlp, resnet  # noqa: E402,F401
+from gantrain.models import dcgan, mlp, r3gan, resnet  # noqa: E402,F401

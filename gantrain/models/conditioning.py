@@ -64,23 +64,25 @@ class ConditionalBatchNorm(layers.BatchNormalization):
         return {**config, "classes": self.classes}
 
 
-def with_class_embedding(z, y, classes: int):
-    """[z, embed(y)]: a learned vector per class (as wide as z) beside the noise."""
-    return layers.Concatenate()([z, layers.Embedding(classes, z.shape[-1], name="class_embedding")(y)])
+def with_class_embedding(z, y, classes: int, initializer="uniform"):
+    """[z, embed(y)]: a learned vector per class (as wide as z, drawn from ``initializer``) beside the noise."""
+    embedding = layers.Embedding(classes, z.shape[-1], embeddings_initializer=initializer, name="class_embedding")
+    return layers.Concatenate()([z, embedding(y)])
 
 
 class Projection(layers.Layer):
     """Inputs ``[features (B, F), y (B,)]`` -> <embed(y), features> (B, 1) in float32. The
     embedding is a bias-free dense layer on the one-hot label, so ``spectral_norm`` normalises it
-    like D's other layers (SNGAN's ``SNEmbedID``)."""
+    like D's other layers (SNGAN's ``SNEmbedID``); ``initializer`` draws its starting values."""
 
-    def __init__(self, classes: int, spectral_norm: bool = False, **kwargs):
+    def __init__(self, classes: int, spectral_norm: bool = False, initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.classes, self.spectral_norm = classes, spectral_norm
+        self.initializer = keras.initializers.get(initializer)
 
     def build(self, input_shape):
         self.embed = dense(input_shape[0][-1], spectral_norm=self.spectral_norm, use_bias=False, dtype="float32",
-                           name="embedding")
+                           kernel_initializer=self.initializer, name="embedding")
         self.embed.build((None, self.classes))
 
     def call(self, inputs, training=None):
@@ -96,28 +98,31 @@ class Projection(layers.Layer):
         return (input_shape[0][0], 1)
 
     def get_config(self):
-        return {**super().get_config(), "classes": self.classes, "spectral_norm": self.spectral_norm}
+        return {**super().get_config(), "classes": self.classes, "spectral_norm": self.spectral_norm,
+                "initializer": keras.initializers.serialize(self.initializer)}
 
 
 def discriminator_model(x, features, logit, conditional: bool, classes: int, projection: bool, class_head: bool,
-                        spectral_norm: bool = False) -> keras.Model:
+                        spectral_norm: bool = False, embedding_initializer="glorot_uniform") -> keras.Model:
     """D from its input ``x``, last ``features`` (B, F) and unconditional ``logit`` (B, 1). A
     conditional D also takes the label, with outputs as :func:`discriminator_outputs` makes them."""
     if not conditional:
         return keras.Model(x, logit, name="discriminator")
     y = label_input()
-    outputs = discriminator_outputs(features, logit, y, classes, projection, class_head, spectral_norm)
+    outputs = discriminator_outputs(features, logit, y, classes, projection, class_head, spectral_norm,
+                                    embedding_initializer)
     return keras.Model([x, y], outputs, name="discriminator")
 
 
 def discriminator_outputs(features, logit, y, classes: int, projection: bool, class_head: bool,
-                          spectral_norm: bool = False):
-    """A conditional D's outputs: the logit plus the projection term when ``projection``; with
+                          spectral_norm: bool = False, embedding_initializer="glorot_uniform"):
+    """A conditional D's outputs: the logit plus the projection term when ``projection`` (the term
+    alone when ``logit`` is None: a D whose only logit is the projection, as R3GAN's); with
     ``class_head``, also ACGAN's class logits. ``spectral_norm``: on the embedding and the class
-    head too, as on D's other layers."""
+    head too, as on D's other layers; ``embedding_initializer``: the projection's starting values."""
     if projection:
-        term = Projection(classes, spectral_norm, name="projection")([features, y])
-        logit = layers.Add(dtype="float32")([logit, term])
+        term = Projection(classes, spectral_norm, embedding_initializer, name="projection")([features, y])
+        logit = term if logit is None else layers.Add(dtype="float32")([logit, term])
     if not class_head:
         return logit
     return [logit, dense(classes, spectral_norm=spectral_norm, dtype="float32", name="class_logits")(features)]
