@@ -181,10 +181,17 @@ def evaluation_noise(num_samples: int, size: int, seed: int):
 
 
 def check_driven_sampling(cfg, key: str) -> None:
-    """Discriminator-driven sampling needs D to judge single, unlabelled samples."""
+    """Discriminator-driven sampling needs D to judge single, unlabelled, clean samples."""
     check_single_sample_critic(cfg.train.get("pack", 1), key)
     if cfg.model.get("conditional"):
         raise ConfigError(key, "discriminator-driven sampling is for unconditional runs; this run is conditional")
+    if cfg.train.get("augment"):
+        # DiffAugment and ADA show D augmented reals and augmented fakes alike (every image at
+        # augment_p=1, a share p of them under ADA): what D learnt is the density ratio of augmented
+        # images, and its logit on a clean sample is off that distribution. Refused, not reported.
+        raise ConfigError(key, f"this run's D was trained on augmented images (train.augment=[{','.join(cfg.train.augment)}]) "
+                               "and does not judge clean samples; discriminator-driven sampling needs a run trained "
+                               "without train.augment")
 
 
 def check_single_sample_critic(pack: int, key: str) -> None:
