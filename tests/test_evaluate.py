@@ -131,7 +131,7 @@ def test_gantrain_eval_command(tmp_path, make_cfg):
                           capture_output=True, text=True, env=cli_env(), timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {"step", "num_samples", "modes", "hq", "rkl"} == set(result)
+    assert {"step", "num_samples", "modes", "hq", "rkl", "precision", "recall", "density", "coverage"} == set(result)
     bad = subprocess.run([*command, f"run_dir={tmp_path / 'run'}", "num_sample=5"],
                          capture_output=True, text=True, env=cli_env(), timeout=300)
     assert bad.returncode == 2

@@ -3,7 +3,8 @@
 Extractors (``features=``): ``classifier`` — gantrain's own small CNN for 28x28 data (offline;
 the default for MNIST and Fashion-MNIST; "classifier FID" etc. compare between gantrain runs, not
 with papers); ``inception`` — Keras InceptionV3 or the 2015 Inception graph (the default for other
-images; :mod:`gantrain.features.inception`). Each gives FID, KID and Inception Score against the
+images; :mod:`gantrain.features.inception`). Each gives FID, KID, Inception Score, and precision,
+recall, density and coverage (on the same features, against the cached real ones) against the
 real data, whose reference statistics are computed once and cached beside the data, named by
 what they were computed from (:mod:`gantrain.features.stats_cache`); the classifier adds class
 coverage.
@@ -36,6 +37,7 @@ from gantrain.metrics import (
     inception_score,
     kernel_inception_distance,
     kl_to_uniform,
+    sample_quality,
 )
 from gantrain.features.stats_cache import (
     arrays_digest,
@@ -71,6 +73,7 @@ def image_metrics(
     result = {
         "fid": frechet_distance(*gaussian_statistics(f), ref["mu"], ref["sigma"]),
         "kid": kid, "kid_std": kid_std, "is": score, "is_std": score_std,
+        **sample_quality(ref["features"], f),
     }
     if extractor == "classifier":
         result.update(class_coverage(probs))
