@@ -3,11 +3,10 @@
 Extractors (``features=``): ``classifier`` — gantrain's own small CNN for 28x28 data (offline;
 the default for MNIST and Fashion-MNIST; "classifier FID" etc. compare between gantrain runs, not
 with papers); ``inception`` — Keras InceptionV3 or the 2015 Inception graph (the default for other
-images; :mod:`gantrain.features.inception`). Each gives FID, KID, Inception Score, and precision,
-recall, density and coverage (on the same features, against the cached real ones) against the
-real data, whose reference statistics are computed once and cached beside the data, named by
-what they were computed from (:mod:`gantrain.features.stats_cache`); the classifier adds class
-coverage.
+images; :mod:`gantrain.features.inception`). Each gives FID, KID, Inception Score, precision,
+recall, density and coverage against the real data, whose reference statistics and features are
+computed once and cached beside the data, named by what they were computed from
+(:mod:`gantrain.features.stats_cache`); the classifier adds class coverage.
 
 ``stacked_mnist``: the MNIST classifier reads each channel; ``modes`` counts the digit triples
 (of 1000) among the samples and ``mode_kl`` is KL(triple histogram || uniform), as in VEEGAN/PacGAN.
