@@ -12,8 +12,9 @@ float32 (N, 2) points, or uint8 (N, H, W, C) images.
 
 Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as in PacGAN
 (:func:`gantrain.metrics.mode_metrics`); for images ``fid``, ``kid``, ``is`` against the training
-data with the chosen feature extractor (:mod:`gantrain.features`), plus ``classes_hit`` and
-``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST), and for conditional runs, whose
+data with the chosen feature extractor (:mod:`gantrain.features`); for both ``precision``,
+``recall``, ``density``, ``coverage`` (:mod:`gantrain.metrics.prdc`) on the points or those
+features; plus ``classes_hit`` and ``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST), and for conditional runs, whose
 samples are drawn for every class in turn, ``class_accuracy`` and ``intra_fid``; for stacked MNIST
 ``modes`` (of 1000) and ``mode_kl``; with ``features=none`` the mean and standard deviation of the
 pixel values of the samples and of as many training images.
@@ -181,10 +182,17 @@ def evaluation_noise(num_samples: int, size: int, seed: int):
 
 
 def check_driven_sampling(cfg, key: str) -> None:
-    """Discriminator-driven sampling needs D to judge single, unlabelled samples."""
+    """Discriminator-driven sampling needs D to judge single, unlabelled, clean samples."""
     check_single_sample_critic(cfg.train.get("pack", 1), key)
     if cfg.model.get("conditional"):
         raise ConfigError(key, "discriminator-driven sampling is for unconditional runs; this run is conditional")
+    if cfg.train.get("augment"):
+        # DiffAugment and ADA show D augmented reals and augmented fakes alike (every image at
+        # augment_p=1, a share p of them under ADA): what D learnt is the density ratio of augmented
+        # images, and its logit on a clean sample is off that distribution. Refused, not reported.
+        raise ConfigError(key, f"this run's D was trained on augmented images (train.augment=[{','.join(cfg.train.augment)}]) "
+                               "and does not judge clean samples; discriminator-driven sampling needs a run trained "
+                               "without train.augment")
 
 
 def check_single_sample_critic(pack: int, key: str) -> None:
@@ -242,11 +250,13 @@ def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None,
                    labels: np.ndarray | None = None):
     """(metrics named by ``plan``, samples as exported: float32 points or uint8 images) for
     generator outputs (drawn for ``labels`` by a conditional G)."""
-    from gantrain.metrics import mode_metrics
+    from gantrain.metrics import mode_metrics, sample_quality
 
     if dataset.centers is not None:
         points = as_exported(samples)
-        return mode_metrics(points, dataset.centers, dataset.std), points
+        # The points are their own features; the first as many real points as samples, drawn alike.
+        manifold = sample_quality(dataset.head(len(points)), points)
+        return {**mode_metrics(points, dataset.centers, dataset.std), **manifold}, points
     images = as_exported(samples)
     if plan.extractor == "none":
         pick = np.random.default_rng(0).choice(dataset.size, min(len(images), dataset.size), replace=False)

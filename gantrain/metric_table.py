@@ -1,7 +1,8 @@
 """Which metrics a run's samples get, and what each means: the one table that the check before a
 run, the evaluation during training and ``gantrain-eval`` all read.
 
-Kinds of data: ``mixture`` (ring8, grid25: 2-D points, PacGAN's mode metrics), ``stacked_mnist``
+Kinds of data: ``mixture`` (ring8, grid25: 2-D points, PacGAN's mode metrics and precision,
+recall, density and coverage of the points), ``stacked_mnist``
 (1000 digit triples read by the MNIST classifier), ``digits`` (MNIST, Fashion-MNIST: gantrain's
 classifier exists for them), ``images`` (everything else). Extractors (``eval.features``,
 ``features=``): ``auto``, ``classifier``, ``inception``, ``none`` (pixel statistics only).
@@ -32,6 +33,10 @@ METRICS: dict[str, tuple[str, bool]] = {
     "is_std": ("its standard deviation over splits", False),
     "class_accuracy": ("conditional runs: the share of samples the classifier assigns to the class they were drawn for", True),
     "intra_fid": ("conditional runs: the mean over classes of the FID between each class's samples and its real images", False),
+    "precision": ("the share of samples inside the 3-nearest-neighbour ball of some real example (Kynkaanniemi et al. 2019)", True),
+    "recall": ("the share of real examples inside the 3-nearest-neighbour ball of some sample", True),
+    "density": ("real 5-nearest-neighbour balls around a sample, on average, over 5 (1: as the data; Naeem et al. 2020)", True),
+    "coverage": ("the share of real examples whose 5-nearest-neighbour ball holds a sample", True),
     "classes_hit": ("classes the classifier predicts for at least one sample", True),
     "class_kl": ("KL of the predicted-class histogram to uniform (0: every class equally often)", False),
     "acceptance": ("discriminator-driven sampling: the share of G's proposals accepted", True),
@@ -45,6 +50,7 @@ METRICS: dict[str, tuple[str, bool]] = {
 MODES = ("modes", "hq", "rkl")
 TRIPLES = ("modes", "mode_kl")
 DISTANCES = ("fid", "kid", "kid_std", "is", "is_std")
+MANIFOLD = ("precision", "recall", "density", "coverage")  # on the same features as fid (points for mixtures)
 CLASSES = ("classes_hit", "class_kl")
 CONDITIONAL = ("class_accuracy", "intra_fid")
 PIXELS = ("pixel_mean", "pixel_std", "real_pixel_mean", "real_pixel_std")
@@ -73,7 +79,7 @@ def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.featu
         raise ConfigError(key, f"unknown extractor '{features}'; known: {', '.join(EXTRACTORS)}")
     kind = kind_of(dataset)
     if kind == "mixture":
-        return Plan("none", MODES)  # points need no features
+        return Plan("none", MODES + MANIFOLD)  # points need no features
     if features == "none":
         return Plan("none", PIXELS)
     if kind == "stacked_mnist":
@@ -85,8 +91,8 @@ def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.featu
         if kind != "digits":
             raise ConfigError(key, f"the classifier is trained on mnist or fashion_mnist, not {dataset}; "
                                    "use inception (or auto)")
-        return Plan("classifier", DISTANCES + CLASSES + (CONDITIONAL if conditional else ()))
-    return Plan("inception", DISTANCES)
+        return Plan("classifier", DISTANCES + MANIFOLD + CLASSES + (CONDITIONAL if conditional else ()))
+    return Plan("inception", DISTANCES + MANIFOLD)
 
 
 def default_num_samples(dataset: str) -> int:

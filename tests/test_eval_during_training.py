@@ -22,7 +22,7 @@ def test_metrics_every_n_steps_and_the_best_checkpoint(tmp_path, make_cfg):
     result = train(cfg, run)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [10, 20, 30]  # evaluations are logged even off log_every
-    assert all({"modes", "hq", "rkl"} <= set(r) for r in records)
+    assert all({"modes", "hq", "rkl", "precision", "recall", "density", "coverage"} <= set(r) for r in records)
     best = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
     assert best["metric"] == "rkl" and best["value"] == min(r["rkl"] for r in records)
     assert result["best_rkl"] == best["value"]
@@ -34,19 +34,19 @@ def test_metrics_every_n_steps_and_the_best_checkpoint(tmp_path, make_cfg):
 
 def test_resume_keeps_competing_with_the_best_so_far(tmp_path, make_cfg):
     run = tmp_path / "run"
-    options = [*TOY, "eval.every=10", "eval.num_samples=200", "eval.select=hq", "train.checkpoint_every=10"]
+    options = [*TOY, "eval.every=10", "eval.num_samples=200", "eval.select=coverage", "train.checkpoint_every=10"]
     train(make_cfg(*options, "train.steps=20"), run)
     before = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
     result = train(make_cfg(*options, "train.steps=40"), run, resume=True)
     after = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
-    assert after["value"] >= before["value"] and result["best_hq"] == after["value"]
+    assert after["value"] >= before["value"] and result["best_coverage"] == after["value"]
     assert len(list((run / "checkpoints" / "best").glob("ckpt-*.index"))) == 1
 
 
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["eval.every=10", "eval.select=fid"], "^eval.select: 'fid' is not measured here; choose from modes, hq, rkl$"),
+        (["eval.every=10", "eval.select=fid"], "^eval.select: 'fid' is not measured here; choose from modes, hq, rkl, precision, recall, density, coverage$"),
         (["eval.select=hq"], "^eval.select: needs eval.every"),
         (["eval.every=0"], "^eval.every: must be >= 1"),
         (["eval.features=vgg"], "^eval.features: unknown extractor 'vgg'"),

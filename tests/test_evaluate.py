@@ -131,7 +131,7 @@ def test_gantrain_eval_command(tmp_path, make_cfg):
                           capture_output=True, text=True, env=cli_env(), timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {"step", "num_samples", "modes", "hq", "rkl"} == set(result)
+    assert {"step", "num_samples", "modes", "hq", "rkl", "precision", "recall", "density", "coverage"} == set(result)
     bad = subprocess.run([*command, f"run_dir={tmp_path / 'run'}", "num_sample=5"],
                          capture_output=True, text=True, env=cli_env(), timeout=300)
     assert bad.returncode == 2
@@ -145,7 +145,7 @@ def test_inception_metrics_of_an_rgb_run(tmp_path, make_cfg, cifar_archive, monk
     train(cfg, tmp_path / "run")
     result = evaluate(tmp_path / "run", num_samples=20, features="inception", weights="random")
     assert {"fid", "kid", "is"} <= set(result) and all(math.isfinite(result[k]) for k in ("fid", "kid", "is"))
-    assert list(tmp_path.glob("gantrain_stats_cifar10_inception_random_train.npz"))  # beside the archive
+    assert list(tmp_path.glob("gantrain_stats_cifar10_inception_random_train_*.npz"))  # beside the archive
 
 
 @pytest.fixture(scope="module")

@@ -30,8 +30,7 @@ def pattern_npz(tmp_path):
 def test_classifier_is_trained_once_and_cached_next_to_the_data(pattern_npz):
     node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz), "split": "train"})
     model = classifier.load_or_train(node)
-    cached = pattern_npz.parent / "gantrain_classifier_mnist.keras"
-    assert cached.is_file()
+    (cached,) = pattern_npz.parent.glob("gantrain_classifier_mnist_*.keras")
     x_test, y_test = pattern_digits(200, 1)
     assert classifier.accuracy(model, x_test[..., None], y_test) >= 0.95
     stamp = cached.stat().st_mtime_ns
@@ -41,12 +40,22 @@ def test_classifier_is_trained_once_and_cached_next_to_the_data(pattern_npz):
                                classifier.predict_logits(model, x_test[..., None]), rtol=1e-5, atol=1e-5)
 
 
+def test_each_digit_file_gets_its_own_classifier(pattern_npz):
+    """Two MNIST-format files in one folder: the second's classifier learns the second's classes."""
+    (x_train, y_train), (x_test, y_test) = pattern_digits(600, 0), pattern_digits(200, 1)
+    other = pattern_npz.with_name("reversed.npz")  # the same bars, the class numbers reversed
+    np.savez(other, x_train=x_train, y_train=9 - y_train, x_test=x_test, y_test=9 - y_test)
+    classifier.load_or_train(OmegaConf.create({"name": "mnist", "path": str(pattern_npz)}))
+    model = classifier.load_or_train(OmegaConf.create({"name": "mnist", "path": str(other)}))
+    assert classifier.accuracy(model, x_test[..., None], 9 - y_test) >= 0.95
+
+
 def test_real_images_score_far_better_than_noise(pattern_npz):
     node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz), "split": "train"})
     real = pattern_digits(300, 2)[0][..., None]
     noise = np.random.default_rng(3).integers(0, 256, size=(300, 28, 28, 1), dtype=np.uint8)
     good, bad = image_metrics(node, real, "classifier"), image_metrics(node, noise, "classifier")
-    assert (pattern_npz.parent / "gantrain_stats_mnist_classifier_train.npz").is_file()  # reference cached
+    assert list(pattern_npz.parent.glob("gantrain_stats_mnist_classifier_train_*.npz"))  # reference cached
     assert good["fid"] * 10 < bad["fid"]
     assert good["kid"] < bad["kid"]
     assert good["classes_hit"] == 10 and good["class_kl"] < 0.05
@@ -91,7 +100,7 @@ def test_a_read_only_data_folder_is_left_alone(pattern_npz, tmp_path, monkeypatc
     node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz)})
     assert cache_dir(node) == pattern_npz.parent
     classifier.load_or_train(node)  # cached beside the data
-    trained = pattern_npz.parent / "gantrain_classifier_mnist.keras"
+    (trained,) = pattern_npz.parent.glob("gantrain_classifier_mnist_*.keras")
     pattern_npz.parent.chmod(0o555)
     try:
         assert cache_dir(node) == tmp_path / "keras" / "datasets"

@@ -150,3 +150,28 @@ def test_images_are_chosen_by_d_too(tmp_path, mnist_npz):
         export = tmp_path / f"{method}.npz"
         result = evaluate(run, num_samples=40, features="none", sampling=method, dot_steps=3, export=export)
         assert np.load(export)["x"].shape == (40, 28, 28, 1) and 0 < result["acceptance"] <= 1, method
+
+
+def test_a_run_trained_with_augmentation_is_refused_d_driven_sampling(tmp_path, mnist_npz, capsys):
+    """Its D has judged augmented images only: its logit on a clean sample is no density ratio."""
+    from gantrain import evaluate as eval_command, generate as generate_command
+
+    augmented = ["model=dcgan", *TINY["dcgan"], f"dataset.path={mnist_npz}", "train.batch_size=8",
+                 "train.n_critic=1", "train.augment=[translation]"]
+    run = tmp_path / "augmented"
+    train(api.compose([*augmented, "train.steps=1"]), run)
+    capsys.readouterr()
+    for method in ("drs", "mh", "dot"):
+        for main, args in ((eval_command.main, []), (generate_command.main, [f"out={tmp_path / 'out'}"])):
+            with pytest.raises(SystemExit) as exit_:
+                main([f"run_dir={run}", f"sampling={method}", "num_samples=20", "features=none"][: 3 if args else 4]
+                     + args)
+            err = capsys.readouterr().err.strip().splitlines()
+            assert exit_.value.code == 2 and len(err) == 1, err
+            assert err[0].endswith("error: sampling: this run's D was trained on augmented images "
+                                   "(train.augment=[translation]) and does not judge clean samples; "
+                                   "discriminator-driven sampling needs a run trained without train.augment"), err
+    assert not (run / "eval.json").exists() and not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match=r"^eval.sampling: this run's D was trained on augmented images"):
+        train(api.compose([*augmented, "train.steps=2", "eval.every=1", "eval.sampling=dot"]), tmp_path / "during")
+    assert not (tmp_path / "during").exists()

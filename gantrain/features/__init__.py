@@ -3,9 +3,10 @@
 Extractors (``features=``): ``classifier`` — gantrain's own small CNN for 28x28 data (offline;
 the default for MNIST and Fashion-MNIST; "classifier FID" etc. compare between gantrain runs, not
 with papers); ``inception`` — Keras InceptionV3 or the 2015 Inception graph (the default for other
-images; :mod:`gantrain.features.inception`). Each gives FID, KID and Inception Score against the
-real data, whose reference statistics are computed once per dataset, extractor and split and
-cached beside the data; the classifier adds class coverage.
+images; :mod:`gantrain.features.inception`). Each gives FID, KID, Inception Score, precision,
+recall, density and coverage against the real data, whose reference statistics and features are
+computed once and cached beside the data, named by what they were computed from
+(:mod:`gantrain.features.stats_cache`); the classifier adds class coverage.
 
 ``stacked_mnist``: the MNIST classifier reads each channel; ``modes`` counts the digit triples
 (of 1000) among the samples and ``mode_kl`` is KL(triple histogram || uniform), as in VEEGAN/PacGAN.
@@ -20,8 +21,6 @@ Usage: ``image_metrics(cfg.dataset, samples)`` -> ``{"fid", "kid", "kid_std", "i
 
 from __future__ import annotations
 
-import io
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -37,13 +36,19 @@ from gantrain.metrics import (
     inception_score,
     kernel_inception_distance,
     kl_to_uniform,
+    sample_quality,
 )
-from gantrain.run_dir import atomic_write
+from gantrain.features.stats_cache import (
+    arrays_digest,
+    cache_dir,
+    cached,
+    class_references,
+    file_digest,
+    reference,
+)
 
-KID_FEATURES = 10_000  # real features kept for KID
-# Real images behind the reference statistics: the first this many of the split (every image of
-# MNIST, CIFAR-10 and stacked MNIST; a bound for image folders, which may not fit in memory).
-REFERENCE_IMAGES = 100_000
+__all__ = ["cache_dir", "cached", "class_references", "reference", "image_metrics", "check_available",
+           "class_coverage", "conditional_metrics", "stacked_mode_metrics"]
 
 
 def image_metrics(
@@ -59,29 +64,38 @@ def image_metrics(
     ``labels`` (N,): the classes a conditional run drew the samples for."""
     if node.name == "stacked_mnist":
         return stacked_mode_metrics(node, samples)
-    if extractor == "classifier":
-        model = classifier.load_or_train(node)
-        extract, key = (lambda images: classifier.embed(model, images)), "classifier"
-    else:
-        from gantrain.features import inception
-
-        if inception_graph is not None:
-            extract, key = inception.graph_inception(inception_graph), "inception2015"
-        else:
-            extract, key = inception.keras_inception(weights), "inception" + ("_random" if weights == "random" else "")
-    ref = reference(node, extract, key)
+    extract, key, fingerprint = feature_extractor(node, extractor, weights, inception_graph)
+    ref = reference(node, extract, key, fingerprint)
     f, probs = extract(samples)
     kid, kid_std = kernel_inception_distance(f, ref["features"], subset_size=min(1000, len(f)))
     score, score_std = inception_score(probs, splits=min(10, len(probs)))
     result = {
         "fid": frechet_distance(*gaussian_statistics(f), ref["mu"], ref["sigma"]),
         "kid": kid, "kid_std": kid_std, "is": score, "is_std": score_std,
+        **sample_quality(ref["features"], f),
     }
     if extractor == "classifier":
         result.update(class_coverage(probs))
         if labels is not None:
-            result.update(conditional_metrics(f, probs, labels, class_references(node, extract, key)))
+            result.update(conditional_metrics(f, probs, labels, class_references(node, extract, key, fingerprint)))
     return result
+
+
+def feature_extractor(node: DictConfig, extractor: str, weights: Optional[str] = None,
+                      inception_graph: Optional[str] = None):
+    """(extract, its name, a fingerprint of its weights): the weights name the cached statistics
+    as much as the data does, since other weights give other features."""
+    if extractor == "classifier":
+        model = classifier.load_or_train(node)
+        return (lambda images: classifier.embed(model, images)), "classifier", arrays_digest(model.get_weights())
+    from gantrain.features import inception
+
+    if inception_graph is not None:
+        return inception.graph_inception(inception_graph), "inception2015", file_digest(Path(inception_graph).expanduser())
+    if weights == "random":
+        # Untrained weights differ on every build and their numbers mean nothing (tests only).
+        return inception.keras_inception(weights), "inception_random", "random"
+    return inception.keras_inception(weights), "inception", file_digest(inception.resolve_weights(weights))
 
 
 def conditional_metrics(features: np.ndarray, probs: np.ndarray, labels: np.ndarray,
@@ -91,19 +105,6 @@ def conditional_metrics(features: np.ndarray, probs: np.ndarray, labels: np.ndar
     distances = [frechet_distance(*gaussian_statistics(features[labels == k]), references["mu"][k], references["sigma"][k])
                  for k in np.unique(labels)]
     return {"class_accuracy": float((probs.argmax(axis=1) == labels).mean()), "intra_fid": float(np.mean(distances))}
-
-
-def class_references(node: DictConfig, extract, key: str) -> dict[str, np.ndarray]:
-    """mu (K, F) and sigma (K, F, F) of each class's real images of the split, cached as an .npz."""
-    def compute() -> dict[str, np.ndarray]:
-        data = DATASETS.build(node)
-        features, _ = extract(data.head(REFERENCE_IMAGES))
-        y = data.y[:REFERENCE_IMAGES]
-        per_class = [gaussian_statistics(features[y == k]) for k in range(data.classes)]
-        return {"mu": np.stack([mu for mu, _ in per_class]), "sigma": np.stack([sigma for _, sigma in per_class])}
-
-    return cached_arrays(cached(node, f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}_classes.npz"),
-                         compute)
 
 
 def check_available(node: DictConfig, extractor: str, weights: Optional[str] = None,
@@ -119,59 +120,6 @@ def check_available(node: DictConfig, extractor: str, weights: Optional[str] = N
             raise ConfigError(f"{prefix}inception_graph", f"no such file: {inception_graph}")
     else:
         inception.resolve_weights(weights)
-
-
-def cache_dir(node: DictConfig) -> Path:
-    """Where caches are written: beside the data file when that directory is writable, else the
-    Keras cache's datasets dir."""
-    from gantrain.data.files import search_dirs
-
-    folder = _data_folder(node)
-    # The mode bits as well: root may write anywhere, but a read-only data folder is not ours.
-    if folder is not None and os.access(folder, os.W_OK) and folder.stat().st_mode & 0o222:
-        return folder
-    return search_dirs()[-1]
-
-
-def cached(node: DictConfig, name: str) -> Path:
-    """The cache file ``name`` for the dataset ``node``: an existing one beside the data (even in a
-    read-only folder, where someone put it to be shared), else in :func:`cache_dir`, where it is
-    written when missing."""
-    folder = _data_folder(node)
-    if folder is not None and (folder / name).is_file():
-        return folder / name
-    return cache_dir(node) / name
-
-
-def _data_folder(node: DictConfig) -> Path | None:
-    path = node.get("path")
-    if not path:
-        return None
-    folder = Path(path).expanduser().resolve()
-    return folder if folder.is_dir() else folder.parent
-
-
-def reference(node: DictConfig, extract, key: str) -> dict[str, np.ndarray]:
-    """mu, sigma and up to 10,000 features of the real split, cached as an .npz."""
-    def compute() -> dict[str, np.ndarray]:
-        features, _ = extract(DATASETS.build(node).head(REFERENCE_IMAGES))
-        mu, sigma = gaussian_statistics(features)
-        keep = np.random.default_rng(0).choice(len(features), min(KID_FEATURES, len(features)), replace=False)
-        return {"mu": mu, "sigma": sigma, "features": features[np.sort(keep)]}
-
-    return cached_arrays(cached(node, f"gantrain_stats_{node.name}_{key}_{node.get('split', 'train')}.npz"), compute)
-
-
-def cached_arrays(path: Path, compute) -> dict[str, np.ndarray]:
-    """The arrays stored in the .npz ``path``, or ``compute()``'s, stored there first."""
-    if path.is_file():
-        with np.load(path) as stored:
-            return dict(stored)
-    arrays = compute()
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write(path, buffer.getvalue())  # a cut-off write never leaves a truncated cache
-    return arrays
 
 
 def class_coverage(probs: np.ndarray) -> dict[str, float]:

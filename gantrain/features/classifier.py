@@ -3,14 +3,16 @@ feature extractor for 28x28 data (MNIST, Fashion-MNIST, and each channel of stac
 
 Two conv blocks (32, 64 filters) and a 128-unit feature layer, trained with Adam for a few epochs:
 >= 99 % test accuracy on MNIST (``scripts/classifier_benchmark.py``). The trained model is cached
-next to the data (or in the Keras cache when that directory is read-only) and reused; a copy
-already beside the data is used even in a read-only folder.
+next to the data (or in the Keras cache when that directory is read-only), named by a digest of the
+training images and labels, and reused; a copy already beside the data is used even in a
+read-only folder.
 
 Usage: ``model = load_or_train(cfg.dataset)``; ``features, probs = embed(model, images)``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 
@@ -77,12 +79,19 @@ def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     training split the first time."""
     if node.name not in CLASSIFIER_DATASETS:
         raise ConfigError("features", f"the classifier is trained on mnist or fashion_mnist, not {node.name}")
-    from gantrain.features import cached
+    from gantrain.features.stats_cache import cached, data_digest, note_ignored
 
-    path = cached(node, f"gantrain_classifier_{node.name}.keras")
+    train_node = OmegaConf.merge(node, {"split": "train"})
+    # Named by the training images and labels it learnt from: another file of the same dataset
+    # (or the same file changed) gets its own classifier.
+    fingerprint = hashlib.sha256(f"{data_digest(train_node)[0]} epochs={epochs}".encode()).hexdigest()[:16]
+    path = cached(node, f"gantrain_classifier_{node.name}_{fingerprint}.keras")
+    old = cached(node, f"gantrain_classifier_{node.name}.keras")
+    if old.is_file():
+        note_ignored(old, "an old-format cache that does not record what data it was trained on; training anew")
     if path.is_file():
         return keras.models.load_model(path)
-    train = DATASETS.build(OmegaConf.merge(node, {"split": "train"}))
+    train = DATASETS.build(train_node)
     if train.y is None:
         raise GantrainError(f"the classifier needs labels: {node.get('path') or node.name} has none for the train split")
     log.info("training the %s classifier (%d images, %d epochs); cached as %s", node.name, len(train.x), epochs, path)
