@@ -11,12 +11,10 @@ tethered to where it started. In latent space, as the paper does for its image m
 so the samples stay on G's manifold. ``k_eff`` is the effective Lipschitz constant of ``d ∘ G``,
 the largest ``|d(G(z1)) - d(G(z2))| / ||z1 - z2||`` over 100 pairs of fresh noise (the reference
 script's ``eff_k``, which takes one such set), averaged over 10 such sets (as the reference's 2-D
-notebook, ``demo_2d.ipynb``, averages its target-space constant), or a number given instead (the
-reference's ``--k``; its ``--k 1`` pulls harder wherever ``k_eff`` is above 1). The minimum is
-found by Adam with β = (0, 0.9) from ``z_y``; the reference's ``0.001`` inside the norm keeps its
-gradient defined at the start. Before each update the gradient loses its component along ``z``, as
-the reference does for normal latents (every gantrain G's): the noise moves along the sphere it
-started on (:func:`tangential`).
+notebook, ``demo_2d.ipynb``, averages its constant), or a number given instead (the reference's
+``--k``; its ``--k 1`` pulls harder wherever ``k_eff`` is above 1). The minimum is found as the paper does,
+by Adam with β = (0, 0.9) from ``z_y``; the reference's ``0.001`` inside the norm keeps its
+gradient defined at the start.
 
 A calibrated logit (an affine map with a positive scale) moves ``d`` and ``k_eff`` by the same
 factor, so DOT needs no held-out data (a fixed ``k`` is on the scale of D's own logit). Since every
@@ -70,25 +68,9 @@ def effective_lipschitz(generator, discriminator, rng: np.random.Generator) -> f
     return float(np.mean(estimates))
 
 
-def tangential(gradient: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
-    """``gradient`` (n, z_dim) without its component along each row of ``z``, as the reference's
-    ``Transporter_in_latent`` does for normal latents before every update: a high-dimensional
-    normal latent lies near the sphere of radius sqrt(z_dim), and G has seen little off it.
-
-    The reference subtracts ``z (gradient . z) / 11.31`` (sqrt(128), its models' z_dim), which is
-    the projection only where ``||z||^2 = sqrt(128)``; its latents have ``||z||^2`` near 128, where
-    that leaves the radial component about -10 times what it was. Dividing by ``||z||^2`` is the
-    projection the reference describes (the radial part removed), for any z_dim."""
-    # z = 0 has no direction to remove.
-    radial = tf.math.divide_no_nan(tf.reduce_sum(gradient * z, axis=1, keepdims=True),
-                                   tf.reduce_sum(z * z, axis=1, keepdims=True))
-    return gradient - radial * z
-
-
 @tf.function(reduce_retracing=True)
 def move(generator, discriminator, z_y, k, steps: int, lr) -> tf.Tensor:
-    """``steps`` Adam updates (β1 = 0) of each row of ``z_y`` on ``||z - z_y|| - d(G(z)) / k``, each
-    from the gradient's :func:`tangential` part.
+    """``steps`` Adam updates (β1 = 0) of each row of ``z_y`` on ``||z - z_y|| - d(G(z)) / k``.
 
     Written out rather than a Keras optimizer's: a Keras optimizer keeps its moments in variables
     built for one shape, and each batch of samples is a fresh problem with fresh moments."""
@@ -100,7 +82,7 @@ def move(generator, discriminator, z_y, k, steps: int, lr) -> tf.Tensor:
             logit = tf.reshape(discriminator(generator(z, training=False), training=False), [-1])
             # The rows are independent problems: the gradient of the sum is each row's own gradient.
             cost = tf.reduce_sum(tf.norm(z - z_y + TETHER_OFFSET, axis=1) - tf.cast(logit, tf.float32) / k)
-        gradient = tangential(tape.gradient(cost, z), z)
+        gradient = tape.gradient(cost, z)
         v = BETA_2 * v + (1 - BETA_2) * tf.square(gradient)
         v_hat = v / (1 - tf.pow(BETA_2, tf.cast(t, tf.float32)))
         z = z - lr * gradient / (tf.sqrt(v_hat) + EPSILON)
