@@ -1,0 +1,76 @@
+"""The run directory loses nothing: checkpoints are found from their own files (the ``checkpoint``
+index is a convenience), the saved config is what the run ran with, and one process at a time
+writes a run."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gantrain.errors import GantrainError
+from gantrain.evaluate import evaluate
+from gantrain.generate import generate
+from gantrain.train import train
+from tests.conftest import TINY, snapshot
+
+TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "loss=wgan_gp",
+       "train.batch_size=8", "train.n_critic=1", "train.log_every=1"]
+
+
+def toy_cfg(make_cfg, *extra):
+    return make_cfg(*TOY, *extra)
+
+
+def index_steps(run: Path) -> list[int]:
+    return sorted(int(p.name[5:-6]) for p in (run / "checkpoints").glob("ckpt-*.index"))
+
+
+# What becomes of the index: deleted, garbled text, bytes that are not UTF-8.
+DAMAGE = {
+    "deleted": lambda index: index.unlink(),
+    "garbled": lambda index: index.write_text("model_checkpoint_path: \"ckpt-6\nnot a proto {{\n"),
+    "not_utf8": lambda index: index.write_bytes(b"\xff\xfe\x00model_checkpoint_path\x81\n"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_lost_index_finds_the_checkpoints_from_their_files(tmp_path, make_cfg, caplog, damage):
+    run = tmp_path / "run"
+    train(toy_cfg(make_cfg, "train.steps=6", "train.checkpoint_every=2", "train.keep_checkpoints=3"), run)
+    DAMAGE[damage](run / "checkpoints" / "checkpoint")
+    assert evaluate(run, num_samples=50)["step"] == 6
+    assert generate(run, tmp_path / "out", format="npz", num_samples=8)["step"] == 6
+
+    caplog.set_level(logging.INFO)
+    resumed = toy_cfg(make_cfg, "train.steps=10", "train.checkpoint_every=2", "train.keep_checkpoints=3")
+    assert train(resumed, run, resume=True)["step"] == 10
+    assert f"resumed {run} at step 6" in caplog.text and "starting from step 0" not in caplog.text
+    assert index_steps(run) == [6, 8, 10]  # the rebuilt index still rotates the rolling checkpoints
+
+
+def test_eval_generate_and_resume_agree_on_the_latest_readable_checkpoint(tmp_path, make_cfg, caplog):
+    run = tmp_path / "run"
+    train(toy_cfg(make_cfg, "train.steps=6", "train.checkpoint_every=3"), run)
+    next((run / "checkpoints").glob("ckpt-6.data-*")).write_bytes(b"\0" * 16)
+    assert evaluate(run, num_samples=50)["step"] == 3
+    assert generate(run, tmp_path / "out", format="npz", num_samples=8)["step"] == 3
+    assert "cannot restore" in caplog.text and "ckpt-6" in caplog.text
+
+    caplog.set_level(logging.INFO)
+    train(toy_cfg(make_cfg, "train.steps=6", "train.checkpoint_every=3"), run, resume=True)
+    assert f"resumed {run} at step 3" in caplog.text
+
+
+def test_a_run_whose_checkpoints_are_all_unreadable_is_refused_not_restarted(tmp_path, make_cfg):
+    run = tmp_path / "run"
+    train(toy_cfg(make_cfg, "train.steps=4", "train.checkpoint_every=2"), run)
+    (run / "checkpoints" / "checkpoint").unlink()
+    for data in (run / "checkpoints").glob("ckpt-*.data-*"):
+        data.write_bytes(b"\0" * 16)
+    before = snapshot(run)
+    with pytest.raises(GantrainError, match=r"no checkpoint in .* can be re"):
+        train(toy_cfg(make_cfg, "train.steps=6"), run, resume=True)
+    assert snapshot(run) == before
+
