@@ -19,7 +19,7 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain.checkpoints import Checkpoints
-from gantrain.config import EvalConfig, Precision, TrainConfig, check_eval, check_train
+from gantrain.config import EvalConfig, Precision, TrainConfig, check_eval, check_train, resolve
 from gantrain.data import Dataset, load
 from gantrain.duties import Checkpointing, DivergenceGuard, Evaluation, Log, Preview, Progress
 from gantrain.environment import cpu_has_bfloat16, describe
@@ -120,6 +120,7 @@ def check(cfg: DictConfig) -> Checked:
     """Every check that needs no model: values, the data, what evaluations need, the strategy.
     (The loss, auxiliary and model checks run when :func:`build_gan` builds them, also before any
     write.)"""
+    resolve(cfg)
     opts = check_train(cfg.train)
     dataset = load(cfg.dataset)
     conditional = bool(cfg.model.get("conditional"))

@@ -8,12 +8,13 @@ import logging
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from gantrain.errors import GantrainError
 from gantrain.evaluate import evaluate
 from gantrain.generate import generate
 from gantrain.train import train
-from tests.conftest import TINY, snapshot
+from tests.conftest import TINY, gantrain_in_process, snapshot
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "loss=wgan_gp",
        "train.batch_size=8", "train.n_critic=1", "train.log_every=1"]
@@ -74,3 +75,27 @@ def test_a_run_whose_checkpoints_are_all_unreadable_is_refused_not_restarted(tmp
         train(toy_cfg(make_cfg, "train.steps=6"), run, resume=True)
     assert snapshot(run) == before
 
+
+
+def test_a_value_from_the_environment_is_saved_as_the_run_ran_with_it(tmp_path, capsys, monkeypatch):
+    """A run is what it ran with: resuming under another value of the variable (or none) changes
+    nothing, and a change on the command line is refused as for any other key."""
+    run = tmp_path / "run"
+
+    def gantrain(*args):
+        return gantrain_in_process(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+
+    monkeypatch.setenv("LR", "0.001")
+    code, _, err = gantrain(*TOY, "train.steps=2", "train.g_lr=${oc.env:LR}", f"hydra.run.dir={run}")
+    assert code == 0, err
+    monkeypatch.setenv("LR", "0.5")
+    code, _, err = gantrain(f"resume={run}", "train.steps=4")
+    assert code == 0, err
+    saved = (run / ".hydra" / "config.yaml").read_text()
+    assert "${" not in saved and float(OmegaConf.create(saved).train.g_lr) == 0.001
+    monkeypatch.delenv("LR")
+    code, _, err = gantrain(f"resume={run}", "train.steps=6")
+    assert code == 0, err
+    assert float(OmegaConf.load(run / ".hydra" / "config.yaml").train.g_lr) == 0.001
+    code, _, err = gantrain(f"resume={run}", "train.steps=8", "train.g_lr=0.5")
+    assert code == 2 and err.startswith("gantrain: error: train.g_lr: cannot change when resuming")
