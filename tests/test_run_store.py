@@ -4,7 +4,10 @@ writes a run."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,12 @@ TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "lo
 
 def toy_cfg(make_cfg, *extra):
     return make_cfg(*TOY, *extra)
+
+
+def metric_steps(run: Path) -> list[int]:
+    """The steps of metrics.jsonl's complete lines (a running process may be writing the last)."""
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    return [json.loads(line)["step"] for line in lines if line.endswith("\n")]
 
 
 def index_steps(run: Path) -> list[int]:
@@ -99,3 +108,36 @@ def test_a_value_from_the_environment_is_saved_as_the_run_ran_with_it(tmp_path, 
     assert float(OmegaConf.load(run / ".hydra" / "config.yaml").train.g_lr) == 0.001
     code, _, err = gantrain(f"resume={run}", "train.steps=8", "train.g_lr=0.5")
     assert code == 2 and err.startswith("gantrain: error: train.g_lr: cannot change when resuming")
+
+
+# Another process holding a run directory's lock, as gantrain takes it: flock on <run>/.lock, its PID inside.
+HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.write(fd, f"{os.getpid()}\\n".encode())
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_one_process_at_a_time_writes_a_run_and_a_killed_one_leaves_no_lock(tmp_path, make_cfg, capsys, monkeypatch):
+    run = tmp_path / "run"
+    train(toy_cfg(make_cfg, "train.steps=2"), run)
+    before = snapshot(run)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        for second in ([f"resume={run}", "train.steps=3"], [*TOY, "train.steps=3", f"hydra.run.dir={run}"]):
+            code, _, err = gantrain_in_process(*second, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+            assert code == 2 and err == ("gantrain: error: run is in use by another gantrain process "
+                                         f"(PID {holder.pid}); wait for it to end or stop it\n"), err
+        assert {k: v for k, v in snapshot(run).items() if k != ".lock"} == before
+    finally:
+        holder.kill()  # SIGKILL: the lock goes with the process
+        holder.wait()
+    code, out, err = gantrain_in_process(f"resume={run}", "train.steps=3", cwd=tmp_path, capsys=capsys,
+                                         monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert f"resumed {run} at step 2" in out and metric_steps(run) == [1, 2, 3]
+    assert not (run / ".lock").exists()  # removed by the run that took it over
