@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import shlex
 import sys
 from pathlib import Path
 
@@ -137,17 +138,20 @@ def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
     lines = [head]
     if numbers:
         lines.append("  last: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers.items()))
+    # Quoted for a shell where the path holds spaces or other shell characters, so each pastes.
+    run_dir, out = shlex.quote(f"run_dir={where}"), shlex.quote(f"out={where}/generated")
+    logdir, resume = shlex.quote(where), shlex.quote(f"resume={where}")
     lines += [
         "Next:",
-        f"  gantrain-eval run_dir={where}        # sample metrics of the latest checkpoint",
-        f"  gantrain-generate run_dir={where} out={where}/generated"
+        f"  gantrain-eval {run_dir}        # sample metrics of the latest checkpoint",
+        f"  gantrain-generate {run_dir} {out}"
         + ("   # its samples as PNGs" if kind_of(dataset) != "mixture" else " format=npz   # its points in samples.npz"),
-        f"  tensorboard --logdir {where}         # losses and sample grids over time",
+        f"  tensorboard --logdir {logdir}         # losses and sample grids over time",
     ]
     if stopped or step < steps:
-        lines.append(f"  gantrain resume={where}              # continue from step {step}")
+        lines.append(f"  gantrain {resume}              # continue from step {step}")
     else:
-        lines.append(f"  gantrain resume={where} train.steps={2 * steps}   # train longer")
+        lines.append(f"  gantrain {resume} train.steps={2 * steps}   # train longer")
     return "\n".join(lines)
 
 
