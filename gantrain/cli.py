@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from gantrain import console
 from gantrain.config import check_group_overrides, check_top_level, config_dir
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.metric_table import kind_of
-from gantrain.run_dir import NewDirectories, RunDir, check_makeable, display_path
+from gantrain.run_dir import NewDirectories, RunDir, RunInUse, RunLock, check_makeable, display_path
 
 # Lines of Hydra's composition errors that only repeat the key or describe Hydra's internals.
 _NOISE = ("full_key:", "object_type=", "reference_type=", "Config search path", "provider=",
@@ -51,20 +52,10 @@ def _app(cfg: DictConfig) -> dict | float | None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     run = RunDir(cfg.resume if resuming else hydra_cfg.runtime.output_dir)
     try:
-        if resuming:
-            cfg = run.resumed_config(cfg, overrides)
-        from gantrain.train import train
-
-        with HeldLogFile() as log_file:
-            result = train(cfg, run.root, resume=resuming, overrides=overrides, opened=log_file.release)
-    except GantrainError as err:
-        if multirun:
-            # Hydra records the failed job, the sweep goes on, and the command exits 1 at the end.
-            print(f"gantrain: error: {err}", file=sys.stderr)
-            raise JobFailed(str(err)) from None
-        if not run.holds_run():
-            _new_dirs.remove(run.root)  # refused before anything was written: leave no trace
-        _fail(str(err))
+        with RunLock(run.root):  # from before the saved config is read until the run ends
+            result, cfg = _train(cfg, run, resuming, overrides, multirun)
+    except RunInUse as err:
+        _refuse(str(err), multirun)  # the directory is the other process's: leave it as it is
     if not multirun:
         print(ending(result, run.root, cfg.train.steps, cfg.dataset.name))
     if "stopped_by" in result:
@@ -75,6 +66,31 @@ def _app(cfg: DictConfig) -> dict | float | None:
         # What sweepers that optimise (Optuna) read: the best value of the selected metric.
         return float(result.get(f"best_{select}", float("nan")))
     return result
+
+
+def _train(cfg: DictConfig, run: RunDir, resuming: bool, overrides: list[str],
+           multirun: bool) -> tuple[dict, DictConfig]:
+    """(train's result, the config the run ran with); a refused single run's new directory is
+    removed again."""
+    try:
+        if resuming:
+            cfg = run.resumed_config(cfg, overrides)
+        from gantrain.train import train
+
+        with HeldLogFile() as log_file:
+            return train(cfg, run.root, resume=resuming, overrides=overrides, opened=log_file.release), cfg
+    except GantrainError as err:
+        if not multirun and not run.holds_run():
+            _new_dirs.remove(run.root)  # refused before anything was written: leave no trace
+        _refuse(str(err), multirun)
+
+
+def _refuse(message: str, multirun: bool) -> None:
+    if multirun:
+        # Hydra records the failed job, the sweep goes on, and the command exits 1 at the end.
+        print(f"gantrain: error: {message}", file=sys.stderr)
+        raise JobFailed(message) from None
+    _fail(message)
 
 
 class HeldLogFile:
@@ -122,17 +138,20 @@ def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
     lines = [head]
     if numbers:
         lines.append("  last: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers.items()))
+    # Quoted for a shell where the path holds spaces or other shell characters, so each pastes.
+    run_dir, out = shlex.quote(f"run_dir={where}"), shlex.quote(f"out={where}/generated")
+    logdir, resume = shlex.quote(where), shlex.quote(f"resume={where}")
     lines += [
         "Next:",
-        f"  gantrain-eval run_dir={where}        # sample metrics of the latest checkpoint",
-        f"  gantrain-generate run_dir={where} out={where}/generated"
+        f"  gantrain-eval {run_dir}        # sample metrics of the latest checkpoint",
+        f"  gantrain-generate {run_dir} {out}"
         + ("   # its samples as PNGs" if kind_of(dataset) != "mixture" else " format=npz   # its points in samples.npz"),
-        f"  tensorboard --logdir {where}         # losses and sample grids over time",
+        f"  tensorboard --logdir {logdir}         # losses and sample grids over time",
     ]
     if stopped or step < steps:
-        lines.append(f"  gantrain resume={where}              # continue from step {step}")
+        lines.append(f"  gantrain {resume}              # continue from step {step}")
     else:
-        lines.append(f"  gantrain resume={where} train.steps={2 * steps}   # train longer")
+        lines.append(f"  gantrain {resume} train.steps={2 * steps}   # train longer")
     return "\n".join(lines)
 
 

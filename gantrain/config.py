@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.errors import ConfigError
 from gantrain.metric_table import EXTRACTORS
@@ -207,6 +208,32 @@ def _probability_or_auto(value: Any) -> float | str:
     if isinstance(value, bool) or p is None or not 0 <= p <= 1:
         raise ConfigError("train.augment_p", f"must be in [0, 1] or auto, got {value}")
     return p
+
+
+def resolve(cfg: DictConfig) -> None:
+    """Replace every interpolation in ``cfg`` by its value, in place: a run is what it ran with, so
+    the config it saves (and a resume reloads) holds ``${oc.env:LR}``'s value, read once. An
+    interpolation that cannot be resolved is a ConfigError naming its key."""
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as err:
+        key = next((key for key in _leaf_keys(OmegaConf.to_container(cfg))
+                    if _fails_to_resolve(cfg, key)), "config")
+        raise ConfigError(key, f"cannot be resolved ({str(err).splitlines()[0]})") from None
+
+
+def _leaf_keys(node: Any, prefix: str = "") -> list[str]:
+    if isinstance(node, dict):
+        return [key for name, child in node.items() for key in _leaf_keys(child, f"{prefix}{name}.")]
+    return [prefix.rstrip(".")]
+
+
+def _fails_to_resolve(cfg: DictConfig, key: str) -> bool:
+    try:
+        OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+    except OmegaConfBaseException:
+        return True
+    return False
 
 
 def check_top_level(cfg: DictConfig, overrides: list[str]) -> None:

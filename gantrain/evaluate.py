@@ -90,6 +90,7 @@ def evaluate(
     if sampling != "none":
         check_driven_sampling(cfg, "sampling")
 
+    from gantrain.checkpoints import step_of
     from gantrain.data import DATASETS
 
     dataset = DATASETS.build(cfg.dataset)
@@ -97,7 +98,7 @@ def evaluate(
     seed = int(cfg.train.seed)
     labels = evaluation_labels(num_samples, dataset.classes if conditional else 0)
     samples, extra = run_samples(cfg, generator, discriminator, path, driving, num_samples, seed, batch_size, labels)
-    step = checkpoint_step(path)
+    step = step_of(path)
     metrics, exported = sample_metrics(cfg.dataset, dataset, samples, plan, weights, inception_graph, labels)
     result: dict = {"step": step, "num_samples": num_samples, **metrics, **extra}
     if export is not None:
@@ -113,11 +114,6 @@ def saved_run(run_dir: str | Path):
     if not run.config.is_file():
         raise ConfigError("run_dir", f"{run.root} is not a gantrain run (no .hydra/config.yaml)")
     return run, OmegaConf.load(run.config)
-
-
-def checkpoint_step(path: str) -> int:
-    """The step of a checkpoint prefix, ``.../ckpt-<step>``."""
-    return int(path.rsplit("-", 1)[1])
 
 
 def restore_models(cfg, dataset, path: str):
@@ -279,17 +275,17 @@ def as_exported(samples: np.ndarray) -> np.ndarray:
 
 
 def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
-    """The checkpoint prefix for ``latest`` or a step, or a ConfigError listing what exists."""
-    import tensorflow as tf
+    """The checkpoint prefix for ``latest`` (the newest readable one, as a resume would continue
+    from), ``best`` or a step, or a ConfigError listing what exists."""
+    from gantrain.checkpoints import latest_readable, saved_checkpoints
 
-    state = tf.train.get_checkpoint_state(str(run.checkpoints)) if run.checkpoints.is_dir() else None
-    paths = list(state.all_model_checkpoint_paths) if state else []
+    paths = saved_checkpoints(run.checkpoints)
     if not paths:
         raise ConfigError("run_dir", f"{run.root} has no checkpoint yet")
     if str(checkpoint) == "latest":
-        return state.model_checkpoint_path
+        return latest_readable(run.checkpoints)
     if str(checkpoint) == "best":
-        best = tf.train.latest_checkpoint(str(run.checkpoints / "best")) if (run.checkpoints / "best").is_dir() else None
+        best = latest_readable(run.checkpoints / "best")
         if best is None:
             raise ConfigError("checkpoint", f"{run.root} has no best checkpoint (train with eval.every and eval.select)")
         return best

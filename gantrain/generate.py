@@ -72,9 +72,10 @@ def generate(
 ) -> dict:
     """Write samples of the run's generator at ``checkpoint`` into ``out`` (the keys are those of
     :class:`GenerateCommand`); returns what was written. Every check runs before ``out`` is touched."""
+    from gantrain.checkpoints import step_of
     from gantrain.data import DATASETS
-    from gantrain.evaluate import (as_exported, check_driven_sampling, checkpoint_path, checkpoint_step,
-                                   evaluation_labels, restore_models, run_samples, saved_run)
+    from gantrain.evaluate import (as_exported, check_driven_sampling, checkpoint_path, evaluation_labels,
+                                   restore_models, run_samples, saved_run)
 
     if out is None:
         raise ConfigError("out", "required: gantrain-generate run_dir=<run directory> out=<folder>")
@@ -105,7 +106,7 @@ def generate(
 
     generator, discriminator = restore_models(cfg, dataset, path)
     seed = int(cfg.train.seed) if seed is None else seed
-    summary: dict = {"out": str(folder), "step": checkpoint_step(path), "seed": seed}
+    summary: dict = {"out": str(folder), "step": step_of(path), "seed": seed}
     if interpolate is not None:
         image = interpolation_strip(generator, interpolate, num_samples, drawn_classes, seed)
         folder.mkdir(parents=True, exist_ok=True)

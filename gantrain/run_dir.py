@@ -8,10 +8,12 @@
     <run>/environment.jsonl       versions, commit and devices, one line per start or resume
     <run>/tb/                     TensorBoard events
     <run>/gantrain.log            the console log
+    <run>/.lock                   while a process writes the run: its PID (RunLock)
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -79,6 +81,65 @@ class RunDir:
                 )
             OmegaConf.update(saved, key, OmegaConf.select(composed, key))
         return saved
+
+
+class RunInUse(GantrainError):
+    """Another process holds the run directory's lock."""
+
+
+class RunLock:
+    """One process at a time writes a run directory: an exclusive ``flock`` on ``<run>/.lock``,
+    which holds the holder's PID. The OS releases it when the process dies, so a killed run leaves
+    no stale lock; a second take by the process holding it is free (the CLI takes it, then train()).
+
+    Usage: ``with RunLock(run.root): ...`` (RunInUse naming the other PID if it is taken).
+    """
+
+    _held: dict[Path, list] = {}  # the locks this process holds: path -> [file descriptor, depth]
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.path = self.root.resolve() / ".lock"
+
+    def __enter__(self) -> "RunLock":
+        if self.path in self._held:
+            self._held[self.path][1] += 1
+        else:
+            self._held[self.path] = [self._take(), 1]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        held = self._held[self.path]
+        held[1] -= 1
+        if held[1] == 0:
+            del self._held[self.path]
+            # Removed while still locked: a process that opened it meanwhile sees it is gone.
+            self.path.unlink(missing_ok=True)
+            os.close(held[0])
+
+    def _take(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise RunInUse(f"{display_path(self.root)} is in use by another gantrain process (PID {holder}); "
+                               "wait for it to end or stop it") from None
+            if _same_file(fd, self.path):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return fd
+            os.close(fd)  # its holder removed it as we opened it: take the new one
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 class MetricsLog:

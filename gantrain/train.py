@@ -19,7 +19,7 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain.checkpoints import Checkpoints
-from gantrain.config import EvalConfig, Precision, TrainConfig, check_eval, check_train
+from gantrain.config import EvalConfig, Precision, TrainConfig, check_eval, check_train, resolve
 from gantrain.data import Dataset, load
 from gantrain.duties import Checkpointing, DivergenceGuard, Evaluation, Log, Preview, Progress
 from gantrain.environment import cpu_has_bfloat16, describe
@@ -28,7 +28,7 @@ from gantrain.evaluate import check_driven_sampling
 from gantrain.gan import GAN, build_gan
 from gantrain.interrupts import GracefulStop
 from gantrain.metric_table import Plan, default_num_samples, evaluation_plan
-from gantrain.run_dir import MetricsLog, RunDir
+from gantrain.run_dir import MetricsLog, RunDir, RunLock
 from gantrain.step import RealBatches, make_train_step
 from gantrain.strategies import STRATEGIES, devices
 
@@ -72,37 +72,39 @@ def train(
     train_step = make_train_step(gan, data, opts, labels)
 
     # -- Open the run: a new one, or the one to continue ------------------------------------------
-    ckpts = Checkpoints(run.checkpoints, keep=opts.keep_checkpoints, **gan.checkpointed(), **streamed)
-    start = open_run(run, cfg, gan, ckpts, resume, overrides)
-    if opened is not None:
-        opened()
-    if start >= opts.steps:
-        log.info("already at step %d of train.steps=%d: nothing to do", start, opts.steps)
-        return {"step": start}
-    environment = describe(devices(strategy))
-    run.record_environment({"step": start, **environment})
-    writer = tf.summary.create_file_writer(str(run.tb))
-    with writer.as_default():
-        tf.summary.text("config", f"```\n{OmegaConf.to_yaml(cfg)}```", step=start)
-        tf.summary.text("environment", f"```\n{json.dumps(environment, indent=2)}\n```", step=start)
+    with RunLock(run.root):  # before the first write into the run directory
+        ckpts = Checkpoints(run.checkpoints, keep=opts.keep_checkpoints, **gan.checkpointed(), **streamed)
+        start = open_run(run, cfg, gan, ckpts, resume, overrides)
+        if opened is not None:
+            opened()
+        if start >= opts.steps:
+            log.info("already at step %d of train.steps=%d: nothing to do", start, opts.steps)
+            return {"step": start}
+        environment = describe(devices(strategy))
+        run.record_environment({"step": start, **environment})
+        writer = tf.summary.create_file_writer(str(run.tb))
+        with writer.as_default():
+            tf.summary.text("config", f"```\n{OmegaConf.to_yaml(cfg)}```", step=start)
+            tf.summary.text("environment", f"```\n{json.dumps(environment, indent=2)}\n```", step=start)
 
-    # -- Loop -------------------------------------------------------------------------------------
-    real_points = dataset.x[:num_samples] if not dataset.is_image else None
-    evaluation = Evaluation(checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed,
-                            run, ckpts, gan.num_classes)
-    del dataset, checked
-    with writer.as_default(), GracefulStop() as stop, Progress(opts.steps, start) as progress:
-        logger = Log(opts.log_every, run, ckpts, progress, start)
-        duties = Duties(progress, logger, Preview(opts.sample_every, run, ckpts, real_points, gan.num_classes), evaluation,
-                        Checkpointing(opts.checkpoint_every, ckpts), DivergenceGuard(opts, ckpts, gan.learning_rates, logger))
-        last, done = loop(gan, train_step, opts, start, stop, duties)
-    writer.flush()
-    if evaluation.best is not None and evaluation.best.value is not None:
-        last[f"best_{evaluation.best.metric}"] = evaluation.best.value
-    if stop.requested:
-        last["stopped_by"] = signal.Signals(stop.signal).name
-        log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], done, run.root)
-    return last
+        # -- Loop ---------------------------------------------------------------------------------
+        real_points = dataset.x[:num_samples] if not dataset.is_image else None
+        evaluation = Evaluation(checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed,
+                                run, ckpts, gan.num_classes)
+        del dataset, checked
+        with writer.as_default(), GracefulStop() as stop, Progress(opts.steps, start) as progress:
+            logger = Log(opts.log_every, run, ckpts, progress, start)
+            duties = Duties(progress, logger, Preview(opts.sample_every, run, ckpts, real_points, gan.num_classes),
+                            evaluation, Checkpointing(opts.checkpoint_every, ckpts),
+                            DivergenceGuard(opts, ckpts, gan.learning_rates, logger))
+            last, done = loop(gan, train_step, opts, start, stop, duties)
+        writer.flush()
+        if evaluation.best is not None and evaluation.best.value is not None:
+            last[f"best_{evaluation.best.metric}"] = evaluation.best.value
+        if stop.requested:
+            last["stopped_by"] = signal.Signals(stop.signal).name
+            log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], done, run.root)
+        return last
 
 
 @dataclass
@@ -121,6 +123,7 @@ def check(cfg: DictConfig) -> Checked:
     """Every check that needs no model: values, the data, what evaluations need, the strategy.
     (The loss, auxiliary and model checks run when :func:`build_gan` builds them, also before any
     write.)"""
+    resolve(cfg)
     opts = check_train(cfg.train)
     dataset = load(cfg.dataset)
     conditional = bool(cfg.model.get("conditional"))

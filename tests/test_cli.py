@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from gantrain.cli import ending
 from gantrain.samples import PAD
 from tests.conftest import TINY, assert_same_state, gantrain
 
@@ -103,3 +105,17 @@ def test_parallel_launcher_runs_jobs_in_their_own_processes(tmp_path):
     assert "joblib" in result.stdout.lower()  # Hydra names the launcher it used
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
     assert [(row["job"], row["status"], row["step"]) for row in rows] == [("0", "completed", "2"), ("1", "completed", "2")]
+
+
+@pytest.mark.parametrize("name", ["my run", "it's", "a$HOME;b"])
+def test_the_next_commands_quote_a_run_directory_holding_shell_characters(tmp_path, name):
+    """Each suggested command, pasted into a shell, names the run directory as one argument."""
+    run = tmp_path / name
+    text = ending({"step": 3, "d_loss": 0.5}, run, 6, "ring8")
+    commands = [line.split("#")[0].split(None, 1) for line in text.split("Next:\n")[1].splitlines()]
+    # What the shell passes to each program: printf prints its arguments one per line.
+    pasted = [subprocess.run(["sh", "-c", f"printf '%s\\n' {args}"], capture_output=True, text=True).stdout.splitlines()
+              for _, args in commands]
+    assert [program for program, _ in commands] == ["gantrain-eval", "gantrain-generate", "tensorboard", "gantrain"]
+    assert pasted == [[f"run_dir={run}"], [f"run_dir={run}", f"out={run}/generated", "format=npz"],
+                      ["--logdir", str(run)], [f"resume={run}"]]
