@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import OmegaConf
@@ -53,3 +54,19 @@ def keys_help(schema: type) -> str:
     ordered = sorted(fields(schema), key=lambda f: f.name != "run_dir")
     return "\n".join(f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
                      for f in ordered)
+
+
+def check_target(path: Path, key: str, overwrite: bool, folder: bool = False) -> None:
+    """Refuse an output ``path`` (set by ``key``) that holds something of the user's: an existing
+    file, or a folder that is not empty, is written to only with ``overwrite=true``; a file where a
+    folder goes (or a folder where a file goes) never."""
+    if not path.exists():
+        return
+    if path.is_dir() != folder:
+        raise ConfigError(key, f"{path} is a {'file' if folder else 'folder'}; name a {'folder' if folder else 'file'}")
+    if overwrite:
+        return
+    if not folder:
+        raise ConfigError(key, f"{path} exists; choose a new name or add overwrite=true")
+    if any(path.iterdir()):
+        raise ConfigError(key, f"{path} is not an empty folder; choose a new one or add overwrite=true")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from gantrain.commands import keys_help, run_command
+from gantrain.commands import check_target, keys_help, run_command
 from gantrain.config import MetricOptions, check_metric_options
 from gantrain.errors import ConfigError
 
@@ -100,8 +100,7 @@ def generate(
         raise ConfigError("format" if interpolate is None else "interpolate",
                           f"{cfg.dataset.name} samples are 2-D points, not images: use format=npz")
     folder = Path(out).expanduser()
-    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not overwrite)):
-        raise ConfigError("out", f"{folder} is not an empty folder; choose a new one or add overwrite=true")
+    check_target(folder, "out", overwrite, folder=True)
 
     generator, discriminator = restore_models(cfg, dataset, path)
     seed = int(cfg.train.seed) if seed is None else seed

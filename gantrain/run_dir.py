@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain.config import RESUMABLE_KEYS
@@ -163,3 +165,10 @@ def atomic_write(path: Path, content: str | bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """An .npz file's bytes, for :func:`atomic_write`."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()

@@ -190,3 +190,37 @@ def test_the_check_before_a_run_and_the_evaluation_agree_on_every_pair(tmp_path,
     samples = np.random.default_rng(1).uniform(-1, 1, (40, *dataset.shape)).astype(np.float32)
     metrics, _ = sample_metrics(node, dataset, samples, plan, weights="random")
     assert set(metrics) == set(plan.metrics)
+
+
+def run_eval(capsys, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of gantrain-eval's entry point, run in this process."""
+    from gantrain.evaluate import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_keeps_an_existing_file_unless_overwrite_is_given(tmp_path, make_cfg, capsys):
+    train(make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"), tmp_path / "run")
+    mine = tmp_path / "mine.npz"
+    np.savez(mine, x_train=np.arange(5))
+    before = mine.read_bytes()
+    capsys.readouterr()
+    code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7", f"export={mine}")
+    assert (code, out) == (2, "")
+    assert err.strip() == f"gantrain-eval: error: export: {mine} exists; choose a new name or add overwrite=true"
+    assert mine.read_bytes() == before and not (tmp_path / "run" / "eval.json").exists()
+    code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7", f"export={mine}",
+                              "overwrite=true")
+    assert code == 0, err
+    assert np.load(mine)["x"].shape == (7, 2)
+    folder = tmp_path / "a_folder.npz"
+    folder.mkdir()
+    code, _, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", f"export={folder}", "overwrite=true")
+    assert code == 2 and err.strip() == f"gantrain-eval: error: export: {folder} is a folder; name a file"
+    assert "overwrite=False" in run_eval(capsys, "--help")[1]

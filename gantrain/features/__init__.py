@@ -20,7 +20,6 @@ Usage: ``image_metrics(cfg.dataset, samples)`` -> ``{"fid", "kid", "kid_std", "i
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Optional
@@ -38,7 +37,7 @@ from gantrain.metrics import (
     kernel_inception_distance,
     kl_to_uniform,
 )
-from gantrain.run_dir import atomic_write
+from gantrain.run_dir import atomic_write, npz_bytes
 
 KID_FEATURES = 10_000  # real features kept for KID
 # Real images behind the reference statistics: the first this many of the split (every image of
@@ -168,9 +167,7 @@ def cached_arrays(path: Path, compute) -> dict[str, np.ndarray]:
         with np.load(path) as stored:
             return dict(stored)
     arrays = compute()
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write(path, buffer.getvalue())  # a cut-off write never leaves a truncated cache
+    atomic_write(path, npz_bytes(**arrays))  # a cut-off write never leaves a truncated cache
     return arrays
 
 
