@@ -129,7 +129,10 @@ def cache_dir(root: Path, resolution: int, channels: int) -> Path:
 def entry_name(file: Path) -> str:
     """The cache entry of ``file``: named by its path, size and modification time, so a changed
     file gets a new entry and its old one is dropped."""
-    stat = file.stat()
+    try:
+        stat = file.stat()
+    except OSError:  # a broken link: it is skipped with a warning when it is decoded, never cached
+        stat = file.lstat()
     return hashlib.sha256(f"{file.resolve()}\t{stat.st_size}\t{stat.st_mtime_ns}".encode()).hexdigest()[:24] + ".png"
 
 
