@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain.config import RESUMABLE_KEYS
 from gantrain.errors import ConfigError, GantrainError
+
+log = logging.getLogger(__name__)
 
 
 class RunDir:
@@ -93,14 +97,7 @@ class MetricsLog:
         """Drop records past ``step`` (written after the checkpoint a resume starts from)."""
         if not self.path.exists():
             return
-        kept = []
-        for line in self.path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash
-            if record.get("step", 0) <= step:
-                kept.append(line + "\n")
+        kept = [json.dumps(record) + "\n" for record in read_jsonl(self.path) if record.get("step", 0) <= step]
         atomic_write(self.path, "".join(kept))
 
     def write(self, record: dict) -> None:
@@ -156,7 +153,7 @@ def display_path(path: str | Path) -> str:
 def atomic_write(path: Path, content: str | bytes) -> None:
     """Write via a temporary file and a rename: readers never see a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temporary_path(path)
     try:
         if isinstance(content, bytes):
             tmp.write_bytes(content)
@@ -165,6 +162,28 @@ def atomic_write(path: Path, content: str | bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The JSON objects of a run's ``.jsonl`` file, one per line; a line that is not one (torn by a
+    crash, edited by hand) is left out with a warning naming the file and the line."""
+    records = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            log.warning("%s: line %d is not a JSON object; left out: %.60s", display_path(path), number, line)
+    return records
+
+
+def temporary_path(path: Path) -> Path:
+    """A hidden name beside ``path`` that no other writer uses (its process id and a random part):
+    jobs that a launcher runs at once may write the same file, and each renames only its own."""
+    return path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
 
 
 def npz_bytes(**arrays: np.ndarray) -> bytes:
