@@ -25,7 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gantrain import console
 from gantrain.config import check_group_overrides, check_top_level, config_dir
-from gantrain.errors import ConfigError, GantrainError
+from gantrain.errors import ConfigError, GantrainError, file_error
 from gantrain.metric_table import kind_of
 from gantrain.run_dir import NewDirectories, RunDir, check_makeable, display_path
 from gantrain.targets import check_targets, unswept
@@ -57,7 +57,10 @@ def _app(cfg: DictConfig) -> dict | float | None:
         from gantrain.train import train
 
         with HeldLogFile() as log_file:
-            result = train(cfg, run.root, resume=resuming, overrides=overrides, opened=log_file.release)
+            try:
+                result = train(cfg, run.root, resume=resuming, overrides=overrides, opened=log_file.release)
+            except OSError as err:
+                raise file_error(err) from None
     except GantrainError as err:
         if multirun:
             # Hydra records the failed job, the sweep goes on, and the command exits 1 at the end.

@@ -17,21 +17,24 @@ from typing import Any, Callable
 from omegaconf import OmegaConf
 
 from gantrain import console
-from gantrain.errors import ConfigError, GantrainError
+from gantrain.errors import ConfigError, GantrainError, file_error
 from gantrain.registry import check_against
 
 
 def run_command(program: str, schema: type, action: Callable[..., Any], usage: Callable[[], str],
                 argv: list[str] | None = None) -> Any:
     """The console entry point's work: a quiet console, ``--help``, the keys parsed and passed to
-    ``action`` by name; a bad input ends with one line on stderr and exit code 2."""
+    ``action`` by name; a bad input or a file-system fault ends with one line on stderr and exit code 2."""
     console.quiet_tensorflow()
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args):
         print(usage())
         return None
     try:
-        return action(**dataclasses.asdict(parse(schema, args, program)))
+        try:
+            return action(**dataclasses.asdict(parse(schema, args, program)))
+        except OSError as err:
+            raise file_error(err) from None
     except GantrainError as err:
         print(f"{program}: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -18,13 +18,15 @@ import logging
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain.config import RESUMABLE_KEYS
-from gantrain.errors import ConfigError, GantrainError
+from gantrain.errors import ConfigError, GantrainError, naming
 
 log = logging.getLogger(__name__)
 
@@ -151,17 +153,42 @@ def display_path(path: str | Path) -> str:
 
 
 def atomic_write(path: Path, content: str | bytes) -> None:
-    """Write via a temporary file and a rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write via a temporary file and a rename: readers never see a half-written file. A failed
+    write (a full disk) leaves nothing behind, not even the folders made for it, and raises an
+    OSError naming ``path``."""
     tmp = temporary_path(path)
+    with new_folders(path.parent):
+        try:
+            if isinstance(content, bytes):
+                tmp.write_bytes(content)
+            else:
+                tmp.write_text(content)
+            os.replace(tmp, path)
+        except OSError as err:
+            raise naming(err, path) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def new_folders(folder: Path) -> Iterator[None]:
+    """Make ``folder`` and its missing parents for the block; if the block fails, remove those
+    it made again (each only if empty: another writer may have put a file there since)."""
+    made = []  # deepest first
+    for missing in (folder, *folder.parents):
+        if missing.exists() or missing.is_symlink():
+            break
+        made.append(missing)
     try:
-        if isinstance(content, bytes):
-            tmp.write_bytes(content)
-        else:
-            tmp.write_text(content)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        yield
+    except BaseException:
+        for missing in made:
+            try:
+                missing.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -16,7 +16,7 @@ from gantrain.evaluate import evaluate
 from gantrain.metrics import mode_metrics
 from gantrain.models import build_models
 from gantrain.train import train
-from tests.conftest import TINY, cli_env
+from tests.conftest import TINY, cli_env, snapshot
 
 FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=1", "train.checkpoint_every=1"]
 
@@ -224,3 +224,16 @@ def test_export_keeps_an_existing_file_unless_overwrite_is_given(tmp_path, make_
     code, _, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", f"export={folder}", "overwrite=true")
     assert code == 2 and err.strip() == f"gantrain-eval: error: export: {folder} is a folder; name a file"
     assert "overwrite=False" in run_eval(capsys, "--help")[1]
+
+
+def test_an_export_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path, make_cfg, capsys, full_disk):
+    train(make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"), tmp_path / "run")
+    (tmp_path / "notes.txt").write_text("a file")
+    full_disk.append(tmp_path / "full")
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    for export in (tmp_path / "full" / "deep" / "x.npz", tmp_path / "notes.txt" / "x.npz"):
+        code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7", f"export={export}")
+        assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+        assert err.startswith("gantrain-eval: error: cannot write or read ") and str(export.parent) in err, err
+        assert snapshot(tmp_path) == before

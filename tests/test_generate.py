@@ -12,7 +12,7 @@ from PIL import Image
 
 from gantrain import api
 from gantrain.generate import main, slerp
-from tests.conftest import TINY, fake_images
+from tests.conftest import TINY, fake_images, snapshot
 
 pytestmark = pytest.mark.slow  # each module run trains two tiny runs first
 
@@ -135,3 +135,30 @@ def test_bad_input_is_one_line_and_writes_nothing(runs, tmp_path, capsys, args, 
     assert len(err.strip().splitlines()) == 1 and named in err, err
     assert not (tmp_path / "new").exists()
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["mine.png"]
+
+
+@pytest.mark.parametrize("args", [["format=npz"], ["format=npz", "overwrite=true"], ["interpolate=3"], []])
+def test_a_full_disk_is_one_line_leaves_nothing_behind_and_the_retry_works(runs, tmp_path, capsys, full_disk, args):
+    run = runs["toy"] if "format=npz" in args else runs["conditional"]
+    out = tmp_path / "deep" / "out"
+    if "overwrite=true" in args:
+        out.mkdir(parents=True)
+        (out / "mine.txt").write_text("the user's file")
+    before = snapshot(tmp_path)
+    full_disk.append(tmp_path)
+    code, stdout, err = run_generate(capsys, f"run_dir={run}", f"out={out}", "num_samples=4", *args)
+    assert (code, stdout) == (2, "")
+    assert err.strip() == f"gantrain-generate: error: cannot write or read {out} (No space left on device)", err
+    assert snapshot(tmp_path) == before
+    full_disk.clear()
+    code, _, err = run_generate(capsys, f"run_dir={run}", f"out={out}", "num_samples=4", *args)
+    assert code == 0, err
+
+
+def test_an_out_folder_below_a_file_is_one_line(runs, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("a file")
+    before = snapshot(tmp_path)
+    code, stdout, err = run_generate(capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'notes.txt' / 'out'}")
+    assert (code, stdout) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("gantrain-generate: error: ") and "notes.txt" in err
+    assert snapshot(tmp_path) == before

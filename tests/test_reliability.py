@@ -343,3 +343,19 @@ def test_a_run_made_by_gantrain_0_1_0_resumes_bit_for_bit(tmp_path):
     assert reached.keys() == expected.keys()
     for name in expected:
         np.testing.assert_array_equal(reached[name], expected[name], err_msg=name)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new_run_dir", "empty_run_dir"])
+def test_a_full_disk_before_the_run_starts_is_one_line_and_leaves_nothing(tmp_path, full_disk, capfd, monkeypatch,
+                                                                          existing):
+    run = tmp_path / "outputs" / "run"
+    if existing:
+        run.mkdir(parents=True)
+    before = snapshot(tmp_path)
+    full_disk.append(tmp_path)
+    code, out, err = gantrain_in_process(*TOY, "train.steps=1", f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd,
+                                         monkeypatch=monkeypatch)
+    errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
+    assert code == 2 and "Traceback" not in err, err
+    assert errors == [f"gantrain: error: cannot write or read {run / '.hydra' / 'config.yaml'} (No space left on device)"]
+    assert snapshot(tmp_path) == before
