@@ -311,3 +311,34 @@ def test_every_unreadable_file_is_skipped_with_a_warning_naming_it(tmp_path, cap
     warnings = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     for bad in ("truncated", "zero", "text", "folder", "link", "locked"):
         assert f"{pictures / bad}.png, which cannot be read" in warnings, bad
+
+
+def test_a_label_outside_the_classes_is_named_with_its_file(tmp_path):
+    labels = np.arange(64, dtype=np.uint8) % 10
+    labels[5] = 200
+    np.savez(tmp_path / "mnist.npz", x_train=fake_images(64, 28, 28), y_train=labels)
+    with pytest.raises(ConfigError, match=r"^dataset.path: .*mnist.npz holds the label 200; its labels must be 0 to 9$"):
+        load("mnist", path=str(tmp_path / "mnist.npz"))
+    np.savez(tmp_path / "float.npz", x_train=fake_images(4, 28, 28), y_train=np.zeros(4, np.float32))
+    with pytest.raises(ConfigError, match=r"^dataset.path: .*float.npz holds float32 labels"):
+        load("fashion_mnist", path=str(tmp_path / "float.npz"))
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    write_idx(idx / "train-images-idx3-ubyte", fake_images(64, 28, 28))
+    write_idx(idx / "train-labels-idx1-ubyte", labels)
+    with pytest.raises(ConfigError, match=r"^dataset.path: .*train-images-idx3-ubyte holds the label 200"):
+        load("mnist", path=str(idx))
+
+
+def test_a_cifar_label_outside_the_classes_is_named_with_its_batch(tmp_path):
+    import pickle
+
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar_batches(folder)
+    with open(folder / "data_batch_2", "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    batch[b"labels"][1] = -1
+    with open(folder / "data_batch_2", "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+    with pytest.raises(ConfigError, match=r"^dataset.path: .*: batch 'data_batch_2' holds the label -1"):
+        load("cifar10", path=str(folder))
