@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 from pathlib import Path
 
 import tensorflow as tf
@@ -107,6 +108,10 @@ def _save(manager: tf.train.CheckpointManager, step: int, what: str, consequence
     try:
         manager.save(checkpoint_number=step)
     except (tf.errors.OpError, OSError) as err:
+        # TensorFlow writes the shards into <prefix>_temp/ before merging them: a failed save leaves
+        # that folder behind, and every later failure another.
+        for temp in Path(manager.directory).glob(f"*-{step}_temp"):
+            shutil.rmtree(temp, ignore_errors=True)
         message = getattr(err, "message", None) or str(err)
         raise GantrainError(
             f"cannot write {what} to {manager.directory} ({message.splitlines()[0]}){consequence}"

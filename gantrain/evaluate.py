@@ -114,7 +114,7 @@ def saved_run(run_dir: str | Path):
     run = RunDir(run_dir)
     if not run.config.is_file():
         raise ConfigError("run_dir", f"{run.root} is not a gantrain run (no .hydra/config.yaml)")
-    return run, OmegaConf.load(run.config)
+    return run, run.saved_config()
 
 
 def checkpoint_step(path: str) -> int:

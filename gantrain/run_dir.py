@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.config import RESUMABLE_KEYS
 from gantrain.errors import ConfigError, GantrainError, naming
@@ -73,10 +75,22 @@ class RunDir:
         except OSError as err:
             raise GantrainError(f"cannot write {self.environment} ({err.strerror or err})") from None
 
+    def saved_config(self) -> DictConfig:
+        """The run's saved config; one that cannot be read (a full disk cut it, a hand edit broke
+        it) is a GantrainError naming the file."""
+        try:
+            saved = OmegaConf.load(self.config)
+        except (OSError, yaml.YAMLError, OmegaConfBaseException) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise GantrainError(f"{self.config} cannot be read ({reason})") from None
+        if not isinstance(saved, DictConfig):
+            raise GantrainError(f"{self.config} cannot be read (it holds no config)")
+        return saved
+
     def resumed_config(self, composed: DictConfig, overrides: list[str]) -> DictConfig:
         """The saved config, with only the resumable keys taken from this command's overrides."""
         self.check_resumable()
-        saved = OmegaConf.load(self.config)
+        saved = self.saved_config()
         for override in overrides:
             key = override.split("=", 1)[0].lstrip("+~")
             if key == "resume":

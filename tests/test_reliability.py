@@ -359,3 +359,40 @@ def test_a_full_disk_before_the_run_starts_is_one_line_and_leaves_nothing(tmp_pa
     assert code == 2 and "Traceback" not in err, err
     assert errors == [f"gantrain: error: cannot write or read {run / '.hydra' / 'config.yaml'} (No space left on device)"]
     assert snapshot(tmp_path) == before
+
+
+def test_a_saved_config_that_cannot_be_read_is_one_line_naming_it(tmp_path, make_cfg, capfd, monkeypatch):
+    from gantrain.evaluate import main as evaluate_main
+
+    run = tmp_path / "run"
+    train(tiny_cfg(make_cfg, "train.steps=2"), run)
+    config = run / ".hydra" / "config.yaml"
+    config.write_text("train: {steps: [2\n")  # cut short
+    before = snapshot(tmp_path)
+    code, _, err = gantrain_in_process(f"resume={run}", "train.steps=4", cwd=tmp_path, capsys=capfd,
+                                       monkeypatch=monkeypatch)
+    errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
+    assert code == 2 and "Traceback" not in err, err
+    assert len(errors) == 1 and errors[0].startswith(f"gantrain: error: {config} cannot be read ("), err
+    with pytest.raises(SystemExit) as exit_:
+        evaluate_main([f"run_dir={run}", "num_samples=5"])
+    assert exit_.value.code == 2
+    assert capfd.readouterr().err.strip().startswith(f"gantrain-eval: error: {config} cannot be read (")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_checkpoint_that_cannot_be_written_leaves_no_temporary_folder(tmp_path, make_cfg, monkeypatch):
+    """The disk fills while TensorFlow merges the shards it wrote into ckpt-4_temp/."""
+    from tensorflow.python.ops import gen_io_ops
+
+    run = tmp_path / "run"
+    train(tiny_cfg(make_cfg, "train.steps=2"), run)
+
+    def disk_full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "ckpt-4.index: No space left on device")
+
+    monkeypatch.setattr(gen_io_ops, "merge_v2_checkpoints", disk_full)
+    with pytest.raises(GantrainError, match=r"^cannot write checkpoint 4 to .*No space left on device"):
+        train(tiny_cfg(make_cfg, "train.steps=4"), run, resume=True)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.is_dir()) == []
+    assert latest_checkpoint_step(run) == 2
