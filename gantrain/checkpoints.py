@@ -87,7 +87,11 @@ class BestCheckpoint:
         self.record = Path(directory) / "best.json"
         self.value: float | None = None
         if self.record.is_file() and self.manager.latest_checkpoint:  # a resumed run competes with its past
-            self.value = json.loads(self.record.read_text())["value"]
+            try:
+                self.value = float(json.loads(self.record.read_text())["value"])
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise GantrainError(f"{self.record} cannot be read ({type(err).__name__}: {err}); "
+                                    "without it the best checkpoint would be replaced by any later one") from None
 
     def offer(self, step: int, value: float) -> bool:
         if not math.isfinite(value):

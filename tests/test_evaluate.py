@@ -237,3 +237,13 @@ def test_an_export_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_pat
         assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
         assert err.startswith("gantrain-eval: error: cannot write or read ") and str(export.parent) in err, err
         assert snapshot(tmp_path) == before
+
+
+def test_an_eval_json_that_is_a_folder_is_one_line(tmp_path, make_cfg, capsys):
+    train(make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"), tmp_path / "run")
+    (tmp_path / "run" / "eval.json").mkdir()
+    capsys.readouterr()
+    code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7")
+    assert (code, out) == (2, "")
+    assert err.strip().startswith("gantrain-eval: error: cannot write or read ") and "eval.json" in err, err
+    assert len(err.strip().splitlines()) == 1 and [p.name for p in (tmp_path / "run" / "eval.json").iterdir()] == []
