@@ -20,15 +20,17 @@ import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import numpy as np
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.config import RESUMABLE_KEYS
 from gantrain.errors import ConfigError, GantrainError, naming
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +231,8 @@ def temporary_path(path: Path) -> Path:
 
 def npz_bytes(**arrays: np.ndarray) -> bytes:
     """An .npz file's bytes, for :func:`atomic_write`."""
+    import numpy as np  # here: the command line imports this module, and starts faster without it
+
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
