@@ -151,12 +151,15 @@ class NewDirectories:
 
 
 def check_makeable(path: str | Path, key: str) -> None:
-    """Refuse a directory to be made that is a file or lies below one, naming the config ``key``
-    that set it: Hydra would stop with a traceback when it makes the directory."""
+    """Refuse a directory to be made that is a file or lies below one, or below a folder this user
+    cannot write, naming the config ``key`` that set it: Hydra would stop with a traceback when it
+    makes the directory."""
     path = Path(path).absolute()
     existing = next(p for p in (path, *path.parents) if p.exists())  # the root at the latest
     if not existing.is_dir():
         raise ConfigError(key, f"{display_path(existing)} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(key, f"{display_path(existing)} is not writable (read-only, or not yours)")
 
 
 def display_path(path: str | Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import signal
 import subprocess
@@ -396,3 +397,21 @@ def test_a_checkpoint_that_cannot_be_written_leaves_no_temporary_folder(tmp_path
         train(tiny_cfg(make_cfg, "train.steps=4"), run, resume=True)
     assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.is_dir()) == []
     assert latest_checkpoint_step(run) == 2
+
+
+@pytest.mark.parametrize("args", [["hydra.run.dir={locked}/run"], ["-m", "hydra.sweep.dir={locked}/sweep", "train.seed=0,1"]],
+                         ids=["run_dir", "sweep_dir"])
+def test_a_run_directory_in_a_read_only_folder_is_one_line(tmp_path, args, capfd, monkeypatch):
+    """Root writes anywhere, so the folder is made read-only by the permission check itself."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != locked and access(path, mode, **kw))
+    before = snapshot(tmp_path)
+    code, _, err = gantrain_in_process(*(a.format(locked=locked) for a in args), *TOY, "train.steps=1", cwd=tmp_path,
+                                       capsys=capfd, monkeypatch=monkeypatch)
+    key = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
+    errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
+    assert code == 2 and "Traceback" not in err, err
+    assert errors == [f"gantrain: error: {key}: locked is not writable (read-only, or not yours)"], err
+    assert snapshot(tmp_path) == before
