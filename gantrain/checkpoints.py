@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import re
+import shutil
 from pathlib import Path
 
 import tensorflow as tf
@@ -162,7 +163,11 @@ class BestCheckpoint:
         self.record = Path(directory) / "best.json"
         self.value: float | None = None
         if self.record.is_file() and found:  # a resumed run competes with its past
-            self.value = json.loads(self.record.read_text())["value"]
+            try:
+                self.value = float(json.loads(self.record.read_text())["value"])
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise GantrainError(f"{self.record} cannot be read ({type(err).__name__}: {err}); "
+                                    "without it the best checkpoint would be replaced by any later one") from None
 
     def offer(self, step: int, value: float) -> bool:
         if not math.isfinite(value):
@@ -183,6 +188,10 @@ def _save(manager: tf.train.CheckpointManager, step: int, what: str, consequence
     try:
         manager.save(checkpoint_number=step)
     except (tf.errors.OpError, OSError) as err:
+        # TensorFlow writes the shards into <prefix>_temp/ before merging them: a failed save leaves
+        # that folder behind, and every later failure another.
+        for temp in Path(manager.directory).glob(f"*-{step}_temp"):
+            shutil.rmtree(temp, ignore_errors=True)
         message = getattr(err, "message", None) or str(err)
         raise GantrainError(
             f"cannot write {what} to {manager.directory} ({message.splitlines()[0]}){consequence}"

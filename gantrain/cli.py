@@ -26,9 +26,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gantrain import console
 from gantrain.config import check_group_overrides, check_top_level, config_dir
-from gantrain.errors import ConfigError, GantrainError
+from gantrain.errors import ConfigError, GantrainError, file_error
 from gantrain.metric_table import kind_of
 from gantrain.run_dir import NewDirectories, RunDir, RunInUse, RunLock, check_makeable, display_path
+from gantrain.targets import check_targets, unswept
 
 # Lines of Hydra's composition errors that only repeat the key or describe Hydra's internals.
 _NOISE = ("full_key:", "object_type=", "reference_type=", "Config search path", "provider=",
@@ -78,7 +79,10 @@ def _train(cfg: DictConfig, run: RunDir, resuming: bool, overrides: list[str],
         from gantrain.train import train
 
         with HeldLogFile() as log_file:
-            return train(cfg, run.root, resume=resuming, overrides=overrides, opened=log_file.release), cfg
+            try:
+                return train(cfg, run.root, resume=resuming, overrides=overrides, opened=log_file.release), cfg
+            except OSError as err:  # a full disk, a folder that became read-only: one line naming the path
+                raise file_error(err) from None
     except GantrainError as err:
         if not multirun and not run.holds_run():
             _new_dirs.remove(run.root)  # refused before anything was written: leave no trace
@@ -187,19 +191,20 @@ def main() -> None:
 
 def _precheck(overrides: list[str], multirun: bool) -> str | None:
     """Compose the config for every job of the command, as Hydra is about to, to catch unknown
-    keys, options and syntax; and check that a resume target holds a run. Returns the run
-    directory of a single run (None for sweeps)."""
+    keys, options, syntax and callables Hydra would call (:mod:`gantrain.targets`); and check that
+    a resume target holds a run. Returns the run directory of a single run (None for sweeps)."""
     check_group_overrides(overrides)
     jobs = [overrides]
     if multirun:
         try:
             parsed = OverridesParser.create().parse_overrides(overrides)
             jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-        except HydraException:
-            return None  # another sweeper's syntax: leave it to Hydra
+        except HydraException:  # another sweeper's syntax: Hydra splits it; check what all jobs share
+            jobs = [unswept(overrides)]
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         for job in jobs:
             cfg = compose("config", overrides=job, return_hydra_config=True)
+            check_targets(cfg)
             check_top_level(cfg, job)
             if cfg.resume and multirun:
                 raise ConfigError("resume", "continues one run; it cannot be combined with -m")

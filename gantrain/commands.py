@@ -11,26 +11,30 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import OmegaConf
 
 from gantrain import console
-from gantrain.errors import ConfigError, GantrainError
+from gantrain.errors import ConfigError, GantrainError, file_error
 from gantrain.registry import check_against
 
 
 def run_command(program: str, schema: type, action: Callable[..., Any], usage: Callable[[], str],
                 argv: list[str] | None = None) -> Any:
     """The console entry point's work: a quiet console, ``--help``, the keys parsed and passed to
-    ``action`` by name; a bad input ends with one line on stderr and exit code 2."""
+    ``action`` by name; a bad input or a file-system fault ends with one line on stderr and exit code 2."""
     console.quiet_tensorflow()
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args):
         print(usage())
         return None
     try:
-        return action(**dataclasses.asdict(parse(schema, args, program)))
+        try:
+            return action(**dataclasses.asdict(parse(schema, args, program)))
+        except OSError as err:
+            raise file_error(err) from None
     except GantrainError as err:
         print(f"{program}: error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -53,3 +57,19 @@ def keys_help(schema: type) -> str:
     ordered = sorted(fields(schema), key=lambda f: f.name != "run_dir")
     return "\n".join(f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
                      for f in ordered)
+
+
+def check_target(path: Path, key: str, overwrite: bool, folder: bool = False) -> None:
+    """Refuse an output ``path`` (set by ``key``) that holds something of the user's: an existing
+    file, or a folder that is not empty, is written to only with ``overwrite=true``; a file where a
+    folder goes (or a folder where a file goes) never."""
+    if not path.exists():
+        return
+    if path.is_dir() != folder:
+        raise ConfigError(key, f"{path} is a {'file' if folder else 'folder'}; name a {'folder' if folder else 'file'}")
+    if overwrite:
+        return
+    if not folder:
+        raise ConfigError(key, f"{path} exists; choose a new name or add overwrite=true")
+    if any(path.iterdir()):
+        raise ConfigError(key, f"{path} is not an empty folder; choose a new one or add overwrite=true")

@@ -11,3 +11,16 @@ class ConfigError(GantrainError):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+def file_error(err: OSError) -> GantrainError:
+    """A file-system fault (a full disk, a read-only or missing folder, a folder where a file goes)
+    as one sentence naming the path."""
+    where = f"{err.filename} -> {err.filename2}" if err.filename2 else err.filename
+    reason = err.strerror or str(err)
+    return GantrainError(f"cannot write or read {where} ({reason})" if where else reason)
+
+
+def naming(err: OSError, path: object) -> OSError:
+    """``err``, or a copy of it naming ``path`` when it names no file (a failed write() does not)."""
+    return err if err.filename is not None else OSError(err.errno, err.strerror, str(path))

@@ -34,11 +34,11 @@ from typing import Optional
 import numpy as np
 from omegaconf import OmegaConf
 
-from gantrain.commands import keys_help, run_command
+from gantrain.commands import check_target, keys_help, run_command
 from gantrain.config import MetricOptions, check_metric_options
 from gantrain.errors import ConfigError
 from gantrain.metric_table import Plan, default_num_samples, evaluation_plan, kind_of, legend
-from gantrain.run_dir import RunDir, atomic_write
+from gantrain.run_dir import RunDir, atomic_write, npz_bytes
 from gantrain.sampling import CALIBRATED
 
 
@@ -50,6 +50,7 @@ class EvalCommand(MetricOptions):
     run_dir: str = field(default="???", metadata={"help": "the run directory to evaluate (required)"})
     checkpoint: str = field(default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"})
     export: Optional[str] = field(default=None, metadata={"help": "a .npz file to save the samples in (key x)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace the export file if it exists"})
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
 
 
@@ -68,11 +69,12 @@ def evaluate(
     dot_steps: int = 100,
     dot_lr: float = 0.01,
     dot_k: float | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Metrics of ``num_samples`` samples of the run's generator at ``checkpoint``; ``features``,
     ``weights``, ``inception_graph``: the image feature extractor (:mod:`gantrain.features`);
     ``sampling``, ``drs_percentile``, ``mh_steps``, ``dot_steps``, ``dot_lr``, ``dot_k``: discriminator-driven
-    sampling."""
+    sampling; ``overwrite``: replace an existing ``export`` file."""
     run, cfg = saved_run(run_dir)
     if num_samples is not None and num_samples < 1:
         raise ConfigError("num_samples", f"must be >= 1, got {num_samples}")
@@ -81,6 +83,8 @@ def evaluate(
     path = checkpoint_path(run, checkpoint)
     if export is not None and Path(export).suffix != ".npz":
         raise ConfigError("export", f"must name a .npz file, got {export}")
+    if export is not None:
+        check_target(Path(export).expanduser(), "export", overwrite)
     conditional = bool(cfg.model.get("conditional"))
     plan = evaluation_plan(cfg.dataset.name, features, key="features", conditional=conditional)
     num_samples = num_samples or default_num_samples(cfg.dataset.name)
@@ -102,8 +106,7 @@ def evaluate(
     metrics, exported = sample_metrics(cfg.dataset, dataset, samples, plan, weights, inception_graph, labels)
     result: dict = {"step": step, "num_samples": num_samples, **metrics, **extra}
     if export is not None:
-        with open(Path(export), "wb") as f:
-            np.savez(f, x=exported)
+        atomic_write(Path(export).expanduser(), npz_bytes(x=exported))
     atomic_write(run.root / "eval.json", json.dumps(result, indent=2) + "\n")
     return result
 
@@ -113,7 +116,7 @@ def saved_run(run_dir: str | Path):
     run = RunDir(run_dir)
     if not run.config.is_file():
         raise ConfigError("run_dir", f"{run.root} is not a gantrain run (no .hydra/config.yaml)")
-    return run, OmegaConf.load(run.config)
+    return run, run.saved_config()
 
 
 def restore_models(cfg, dataset, path: str):

@@ -18,14 +18,17 @@ Usage: ``generate("outputs/run", "outputs/run/generated", num_samples=100)`` -> 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
-from gantrain.commands import keys_help, run_command
+from gantrain.commands import check_target, keys_help, run_command
 from gantrain.config import MetricOptions, check_metric_options
-from gantrain.errors import ConfigError
+from gantrain.errors import ConfigError, naming
+from gantrain.run_dir import new_folders, temporary_path
 
 FORMATS = ("png", "npz")
 
@@ -101,16 +104,14 @@ def generate(
         raise ConfigError("format" if interpolate is None else "interpolate",
                           f"{cfg.dataset.name} samples are 2-D points, not images: use format=npz")
     folder = Path(out).expanduser()
-    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not overwrite)):
-        raise ConfigError("out", f"{folder} is not an empty folder; choose a new one or add overwrite=true")
+    check_target(folder, "out", overwrite, folder=True)
 
     generator, discriminator = restore_models(cfg, dataset, path)
     seed = int(cfg.train.seed) if seed is None else seed
     summary: dict = {"out": str(folder), "step": step_of(path), "seed": seed}
     if interpolate is not None:
         image = interpolation_strip(generator, interpolate, num_samples, drawn_classes, seed)
-        folder.mkdir(parents=True, exist_ok=True)
-        image.save(folder / "interpolation.png")
+        write_into(folder, lambda staging: image.save(staging / "interpolation.png"))
         return {**summary, "written": str(folder / "interpolation.png")}
     labels = None  # the requested classes in turn, as gantrain-eval draws every class in turn
     if drawn_classes is not None:
@@ -118,13 +119,11 @@ def generate(
     samples, extra = run_samples(cfg, generator, discriminator, path, driving, num_samples, seed, batch_size, labels)
     summary.update(extra)
     samples = as_exported(samples)
-    folder.mkdir(parents=True, exist_ok=True)
     if format == "npz":
         arrays = {"x": samples} if labels is None else {"x": samples, "y": labels}
-        with open(folder / "samples.npz", "wb") as f:
-            np.savez(f, **arrays)
+        write_into(folder, lambda staging: np.savez(staging / "samples.npz", **arrays))
         return {**summary, "written": num_samples, "file": str(folder / "samples.npz")}
-    write_pngs(folder, samples, labels)
+    write_into(folder, lambda staging: write_pngs(staging, samples, labels))
     counts = {} if labels is None else {str(k): int((labels == k).sum()) for k in drawn_classes}
     return {**summary, "written": num_samples, **({"per_class": counts} if counts else {})}
 
@@ -143,6 +142,28 @@ def chosen_classes(classes: list[int] | None, num_classes: int) -> list[int] | N
     if outside:
         raise ConfigError("classes", f"{outside[0]} is not a class of this run (0 to {num_classes - 1})")
     return list(dict.fromkeys(classes))
+
+
+def write_into(folder: Path, write: Callable[[Path], None]) -> None:
+    """``write(staging)`` into a new hidden folder beside ``folder``, then its files moved into
+    ``folder`` (the whole folder renamed when ``folder`` is new): a write that fails (a full disk)
+    leaves ``folder`` as it was and nothing half-written behind."""
+    staging = temporary_path(folder)
+    with new_folders(staging.parent):
+        staging.mkdir()
+        try:
+            write(staging)
+            if not folder.exists():
+                os.replace(staging, folder)
+                return
+            for file in sorted(p for p in staging.rglob("*") if p.is_file()):
+                target = folder / file.relative_to(staging)
+                target.parent.mkdir(exist_ok=True)
+                os.replace(file, target)
+        except OSError as err:
+            raise naming(err, folder) from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_pngs(folder: Path, images: np.ndarray, labels: np.ndarray | None) -> None:

@@ -14,15 +14,27 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import json
+import logging
 import os
 import shutil
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.config import RESUMABLE_KEYS
-from gantrain.errors import ConfigError, GantrainError
+from gantrain.errors import ConfigError, GantrainError, naming
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class RunDir:
@@ -67,10 +79,22 @@ class RunDir:
         except OSError as err:
             raise GantrainError(f"cannot write {self.environment} ({err.strerror or err})") from None
 
+    def saved_config(self) -> DictConfig:
+        """The run's saved config; one that cannot be read (a full disk cut it, a hand edit broke
+        it) is a GantrainError naming the file."""
+        try:
+            saved = OmegaConf.load(self.config)
+        except (OSError, yaml.YAMLError, OmegaConfBaseException) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise GantrainError(f"{self.config} cannot be read ({reason})") from None
+        if not isinstance(saved, DictConfig):
+            raise GantrainError(f"{self.config} cannot be read (it holds no config)")
+        return saved
+
     def resumed_config(self, composed: DictConfig, overrides: list[str]) -> DictConfig:
         """The saved config, with only the resumable keys taken from this command's overrides."""
         self.check_resumable()
-        saved = OmegaConf.load(self.config)
+        saved = self.saved_config()
         for override in overrides:
             key = override.split("=", 1)[0].lstrip("+~")
             if key == "resume":
@@ -152,14 +176,7 @@ class MetricsLog:
         """Drop records past ``step`` (written after the checkpoint a resume starts from)."""
         if not self.path.exists():
             return
-        kept = []
-        for line in self.path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash
-            if record.get("step", 0) <= step:
-                kept.append(line + "\n")
+        kept = [json.dumps(record) + "\n" for record in read_jsonl(self.path) if record.get("step", 0) <= step]
         atomic_write(self.path, "".join(kept))
 
     def write(self, record: dict) -> None:
@@ -195,12 +212,15 @@ class NewDirectories:
 
 
 def check_makeable(path: str | Path, key: str) -> None:
-    """Refuse a directory to be made that is a file or lies below one, naming the config ``key``
-    that set it: Hydra would stop with a traceback when it makes the directory."""
+    """Refuse a directory to be made that is a file or lies below one, or below a folder this user
+    cannot write, naming the config ``key`` that set it: Hydra would stop with a traceback when it
+    makes the directory."""
     path = Path(path).absolute()
     existing = next(p for p in (path, *path.parents) if p.exists())  # the root at the latest
     if not existing.is_dir():
         raise ConfigError(key, f"{display_path(existing)} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(key, f"{display_path(existing)} is not writable (read-only, or not yours)")
 
 
 def display_path(path: str | Path) -> str:
@@ -213,14 +233,70 @@ def display_path(path: str | Path) -> str:
 
 
 def atomic_write(path: Path, content: str | bytes) -> None:
-    """Write via a temporary file and a rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write via a temporary file and a rename: readers never see a half-written file. A failed
+    write (a full disk) leaves nothing behind, not even the folders made for it, and raises an
+    OSError naming ``path``."""
+    tmp = temporary_path(path)
+    with new_folders(path.parent):
+        try:
+            if isinstance(content, bytes):
+                tmp.write_bytes(content)
+            else:
+                tmp.write_text(content)
+            os.replace(tmp, path)
+        except OSError as err:
+            raise naming(err, path) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def new_folders(folder: Path) -> Iterator[None]:
+    """Make ``folder`` and its missing parents for the block; if the block fails, remove those
+    it made again (each only if empty: another writer may have put a file there since)."""
+    made = []  # deepest first
+    for missing in (folder, *folder.parents):
+        if missing.exists() or missing.is_symlink():
+            break
+        made.append(missing)
     try:
-        if isinstance(content, bytes):
-            tmp.write_bytes(content)
+        folder.mkdir(parents=True, exist_ok=True)
+        yield
+    except BaseException:
+        for missing in made:
+            try:
+                missing.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The JSON objects of a run's ``.jsonl`` file, one per line; a line that is not one (torn by a
+    crash, edited by hand) is left out with a warning naming the file and the line."""
+    records = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
         else:
-            tmp.write_text(content)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            log.warning("%s: line %d is not a JSON object; left out: %.60s", display_path(path), number, line)
+    return records
+
+
+def temporary_path(path: Path) -> Path:
+    """A hidden name beside ``path`` that no other writer uses (its process id and a random part):
+    jobs that a launcher runs at once may write the same file, and each renames only its own."""
+    return path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """An .npz file's bytes, for :func:`atomic_write`."""
+    import numpy as np  # here: the command line imports this module, and starts faster without it
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()

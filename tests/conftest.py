@@ -247,3 +247,42 @@ def built_gans(monkeypatch) -> list:
 
     monkeypatch.setattr(train_module, "build_gan", building)
     return built
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """The list of full folders: while a folder is in it, every write to a file under it fails as on
+    a full disk (ENOSPC), after the file has been created, as the kernel does. Python's opener is
+    patched: a full file system cannot be made here without mounting one."""
+    import builtins
+    import errno
+    import io
+
+    real_open, full = io.open, []
+
+    class FullFile:
+        def __init__(self, file):
+            self._file = file
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(self._file, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._file.close()
+
+    def opener(file, mode="r", *args, **kwargs):
+        opened = real_open(file, mode, *args, **kwargs)
+        name = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else os.path.abspath(file)
+        if any(c in mode for c in "wax+") and any(Path(name).is_relative_to(Path(folder).absolute()) for folder in full):
+            return FullFile(opened)
+        return opened
+
+    monkeypatch.setattr(builtins, "open", opener)
+    monkeypatch.setattr(io, "open", opener)
+    return full

@@ -1,11 +1,16 @@
 """Loaders for each official format, the search order, downloads, and bad files."""
 
+import errno
 import gzip
+import logging
+import os
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from PIL import Image
 
 from gantrain.data import DATASETS, cifar10, mnist
 from gantrain.data.toys import grid25_centers, ring8_centers
@@ -210,3 +215,130 @@ def test_folder_errors_name_the_key(tmp_path, setup, options, message):
         (tmp_path / "bad.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(ConfigError, match=message):
         load("folder", path=None if path is None else str(path), **options)
+
+
+SIDE = (12, 12)
+
+
+def wide(dtype, *values) -> list[Image.Image]:
+    return [Image.fromarray(np.full(SIDE, value, dtype)) for value in values]
+
+
+# Every mode Pillow reads, in a file Pillow writes: (mode, format, [its darkest image, its brightest,
+# and for pixels wider than a byte the middle of their range]).
+DEPTHS = [
+    ("1", "PNG", [Image.new("1", SIDE, 0), Image.new("1", SIDE, 1)]),
+    ("L", "PNG", [Image.new("L", SIDE, 0), Image.new("L", SIDE, 255)]),
+    ("LA", "PNG", [Image.new("LA", SIDE, (0, 255)), Image.new("LA", SIDE, (255, 255))]),
+    ("P", "PNG", [Image.new("RGB", SIDE).convert("P"), Image.new("RGB", SIDE, (255,) * 3).convert("P")]),
+    ("RGB", "PNG", [Image.new("RGB", SIDE), Image.new("RGB", SIDE, (255,) * 3)]),
+    ("RGBA", "PNG", [Image.new("RGBA", SIDE, (0, 0, 0, 255)), Image.new("RGBA", SIDE, (255,) * 4)]),
+    ("I;16", "PNG", wide(np.uint16, 0, 65535, 32768)),
+    ("I;16B", "TIFF", wide(">u2", 0, 65535, 32768)),
+    ("I", "TIFF", wide(np.int32, -2**31, 2**31 - 1, 0)),
+    ("F", "TIFF", wide(np.float32, 0.0, 1.0, 0.5)),
+    ("CMYK", "JPEG", [Image.new("CMYK", SIDE, (0, 0, 0, 255)), Image.new("CMYK", SIDE, (0, 0, 0, 0))]),
+]
+
+
+@pytest.mark.parametrize("mode, form, images", DEPTHS, ids=[d[0] for d in DEPTHS])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_full_range_of_every_pixel_depth_maps_to_minus_one_to_one(tmp_path, mode, form, images, channels):
+    for i, image in enumerate(images):
+        image.save(tmp_path / f"{i}.png", format=form)  # found by its name, decoded by its content
+        assert Image.open(tmp_path / f"{i}.png").mode == mode
+    x = load("folder", path=str(tmp_path), resolution=8, channels=channels).x / 127.5 - 1.0
+    tolerance = 2 / 127.5 if form == "JPEG" else 0
+    np.testing.assert_allclose(x[0], -1.0, atol=tolerance)
+    np.testing.assert_allclose(x[1], 1.0, atol=tolerance)
+    if len(images) == 3:
+        np.testing.assert_allclose(x[2], 0.0, atol=1 / 127.5)
+
+
+@pytest.mark.parametrize("in_memory, cache", [(True, True), (False, True), (False, False)])
+def test_a_16_bit_png_spans_minus_one_to_one(tmp_path, in_memory, cache):
+    for value in (0, 32768, 65535):
+        Image.fromarray(np.full(SIDE, value, np.uint16)).save(tmp_path / f"{value:05d}.png")
+    data = load("folder", path=str(tmp_path), resolution=8, channels=1, in_memory=in_memory, cache=cache)
+    if in_memory:
+        x = data.x
+    else:  # one epoch in the stream's order, put back in the files' order by each image's value
+        x = np.sort(next(iter(data.stream.prepare().batches(3, seed=0))).numpy(), axis=0)
+    x = x.reshape(3, -1) / 127.5 - 1.0
+    np.testing.assert_allclose(x[0], -1.0)
+    np.testing.assert_allclose(x[1], 0.0, atol=0.01)
+    np.testing.assert_allclose(x[2], 1.0)
+
+
+def test_pixels_without_a_range_to_scale_are_skipped_with_a_warning(tmp_path, caplog):
+    Image.new("L", SIDE, 255).save(tmp_path / "good.png")
+    Image.fromarray(np.full(SIDE, 3.0, np.float32)).save(tmp_path / "bright_float.png", format="TIFF")
+    Image.fromarray(np.full(SIDE, np.nan, np.float32)).save(tmp_path / "nan_float.png", format="TIFF")
+    with caplog.at_level(logging.WARNING):
+        x = load("folder", path=str(tmp_path), resolution=8).x
+    assert x.shape == (1, 8, 8, 3) and (x == 255).all()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("bright_float.png, which cannot be read" in w for w in warnings), warnings
+    assert any("nan_float.png, which cannot be read" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_every_unreadable_file_is_skipped_with_a_warning_naming_it(tmp_path, caplog, monkeypatch, in_memory):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    Image.fromarray(fake_images(1, 64, 64, 3)[0]).save(pictures / "good.png")
+    whole = (pictures / "good.png").read_bytes()
+    (pictures / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    (pictures / "zero.png").write_bytes(b"")
+    (pictures / "text.png").write_text("not an image")
+    (pictures / "folder.png").mkdir()
+    (pictures / "link.png").symlink_to(tmp_path / "gone.png")
+    (pictures / "locked.png").write_bytes(whole)
+    (pictures / "locked.png").chmod(0)
+    if os.access(pictures / "locked.png", os.R_OK):  # root reads any file: deny it as the kernel would
+        opened = Image.open
+
+        def denied(path, *args, **kwargs):
+            if Path(path).name == "locked.png":
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            return opened(path, *args, **kwargs)
+
+        monkeypatch.setattr(Image, "open", denied)
+    with caplog.at_level(logging.WARNING):
+        data = load("folder", path=str(pictures), resolution=8, in_memory=in_memory)
+        size = data.size if in_memory else len(data.stream.prepare())
+    assert size == 1
+    warnings = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    for bad in ("truncated", "zero", "text", "folder", "link", "locked"):
+        assert f"{pictures / bad}.png, which cannot be read" in warnings, bad
+
+
+def test_a_label_outside_the_classes_is_named_with_its_file(tmp_path):
+    labels = np.arange(64, dtype=np.uint8) % 10
+    labels[5] = 200
+    np.savez(tmp_path / "mnist.npz", x_train=fake_images(64, 28, 28), y_train=labels)
+    with pytest.raises(ConfigError, match=r"^dataset.path: .*mnist.npz holds the label 200; its labels must be 0 to 9$"):
+        load("mnist", path=str(tmp_path / "mnist.npz"))
+    np.savez(tmp_path / "float.npz", x_train=fake_images(4, 28, 28), y_train=np.zeros(4, np.float32))
+    with pytest.raises(ConfigError, match=r"^dataset.path: .*float.npz holds float32 labels"):
+        load("fashion_mnist", path=str(tmp_path / "float.npz"))
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    write_idx(idx / "train-images-idx3-ubyte", fake_images(64, 28, 28))
+    write_idx(idx / "train-labels-idx1-ubyte", labels)
+    with pytest.raises(ConfigError, match=r"^dataset.path: .*train-images-idx3-ubyte holds the label 200"):
+        load("mnist", path=str(idx))
+
+
+def test_a_cifar_label_outside_the_classes_is_named_with_its_batch(tmp_path):
+    import pickle
+
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar_batches(folder)
+    with open(folder / "data_batch_2", "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    batch[b"labels"][1] = -1
+    with open(folder / "data_batch_2", "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+    with pytest.raises(ConfigError, match=r"^dataset.path: .*: batch 'data_batch_2' holds the label -1"):
+        load("cifar10", path=str(folder))

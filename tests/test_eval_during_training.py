@@ -2,10 +2,11 @@
 
 import csv
 import json
+import re
 
 import pytest
 
-from gantrain.errors import ConfigError
+from gantrain.errors import ConfigError, GantrainError
 from gantrain.evaluate import evaluate
 from gantrain.summary import write_summary
 from gantrain.train import train
@@ -98,3 +99,13 @@ def test_missing_inception_weights_stop_the_run_before_it_starts(tmp_path, make_
     with pytest.raises(GantrainError, match="put inception_v3_weights_tf_dim_ordering_tf_kernels.h5 in"):
         train(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_best_record_that_cannot_be_read_stops_the_resume_naming_it(tmp_path, make_cfg):
+    run = tmp_path / "run"
+    options = [*TOY, "eval.every=5", "eval.num_samples=100", "eval.select=rkl"]
+    train(make_cfg(*options, "train.steps=5"), run)
+    record = run / "checkpoints" / "best" / "best.json"
+    record.write_text('{"metric": "rkl", "val')  # cut short
+    with pytest.raises(GantrainError, match=f"^{re.escape(str(record))} cannot be read"):
+        train(make_cfg(*options, "train.steps=10"), run, resume=True)

@@ -16,7 +16,7 @@ from gantrain.evaluate import evaluate
 from gantrain.metrics import mode_metrics
 from gantrain.models import build_models
 from gantrain.train import train
-from tests.conftest import TINY, cli_env
+from tests.conftest import TINY, cli_env, snapshot
 
 FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=1", "train.checkpoint_every=1"]
 
@@ -218,3 +218,60 @@ def test_fid_and_kid_of_a_subset_run_use_the_whole_split(tmp_path, make_cfg, mni
 
     assert (result["fid"], result["kid"]) == pytest.approx(fid_kid(whole), rel=1e-4)
     assert fid_kid(trained_on)[0] != pytest.approx(fid_kid(whole)[0], rel=1e-2)  # the two references differ
+
+
+def run_eval(capsys, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of gantrain-eval's entry point, run in this process."""
+    from gantrain.evaluate import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_keeps_an_existing_file_unless_overwrite_is_given(tmp_path, make_cfg, capsys):
+    train(make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"), tmp_path / "run")
+    mine = tmp_path / "mine.npz"
+    np.savez(mine, x_train=np.arange(5))
+    before = mine.read_bytes()
+    capsys.readouterr()
+    code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7", f"export={mine}")
+    assert (code, out) == (2, "")
+    assert err.strip() == f"gantrain-eval: error: export: {mine} exists; choose a new name or add overwrite=true"
+    assert mine.read_bytes() == before and not (tmp_path / "run" / "eval.json").exists()
+    code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7", f"export={mine}",
+                              "overwrite=true")
+    assert code == 0, err
+    assert np.load(mine)["x"].shape == (7, 2)
+    folder = tmp_path / "a_folder.npz"
+    folder.mkdir()
+    code, _, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", f"export={folder}", "overwrite=true")
+    assert code == 2 and err.strip() == f"gantrain-eval: error: export: {folder} is a folder; name a file"
+    assert "overwrite=False" in run_eval(capsys, "--help")[1]
+
+
+def test_an_export_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path, make_cfg, capsys, full_disk):
+    train(make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"), tmp_path / "run")
+    (tmp_path / "notes.txt").write_text("a file")
+    full_disk.append(tmp_path / "full")
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    for export in (tmp_path / "full" / "deep" / "x.npz", tmp_path / "notes.txt" / "x.npz"):
+        code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7", f"export={export}")
+        assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1, err
+        assert err.startswith("gantrain-eval: error: cannot write or read ") and str(export.parent) in err, err
+        assert snapshot(tmp_path) == before
+
+
+def test_an_eval_json_that_is_a_folder_is_one_line(tmp_path, make_cfg, capsys):
+    train(make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"), tmp_path / "run")
+    (tmp_path / "run" / "eval.json").mkdir()
+    capsys.readouterr()
+    code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7")
+    assert (code, out) == (2, "")
+    assert err.strip().startswith("gantrain-eval: error: cannot write or read ") and "eval.json" in err, err
+    assert len(err.strip().splitlines()) == 1 and [p.name for p in (tmp_path / "run" / "eval.json").iterdir()] == []

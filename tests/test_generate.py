@@ -12,7 +12,7 @@ from PIL import Image
 
 from gantrain import api
 from gantrain.generate import main, slerp
-from tests.conftest import TINY, fake_images
+from tests.conftest import TINY, fake_images, snapshot
 
 pytestmark = pytest.mark.slow  # each module run trains two tiny runs first
 
@@ -151,3 +151,30 @@ def test_overwrite_replaces_an_existing_output_and_keeps_the_other_files(runs, t
         assert stored["x"].shape == (9, 2)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "samples.npz"]
     assert (out / "notes.txt").read_text() == "the user's notes"
+
+
+@pytest.mark.parametrize("args", [["format=npz"], ["format=npz", "overwrite=true"], ["interpolate=3"], []])
+def test_a_full_disk_is_one_line_leaves_nothing_behind_and_the_retry_works(runs, tmp_path, capsys, full_disk, args):
+    run = runs["toy"] if "format=npz" in args else runs["conditional"]
+    out = tmp_path / "deep" / "out"
+    if "overwrite=true" in args:
+        out.mkdir(parents=True)
+        (out / "mine.txt").write_text("the user's file")
+    before = snapshot(tmp_path)
+    full_disk.append(tmp_path)
+    code, stdout, err = run_generate(capsys, f"run_dir={run}", f"out={out}", "num_samples=4", *args)
+    assert (code, stdout) == (2, "")
+    assert err.strip() == f"gantrain-generate: error: cannot write or read {out} (No space left on device)", err
+    assert snapshot(tmp_path) == before
+    full_disk.clear()
+    code, _, err = run_generate(capsys, f"run_dir={run}", f"out={out}", "num_samples=4", *args)
+    assert code == 0, err
+
+
+def test_an_out_folder_below_a_file_is_one_line(runs, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("a file")
+    before = snapshot(tmp_path)
+    code, stdout, err = run_generate(capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'notes.txt' / 'out'}")
+    assert (code, stdout) == (2, "") and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("gantrain-generate: error: ") and "notes.txt" in err
+    assert snapshot(tmp_path) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import signal
 import subprocess
@@ -404,3 +405,74 @@ def test_rollbacks_compound_the_learning_rate_factor_until_max_rollbacks_run_out
     gan = built_gans[0]
     for optimizer in (gan.g_optimizer, gan.d_optimizer):
         assert float(optimizer.learning_rate) == pytest.approx(1e12 * 0.5**2, rel=1e-6)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new_run_dir", "empty_run_dir"])
+def test_a_full_disk_before_the_run_starts_is_one_line_and_leaves_nothing(tmp_path, full_disk, capfd, monkeypatch,
+                                                                          existing):
+    run = tmp_path / "outputs" / "run"
+    if existing:
+        run.mkdir(parents=True)
+    before = snapshot(tmp_path)
+    full_disk.append(tmp_path)
+    code, out, err = gantrain_in_process(*TOY, "train.steps=1", f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd,
+                                         monkeypatch=monkeypatch)
+    errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
+    assert code == 2 and "Traceback" not in err, err
+    assert errors == [f"gantrain: error: cannot write or read {run / '.hydra' / 'config.yaml'} (No space left on device)"]
+    assert snapshot(tmp_path) == before
+
+
+def test_a_saved_config_that_cannot_be_read_is_one_line_naming_it(tmp_path, make_cfg, capfd, monkeypatch):
+    from gantrain.evaluate import main as evaluate_main
+
+    run = tmp_path / "run"
+    train(tiny_cfg(make_cfg, "train.steps=2"), run)
+    config = run / ".hydra" / "config.yaml"
+    config.write_text("train: {steps: [2\n")  # cut short
+    before = snapshot(tmp_path)
+    code, _, err = gantrain_in_process(f"resume={run}", "train.steps=4", cwd=tmp_path, capsys=capfd,
+                                       monkeypatch=monkeypatch)
+    errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
+    assert code == 2 and "Traceback" not in err, err
+    assert len(errors) == 1 and errors[0].startswith(f"gantrain: error: {config} cannot be read ("), err
+    with pytest.raises(SystemExit) as exit_:
+        evaluate_main([f"run_dir={run}", "num_samples=5"])
+    assert exit_.value.code == 2
+    assert capfd.readouterr().err.strip().startswith(f"gantrain-eval: error: {config} cannot be read (")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_checkpoint_that_cannot_be_written_leaves_no_temporary_folder(tmp_path, make_cfg, monkeypatch):
+    """The disk fills while TensorFlow merges the shards it wrote into ckpt-4_temp/."""
+    from tensorflow.python.ops import gen_io_ops
+
+    run = tmp_path / "run"
+    train(tiny_cfg(make_cfg, "train.steps=2"), run)
+
+    def disk_full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "ckpt-4.index: No space left on device")
+
+    monkeypatch.setattr(gen_io_ops, "merge_v2_checkpoints", disk_full)
+    with pytest.raises(GantrainError, match=r"^cannot write checkpoint 4 to .*No space left on device"):
+        train(tiny_cfg(make_cfg, "train.steps=4"), run, resume=True)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.is_dir()) == []
+    assert latest_checkpoint_step(run) == 2
+
+
+@pytest.mark.parametrize("args", [["hydra.run.dir={locked}/run"], ["-m", "hydra.sweep.dir={locked}/sweep", "train.seed=0,1"]],
+                         ids=["run_dir", "sweep_dir"])
+def test_a_run_directory_in_a_read_only_folder_is_one_line(tmp_path, args, capfd, monkeypatch):
+    """Root writes anywhere, so the folder is made read-only by the permission check itself."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != locked and access(path, mode, **kw))
+    before = snapshot(tmp_path)
+    code, _, err = gantrain_in_process(*(a.format(locked=locked) for a in args), *TOY, "train.steps=1", cwd=tmp_path,
+                                       capsys=capfd, monkeypatch=monkeypatch)
+    key = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
+    errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
+    assert code == 2 and "Traceback" not in err, err
+    assert errors == [f"gantrain: error: {key}: locked is not writable (read-only, or not yours)"], err
+    assert snapshot(tmp_path) == before

@@ -193,3 +193,15 @@ def test_training_from_a_stream_resumes_bit_for_bit(tmp_path, make_cfg, loss):
                for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
               for run in ("straight", "resumed")]
     assert [r for r in logged[0] if r["step"] > 3] == [r for r in logged[1] if r["step"] > 3]
+
+
+def test_a_cache_that_cannot_be_written_leaves_no_torn_entry(tmp_path, full_disk):
+    image_folder(tmp_path / "pics")
+    full_disk.append(tmp_path / "pics" / ".gantrain_cache")
+    stream = dataset("folder", path=str(tmp_path / "pics"), resolution=8, in_memory=False).stream
+    with pytest.raises(OSError, match="No space left on device") as err:
+        stream.prepare()
+    assert ".gantrain_cache" in err.value.filename
+    assert [p.name for p in (tmp_path / "pics" / ".gantrain_cache").rglob("*") if p.is_file()] == []
+    full_disk.clear()
+    assert len(stream.prepare()) == 12

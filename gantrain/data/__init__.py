@@ -69,6 +69,18 @@ class Dataset:
         return replace(self, x=self.x[index], y=None if self.y is None else self.y[index])
 
 
+def check_labels(y: np.ndarray | None, classes: int, source: str) -> None:
+    """Refuse labels that are not whole numbers from 0 to ``classes`` - 1, naming ``source``: a
+    conditional model would otherwise be built for as many classes as the largest label says."""
+    if y is None or not len(y):
+        return
+    if y.dtype.kind not in "iu":
+        raise ConfigError("dataset.path", f"{source} holds {y.dtype} labels; expected whole numbers 0 to {classes - 1}")
+    outside = y[(y < 0) | (y >= classes)]
+    if len(outside):
+        raise ConfigError("dataset.path", f"{source} holds the label {outside[0]}; its labels must be 0 to {classes - 1}")
+
+
 def balanced_choice(size: int, n: int, labels: np.ndarray | None, seed: int = SUBSET_SEED) -> np.ndarray:
     """``n`` of ``size`` indices in increasing order, picked at random with ``seed``; with
     ``labels``, as evenly over the classes as their sizes allow (round robin over shuffled classes)."""

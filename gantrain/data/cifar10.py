@@ -14,12 +14,13 @@ from typing import Optional
 
 import numpy as np
 
-from gantrain.data import DATASETS, Dataset, files
+from gantrain.data import DATASETS, Dataset, check_labels, files
 from gantrain.errors import ConfigError
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"
 FOLDER = "cifar-10-batches-py"
+CLASSES = 10
 BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
 
@@ -95,4 +96,7 @@ def _batch_data(raw: bytes, source: Path, name: str) -> tuple[np.ndarray, np.nda
         raise ConfigError(
             "dataset.path", f"{source}: batch '{name}' holds {data.dtype} {data.shape}, expected uint8 (N, 3072)"
         )
-    return data, labels if labels.shape == (len(data),) and labels.min(initial=0) >= 0 else None
+    if labels.shape != (len(data),):
+        return data, None
+    check_labels(labels, CLASSES, f"{source}: batch '{name}'")
+    return data, labels

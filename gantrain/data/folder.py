@@ -1,7 +1,8 @@
 """Any directory of PNG/JPEG images, optionally in class subfolders (their sorted names are the labels of a
 conditional run; images at the top level then leave the folder without labels): users' own data.
 
-Each image is converted to RGB (or greyscale with ``channels=1``), centre-cropped to a square and
+Each image is converted to RGB (or greyscale with ``channels=1``; pixels wider than a byte, as in
+16-bit PNGs, are scaled from the full range of their depth), centre-cropped to a square and
 resized to ``resolution`` x ``resolution`` with Pillow's bicubic filter (antialiased when it
 shrinks). Files are read in sorted path order, so a run's data is the same on every machine.
 A file that cannot be read is skipped with a warning naming it.
@@ -21,13 +22,18 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from gantrain.data import DATASETS, Dataset
 from gantrain.data.files import given_path
 from gantrain.errors import ConfigError
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
+SIXTEEN_BITS = (0, 65535)
+# Modes whose pixels are wider than a byte, and the range of their values that maps to 0..255 (the
+# full range of the depth; floats by convention in [0, 1]). Pillow's convert() clips them at 255.
+WIDE_RANGES = {"I;16": SIXTEEN_BITS, "I;16L": SIXTEEN_BITS, "I;16B": SIXTEEN_BITS, "I;16N": SIXTEEN_BITS,
+               "I": (-2**31, 2**31 - 1), "F": (0.0, 1.0)}
 MEMORY_SHARE = 0.25  # in_memory=null streams a folder whose decoded images exceed this share of RAM
 log = logging.getLogger(__name__)
 
@@ -83,10 +89,12 @@ def class_labels(root: Path, files: Sequence[Path]) -> np.ndarray | None:
 
 
 def list_images(root: Path) -> list[Path]:
-    """Every PNG/JPEG under ``root``, sorted, hidden files and folders left out."""
+    """Every PNG/JPEG under ``root``, sorted, hidden files and folders left out. Anything named as
+    an image is listed, so that one that is not a readable file (a folder named x.png, a broken
+    link) is skipped with the warning of any unreadable image."""
     return sorted(
         p for p in root.rglob("*")
-        if p.suffix.lower() in SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        if p.suffix.lower() in SUFFIXES and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 
 
@@ -109,11 +117,24 @@ def load_image(file: Path, resolution: int, mode: str) -> np.ndarray | None:
     """One image, centre-cropped and resized; None (and a warning naming it) if it cannot be read."""
     try:
         with Image.open(file) as image:
-            image = image.convert(mode)
+            image = as_bytes(image).convert(mode)
             side = min(image.size)
             left, top = (image.width - side) // 2, (image.height - side) // 2
             image = image.crop((left, top, left + side, top + side))
             return np.asarray(image.resize((resolution, resolution), Image.Resampling.BICUBIC), np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - Pillow's decoders fail on bad files with many kinds of error
         log.warning("dataset=folder: skipping %s, which cannot be read (%s)", file, err)
         return None
+
+
+def as_bytes(image: Image.Image) -> Image.Image:
+    """``image`` with pixels of at most a byte: a greyscale image wider than that is scaled from
+    its mode's full range to 0..255; values outside that range are a ValueError."""
+    if image.mode not in WIDE_RANGES:
+        return image
+    # Pillow before 10.1 opened 16-bit greyscale PNGs as mode I, not I;16.
+    low, high = SIXTEEN_BITS if image.format == "PNG" else WIDE_RANGES[image.mode]
+    values = np.asarray(image, np.float64)
+    if not (low <= values.min() and values.max() <= high):  # NaN fails too
+        raise ValueError(f"mode {image.mode} pixels outside [{low}, {high}]")
+    return Image.fromarray(np.round((values - low) * (255 / (high - low))).astype(np.uint8), "L")

@@ -13,12 +13,13 @@ from typing import Optional
 
 import numpy as np
 
-from gantrain.data import DATASETS, Dataset, files
+from gantrain.data import DATASETS, Dataset, check_labels, files
 from gantrain.errors import ConfigError
 
 # The origins Keras itself downloads from.
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 FASHION_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+CLASSES = 10  # digits, or Fashion-MNIST's ten kinds of article
 IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 
 
@@ -78,6 +79,7 @@ def _images(source: Path, split: str) -> tuple[np.ndarray, np.ndarray | None]:
         )
     if y is not None and y.shape != (len(x),):
         y = None  # labels that do not fit the images are not used
+    check_labels(y, CLASSES, str(source))
     return x[..., None], y
 
 

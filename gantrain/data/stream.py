@@ -37,7 +37,7 @@ import tensorflow as tf
 from PIL import Image
 
 from gantrain.data.folder import load_images
-from gantrain.errors import ConfigError
+from gantrain.errors import ConfigError, naming
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,10 @@ def cache_dir(root: Path, resolution: int, channels: int) -> Path:
 def entry_name(file: Path) -> str:
     """The cache entry of ``file``: named by its path, size and modification time, so a changed
     file gets a new entry and its old one is dropped."""
-    stat = file.stat()
+    try:
+        stat = file.stat()
+    except OSError:  # a broken link: it is skipped with a warning when it is decoded, never cached
+        stat = file.lstat()
     return hashlib.sha256(f"{file.resolve()}\t{stat.st_size}\t{stat.st_mtime_ns}".encode()).hexdigest()[:24] + ".png"
 
 
@@ -144,7 +147,11 @@ def write_cache(folder: Path, files: Sequence[Path], entries: Sequence[Path], re
         entry_of = dict(zip(files[start : start + chunk], entries[start : start + chunk], strict=True))
         for image, file in zip(images, kept, strict=True):
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".png")
-            with os.fdopen(fd, "wb") as out:
-                Image.fromarray(image.reshape(resolution, resolution, channels).squeeze(-1) if channels == 1
-                                else image).save(out, format="PNG", compress_level=1)
-            os.replace(tmp, entry_of[file])
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    Image.fromarray(image.reshape(resolution, resolution, channels).squeeze(-1) if channels == 1
+                                    else image).save(out, format="PNG", compress_level=1)
+                os.replace(tmp, entry_of[file])
+            except OSError as err:  # a full disk: no torn entry is left for the next run to trust
+                Path(tmp).unlink(missing_ok=True)
+                raise naming(err, entry_of[file]) from None

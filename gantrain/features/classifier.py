@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.metric_table import CLASSIFIER_DATASETS
+from gantrain.run_dir import temporary_path
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,10 @@ def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     model = build(int(train.y.max()) + 1)
     fit(model, train.x, train.y, epochs=epochs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)  # never a half-written cache
+    tmp = temporary_path(path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)  # never a half-written cache
+    finally:
+        tmp.unlink(missing_ok=True)
     return model
