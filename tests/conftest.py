@@ -14,6 +14,14 @@ import tarfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The same devices and arithmetic on every machine, set before TensorFlow initialises and inherited
+# by the CLI subprocesses (cli_env copies this environment): the CPU only, also where a
+# tensorflow[and-cuda] install finds GPUs (which would add devices and replicas); one thread per op,
+# since pytest-xdist already runs a test process per core, and a kernel's summation order can
+# depend on how many threads share it.
+os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+os.environ["TF_NUM_INTRAOP_THREADS"] = "1"
+os.environ["TF_NUM_INTEROP_THREADS"] = "1"
 
 import tensorflow as tf  # noqa: E402
 
@@ -23,6 +31,7 @@ tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
 
+import keras
 import numpy as np
 import pytest
 from gantrain import api
@@ -81,6 +90,13 @@ def cifar_archive(tmp_path: Path) -> Path:
     with tarfile.open(path, "w:gz") as archive:
         archive.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     return path
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Layers built without a seed take one from Python's global ``random``: seeded before every
+    test, their weights do not depend on which tests ran before in the same process."""
+    keras.utils.set_random_seed(0)
 
 
 @pytest.fixture(autouse=True)
