@@ -114,8 +114,9 @@ def test_divergence_stops_with_a_message_and_keeps_the_good_checkpoint(tmp_path)
     result = gantrain(*TOY, *ABSURD_LR, f"hydra.run.dir={run}", env_home=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
-    assert len(errors) == 1 and "training diverged: non-finite" in errors[0] and " at step " in errors[0]
-    assert "the last good checkpoint (step 0) is kept" in errors[0]
+    # Step 1's update throws the weights far out; step 2's losses are the first non-finite values.
+    assert len(errors) == 1 and "training diverged: non-finite" in errors[0] and " at step 2;" in errors[0], errors
+    assert "the last good checkpoint (step 0) is kept" in errors[0] and latest_checkpoint_step(run) == 0
     values = checkpoint_values(tf.train.latest_checkpoint(str(run / "checkpoints")))
     assert all(np.isfinite(v).all() for v in values.values() if np.issubdtype(np.asarray(v).dtype, np.floating))
 
