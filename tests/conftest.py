@@ -75,7 +75,9 @@ def write_cifar_batches(folder: Path, per_batch: int = 4) -> dict[str, np.ndarra
         data = fake_images(per_batch, 1, 3072, seed=i).reshape(per_batch, 3072)
         batches[name] = data
         with open(folder / name, "wb") as f:
-            pickle.dump({b"batch_label": name.encode(), b"labels": [0] * per_batch,
+            # Every class, in an order a loader that sorted or regrouped them would not keep.
+            labels = [7 * (i * per_batch + k) % 10 for k in range(per_batch)]
+            pickle.dump({b"batch_label": name.encode(), b"labels": labels,
                          b"data": data, b"filenames": [b"x.png"] * per_batch}, f, protocol=2)
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": [b"airplane"] * 10, b"num_vis": 3072}, f, protocol=2)
