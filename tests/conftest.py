@@ -11,7 +11,9 @@ import struct
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The same devices and arithmetic on every machine, set before TensorFlow initialises and inherited
@@ -161,6 +163,16 @@ def cli_env(home: Path | None = None) -> dict[str, str]:
 def gantrain(*args: str, cwd: Path | None = None, env_home: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*COMMAND, *args], cwd=cwd, env=cli_env(env_home), capture_output=True, text=True,
                           timeout=600)
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 120) -> None:
+    """Poll ``condition`` until it holds, or fail naming ``what`` after ``seconds``: a wait for
+    progress a process shows, not a fixed sleep that a slower or faster machine gets wrong."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {seconds} s")
+        time.sleep(0.05)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
