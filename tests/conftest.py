@@ -11,9 +11,19 @@ import struct
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The same devices and arithmetic on every machine, set before TensorFlow initialises and inherited
+# by the CLI subprocesses (cli_env copies this environment): the CPU only, also where a
+# tensorflow[and-cuda] install finds GPUs (which would add devices and replicas); one thread per op,
+# since pytest-xdist already runs a test process per core, and a kernel's summation order can
+# depend on how many threads share it.
+os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+os.environ["TF_NUM_INTRAOP_THREADS"] = "1"
+os.environ["TF_NUM_INTEROP_THREADS"] = "1"
 
 import tensorflow as tf  # noqa: E402
 
@@ -23,6 +33,7 @@ tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
 
+import keras
 import numpy as np
 import pytest
 from gantrain import api
@@ -68,7 +79,9 @@ def write_cifar_batches(folder: Path, per_batch: int = 4) -> dict[str, np.ndarra
         data = fake_images(per_batch, 1, 3072, seed=i).reshape(per_batch, 3072)
         batches[name] = data
         with open(folder / name, "wb") as f:
-            pickle.dump({b"batch_label": name.encode(), b"labels": [0] * per_batch,
+            # Every class, in an order a loader that sorted or regrouped them would not keep.
+            labels = [7 * (i * per_batch + k) % 10 for k in range(per_batch)]
+            pickle.dump({b"batch_label": name.encode(), b"labels": labels,
                          b"data": data, b"filenames": [b"x.png"] * per_batch}, f, protocol=2)
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": [b"airplane"] * 10, b"num_vis": 3072}, f, protocol=2)
@@ -83,6 +96,13 @@ def cifar_archive(tmp_path: Path) -> Path:
     with tarfile.open(path, "w:gz") as archive:
         archive.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     return path
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Layers built without a seed take one from Python's global ``random``: seeded before every
+    test, their weights do not depend on which tests ran before in the same process."""
+    keras.utils.set_random_seed(0)
 
 
 @pytest.fixture(autouse=True)
@@ -145,6 +165,16 @@ def cli_env(home: Path | None = None) -> dict[str, str]:
 def gantrain(*args: str, cwd: Path | None = None, env_home: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*COMMAND, *args], cwd=cwd, env=cli_env(env_home), capture_output=True, text=True,
                           timeout=600)
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 120) -> None:
+    """Poll ``condition`` until it holds, or fail naming ``what`` after ``seconds``: a wait for
+    progress a process shows, not a fixed sleep that a slower or faster machine gets wrong."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {seconds} s")
+        time.sleep(0.05)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

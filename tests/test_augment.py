@@ -133,11 +133,17 @@ def test_ada_moves_p_every_four_steps_by_its_speed():
 
 
 def test_ada_in_the_step_reports_p_and_the_sign_of_d_on_reals():
+    """D made to score everything +100 (sure of the reals, above the target) raises p after four
+    steps; made to score -100 (below it), lowers p again. Far from 0, the updates keep the sign."""
     gan, step = build_step([*DCGAN, "train.augment=[translation]", "train.augment_p=auto"], DATA)
-    metrics = step(ADA_INTERVAL)
-    assert -1 <= float(metrics["real_sign"]) <= 1
-    assert float(metrics["augment_p"]) == float(gan.augment.p)
-    assert float(gan.augment.p) in (0.0, pytest.approx(8 * 2 * ADA_INTERVAL / ADA_IMAGES))
+    logit = gan.discriminator.layers[-1]
+    speed = 8 * 2 * ADA_INTERVAL / ADA_IMAGES  # batch x n_critic real images per step
+    for score, p in ((100.0, speed), (-100.0, 0.0)):
+        logit.kernel.assign(tf.zeros_like(logit.kernel))
+        logit.bias.assign([score])
+        metrics = step(ADA_INTERVAL)
+        assert float(metrics["real_sign"]) == np.sign(score)
+        assert float(metrics["augment_p"]) == float(gan.augment.p) == pytest.approx(p)
 
 
 def test_mirrored_step_with_augmentation_equals_default_step():

@@ -194,7 +194,9 @@ def test_labels_are_drawn_after_everything_else_and_only_for_conditional_runs():
 
 @pytest.mark.slow
 def test_conditional_run_previews_one_row_per_class_and_measures_its_classes(tmp_path, make_cfg, mnist_npz):
-    from gantrain.evaluate import evaluate
+    from gantrain.evaluate import evaluate, sample_metrics
+    from gantrain.features.classifier import embed, load_or_train
+    from gantrain.metric_table import evaluation_plan
     from gantrain.train import train
 
     cfg = make_cfg(*DCGAN, "dataset=mnist", f"dataset.path={mnist_npz}", "loss=hinge", "train.steps=2",
@@ -204,9 +206,17 @@ def test_conditional_run_previews_one_row_per_class_and_measures_its_classes(tmp
     # 10 classes x 2 columns of 28-pixel tiles with 2-pixel gaps.
     assert grid.size == (2 * 30 + 2, 10 * 30 + 2)
     assert {"class_accuracy", "intra_fid", "fid"} <= last.keys()
-    assert 0 <= last["class_accuracy"] <= 1
     again = evaluate(tmp_path / "run", num_samples=40)
     assert again["class_accuracy"] == last["class_accuracy"] and again["intra_fid"] == pytest.approx(last["intra_fid"])
+    # Known answers through the same measurement: images drawn "for" the class the run's classifier
+    # sees in them score 1; drawn for the class after it, 0.
+    dataset = DATASETS.build(cfg.dataset)
+    images = np.repeat(dataset.head(20), 2, axis=0)  # two of each: every class has a covariance for intra-FID
+    seen = embed(load_or_train(cfg.dataset), images)[1].argmax(axis=1)
+    for labels, accuracy in ((seen, 1.0), ((seen + 1) % 10, 0.0)):
+        metrics, _ = sample_metrics(cfg.dataset, dataset, images / 127.5 - 1.0, evaluation_plan("mnist", conditional=True),
+                                    labels=labels)
+        assert metrics["class_accuracy"] == accuracy
 
 
 def test_conditional_metrics_known_answers():
@@ -238,7 +248,7 @@ def test_cifar10_keeps_its_labels(tmp_path):
 
     write_cifar_batches(tmp_path / "cifar-10-batches-py")
     dataset = DATASETS.build(OmegaConf.create({"name": "cifar10", "path": str(tmp_path)}))
-    assert dataset.y.shape == (20,) and dataset.classes == 1  # the fixture's batches label everything 0
+    assert dataset.y.tolist() == [7 * n % 10 for n in range(20)] and dataset.classes == 10  # as the batches hold them
 
 
 def test_conditional_needs_labels_and_says_where_to_get_them():

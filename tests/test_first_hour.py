@@ -9,12 +9,12 @@ import json
 import re
 import signal
 import subprocess
-import time
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import COMMAND, EVAL_COMMAND, GENERATE_COMMAND, TINY, cli_env, gantrain, snapshot
+from tests.conftest import COMMAND, EVAL_COMMAND, GENERATE_COMMAND, TINY, cli_env, gantrain, snapshot, wait_until
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "train.batch_size=8"]
 # What TensorFlow prints on a machine without a GPU that is not the user's concern.
@@ -77,22 +77,25 @@ def test_the_second_ctrl_c_ends_the_process_at_once(tmp_path):
     # One compiled call of a million steps: far longer than the test waits.
     args = [*TOY, "train.steps=10000000", "train.steps_per_call=1000000", f"hydra.run.dir={run}"]
     process = subprocess.Popen([*COMMAND, *args], env=cli_env(tmp_path), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not (run / "checkpoints" / "ckpt-0.index").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(15)  # the first call is traced and running inside TensorFlow
+                               stderr=subprocess.STDOUT)
+    shown = bytearray()  # the console as it is written
+    reader = threading.Thread(target=lambda: [shown.extend(chunk) for chunk in iter(process.stdout.read1, b"")])
+    reader.start()
+    # The bar's first line: the signal handlers are in place and the long call is about to start.
+    wait_until(lambda: b" 0/10000000 " in shown or process.poll() is not None, "progress bar")
     process.send_signal(signal.SIGINT)
-    time.sleep(2)
+    wait_until(lambda: b"press Ctrl-C again to stop at once" in shown or process.poll() is not None,
+               "answer to the first Ctrl-C", seconds=30)
     process.send_signal(signal.SIGINT)
     try:
-        output, _ = process.communicate(timeout=10)
+        process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
-        output, _ = process.communicate()
-        pytest.fail(f"still running 10 s after the second Ctrl-C:\n{output}")
-    assert process.returncode == -signal.SIGINT
-    assert "press Ctrl-C again to stop at once" in output
+        pytest.fail(f"still running 10 s after the second Ctrl-C:\n{shown.decode()}")
+    finally:
+        reader.join()
+    assert process.returncode == -signal.SIGINT, shown.decode()
+    assert b"press Ctrl-C again to stop at once" in shown
 
 
 @pytest.mark.slow

@@ -78,16 +78,24 @@ def test_png_class_folders_hold_the_requested_counts(runs, tmp_path, capsys):
 
 def test_generated_class_samples_are_what_g_makes_for_that_class(runs, tmp_path, capsys):
     """The PNGs of class 7 are G's images for label 7 from the run's noise (the 2nd, 4th, ... of
-    the num_samples draws, since the two classes alternate)."""
+    the num_samples draws, since the two classes alternate), and those of class 3 for label 3:
+    G called here directly, on noise for which the two classes' images differ."""
+    import tensorflow as tf
+
     from gantrain.data import DATASETS
-    from gantrain.evaluate import as_exported, checkpoint_path, draw, restore_models
+    from gantrain.evaluate import checkpoint_path, evaluation_noise, restore_models
     from gantrain.run_dir import RunDir
 
     run_generate(capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'png'}", "classes=[3,7]", "num_samples=4")
     cfg = OmegaConf.load(runs["conditional"] / ".hydra" / "config.yaml")
     generator, _ = restore_models(cfg, DATASETS.build(cfg.dataset), checkpoint_path(RunDir(runs["conditional"]), "latest"))
-    expected = as_exported(draw(generator, 4, int(cfg.train.seed), labels=np.array([3, 7, 3, 7], np.int32)))
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "png" / "7" / "000001.png")), expected[3][..., 0])
+    noise = evaluation_noise(4, int(cfg.model.z_dim), int(cfg.train.seed))
+    made = {label: np.clip(np.round((generator([noise, tf.fill([4], label)], training=False).numpy()[..., 0] + 1.0)
+                                    * 127.5), 0, 255).astype(np.uint8) for label in (3, 7)}
+    assert not np.array_equal(made[3][3], made[7][3])  # the label shows in the image
+    for label, position in ((3, 2), (7, 3)):  # the second sample of each class
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "png" / str(label) / "000001.png")),
+                                      made[label][position])
 
 
 def test_unconditional_points_go_to_npz_and_interpolation_strips_have_a_row_per_class(runs, tmp_path, capsys):

@@ -20,7 +20,7 @@ from PIL import Image
 from gantrain.errors import GantrainError
 from gantrain.train import train
 from tests.conftest import (COMMAND, TINY, assert_equal_up_to_round_off, assert_same_state, checkpoint_values,
-                            cli_env, fake_images, gantrain, gantrain_in_process, snapshot, write_idx)
+                            cli_env, fake_images, gantrain, gantrain_in_process, snapshot, wait_until, write_idx)
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=1000", "loss=wgan_gp"]
 
@@ -53,14 +53,15 @@ def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path):
         # Before the first kill, or if a kill came before the run directory existed: a new run.
         command = [f"resume={run}"] if (run / ".hydra" / "config.yaml").exists() else [*args, f"hydra.run.dir={run}"]
         before = max(metric_steps(run), default=0)
+        started = time.monotonic()
         process = subprocess.Popen([*COMMAND, *command], env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
-        if kill % 2:  # any moment, start-up included
-            time.sleep(chance.uniform(0.5, 6.0))
-        else:  # a moment after training has resumed
-            while max(metric_steps(run), default=0) <= before and process.poll() is None:
-                time.sleep(0.05)
-            time.sleep(chance.uniform(0.0, 1.5))
+        # The moment is counted in steps trained since the start (at most 3 x 25 a kill, far from the
+        # run's end however fast the machine), and for odd kills also in seconds: any moment,
+        # start-up included. Even kills always come after training has resumed.
+        steps_in, seconds = chance.randint(1, 3 * every), chance.uniform(0.5, 6.0) if kill % 2 else math.inf
+        wait_until(lambda: max(metric_steps(run), default=0) >= before + steps_in or process.poll() is not None
+                   or time.monotonic() - started > seconds, f"step {before + steps_in} logged")
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
         _, stderr = process.communicate()
@@ -88,9 +89,8 @@ def test_sigterm_checkpoints_the_current_step_and_exits_zero(tmp_path):
             f"hydra.run.dir={run}"]
     process = subprocess.Popen([*COMMAND, *args], env=cli_env(tmp_path), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while len(metric_steps(run)) < 20 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: len(metric_steps(run)) >= 20 or process.poll() is not None, "20 logged steps")
+    assert process.poll() is None, process.communicate()[1]
     process.send_signal(signal.SIGTERM)
     sent = time.monotonic()
     stdout, stderr = process.communicate(timeout=60)
@@ -115,8 +115,9 @@ def test_divergence_stops_with_a_message_and_keeps_the_good_checkpoint(tmp_path)
     result = gantrain(*TOY, *ABSURD_LR, f"hydra.run.dir={run}", env_home=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
-    assert len(errors) == 1 and "training diverged: non-finite" in errors[0] and " at step " in errors[0]
-    assert "the last good checkpoint (step 0) is kept" in errors[0]
+    # Step 1's update throws the weights far out; step 2's losses are the first non-finite values.
+    assert len(errors) == 1 and "training diverged: non-finite" in errors[0] and " at step 2;" in errors[0], errors
+    assert "the last good checkpoint (step 0) is kept" in errors[0] and latest_checkpoint_step(run) == 0
     values = checkpoint_values(tf.train.latest_checkpoint(str(run / "checkpoints")))
     assert all(np.isfinite(v).all() for v in values.values() if np.issubdtype(np.asarray(v).dtype, np.floating))
 

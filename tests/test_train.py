@@ -3,6 +3,7 @@
 import json
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,7 +12,7 @@ from PIL import Image
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.samples import PAD, image_grid
 from gantrain.train import train
-from tests.conftest import TINY, assert_same_state, straight_and_resumed
+from tests.conftest import TINY, assert_same_state, build_step, straight_and_resumed
 
 FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=2", "train.log_every=1"]
 
@@ -102,6 +103,18 @@ def test_mixed_precision_trains_with_float32_outputs(tmp_path, make_cfg, mnist_n
                    f"train.precision={precision}")
     result = train(cfg, tmp_path / "run")
     assert all(math.isfinite(v) for v in result.values())
+    # Layers compute in 16 bits on float32 variables, and D's logit and G's output stay float32;
+    # float16 gradients go through loss scaling.
+    gan, _ = build_step(["model=dcgan", *TINY["dcgan"], *FAST, f"train.precision={precision}"],
+                        tf.zeros([4, 28, 28, 1], tf.uint8))
+    half = precision.removeprefix("mixed_")
+    computes = [layer.dtype_policy.compute_dtype for model in (gan.generator, gan.discriminator)
+                for layer in model.layers if layer.weights]
+    assert computes == [half] * (len(computes) - 1) + ["float32"]
+    assert {v.dtype for v in gan.generator.variables + gan.discriminator.variables} == {"float32"}
+    assert gan.generator(tf.zeros([2, 4])).dtype == tf.float32
+    assert all(isinstance(o, keras.optimizers.LossScaleOptimizer) == (half == "float16")
+               for o in (gan.g_optimizer, gan.d_optimizer))
     # The loss scale of float16 is saved with the run, so a resume continues with it.
     names = [n for n, _ in tf.train.list_variables(str(tmp_path / "run" / "checkpoints" / "ckpt-2"))]
     assert any("dynamic_scale" in n for n in names) == (precision == "mixed_float16")
