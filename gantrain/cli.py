@@ -125,7 +125,9 @@ class HeldLogFile:
         if self.held in logging.getLogger().handlers:  # never opened: the file stays unwritten
             logging.getLogger().removeHandler(self.held)
             for handler in self.files:
-                logging.getLogger().addHandler(handler)
+                # Closed, not handed back: a refused run's new directory is removed next, and a
+                # handler left pointing into it would fail every later log call of this process.
+                handler.close()
 
 
 class JobFailed(CompactHydraException):

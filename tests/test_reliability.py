@@ -477,3 +477,17 @@ def test_a_run_directory_in_a_read_only_folder_is_one_line(tmp_path, args, capfd
     assert code == 2 and "Traceback" not in err, err
     assert errors == [f"gantrain: error: {key}: locked is not writable (read-only, or not yours)"], err
     assert snapshot(tmp_path) == before
+
+
+def test_a_refused_run_leaves_no_log_file_handler_behind(tmp_path, capfd, monkeypatch):
+    """Refused after Hydra made the run directory and set up its log file there: the directory is
+    removed again, and the process (a notebook, this test session) can still log."""
+    import logging
+
+    run = tmp_path / "new" / "run"
+    code, _, stderr = gantrain_in_process(*TOY, "train.g_lr=-1", f"hydra.run.dir={run}", cwd=tmp_path,
+                                          capsys=capfd, monkeypatch=monkeypatch)
+    assert code == 2 and "train.g_lr" in stderr and not (tmp_path / "new").exists()
+    assert not [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)
+                and Path(h.baseFilename).is_relative_to(tmp_path)]
+    logging.getLogger("gantrain").warning("still logging")
