@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -146,7 +147,7 @@ def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
         lines.append("  last: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers.items()))
     # Quoted for a shell where the path holds spaces or other shell characters, so each pastes.
     run_dir, out = shlex.quote(f"run_dir={where}"), shlex.quote(f"out={where}/generated")
-    logdir, resume = shlex.quote(where), shlex.quote(f"resume={where}")
+    logdir, resume = shlex.quote(where), shlex.quote(f"resume={_override_value(where)}")
     lines += [
         "Next:",
         f"  gantrain-eval {run_dir}        # sample metrics of the latest checkpoint",
@@ -159,6 +160,18 @@ def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
     else:
         lines.append(f"  gantrain {resume} train.steps={2 * steps}   # train longer")
     return "\n".join(lines)
+
+
+def _override_value(text: str) -> str:
+    """``text`` as the value of an override that Hydra reads back whole: as it is when it can, else
+    single-quoted (a path holding a quote, ``&``, parentheses or a comma, say)."""
+    try:
+        if OverridesParser.create().parse_override(f"resume={text}").value() == text:
+            return text
+    except HydraException:
+        pass
+    # In a quoted value only backslashes before a quote, or before the closing quote, are escapes.
+    return "'" + re.sub(r"(\\*)('|$)", lambda m: m[1] * 2 + ("\\'" if m[2] else ""), text) + "'"
 
 
 def main() -> None:

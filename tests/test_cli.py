@@ -107,9 +107,12 @@ def test_parallel_launcher_runs_jobs_in_their_own_processes(tmp_path):
     assert [(row["job"], row["status"], row["step"]) for row in rows] == [("0", "completed", "2"), ("1", "completed", "2")]
 
 
-@pytest.mark.parametrize("name", ["my run", "it's", "a$HOME;b"])
+@pytest.mark.parametrize("name", ["my run", "it's", "a$HOME;b", "a&(b),c\\"])
 def test_the_next_commands_quote_a_run_directory_holding_shell_characters(tmp_path, name):
-    """Each suggested command, pasted into a shell, names the run directory as one argument."""
+    """Each suggested command, pasted into a shell, names the run directory as one argument; the
+    resume's is an override, which Hydra must read back as the run directory too."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     run = tmp_path / name
     text = ending({"step": 3, "d_loss": 0.5}, run, 6, "ring8")
     commands = [line.split("#")[0].split(None, 1) for line in text.split("Next:\n")[1].splitlines()]
@@ -117,5 +120,7 @@ def test_the_next_commands_quote_a_run_directory_holding_shell_characters(tmp_pa
     pasted = [subprocess.run(["sh", "-c", f"printf '%s\\n' {args}"], capture_output=True, text=True).stdout.splitlines()
               for _, args in commands]
     assert [program for program, _ in commands] == ["gantrain-eval", "gantrain-generate", "tensorboard", "gantrain"]
-    assert pasted == [[f"run_dir={run}"], [f"run_dir={run}", f"out={run}/generated", "format=npz"],
-                      ["--logdir", str(run)], [f"resume={run}"]]
+    assert pasted[:3] == [[f"run_dir={run}"], [f"run_dir={run}", f"out={run}/generated", "format=npz"],
+                          ["--logdir", str(run)]]
+    (resume,) = pasted[3]
+    assert OverridesParser.create().parse_override(resume).value() == str(run)
