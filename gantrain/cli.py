@@ -7,8 +7,10 @@ Usage: ``gantrain model=dcgan loss=wgan_gp``; ``gantrain resume=outputs/<date>/<
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
+import os
 import re
 import shlex
 import sys
@@ -53,8 +55,12 @@ def _app(cfg: DictConfig) -> dict | float | None:
     resuming = bool(cfg.resume)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     run = RunDir(cfg.resume if resuming else hydra_cfg.runtime.output_dir)
+    # The processes of a multi-worker run share one run directory: each locks the one it writes (the
+    # chief the run's, the others workers/<id>) once train() knows which process it is.
+    cluster = bool(os.environ.get("TF_CONFIG")) or cfg.strategy.name == "multi_worker"
     try:
-        with RunLock(run.root):  # from before the saved config is read until the run ends
+        # From before the saved config is read until the run ends.
+        with contextlib.nullcontext() if cluster else RunLock(run.root):
             result, cfg = _train(cfg, run, resuming, overrides, multirun)
     except RunInUse as err:
         _refuse(str(err), multirun)  # the directory is the other process's: leave it as it is
