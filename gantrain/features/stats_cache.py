@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain.data import DATASETS
 from gantrain.metrics import gaussian_statistics
-from gantrain.run_dir import atomic_write
+from gantrain.run_dir import atomic_write, npz_bytes
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +146,7 @@ def cached_arrays(node: DictConfig, stem: str, fields: dict, compute: Callable[[
                 return arrays
             note_ignored(place / name, "it says it was computed from other data or settings; recomputing")
     arrays = compute()
-    buffer = io.BytesIO()
-    np.savez(buffer, key=np.array(key), **arrays)
-    write_cache(node, name, buffer.getvalue())
+    write_cache(node, name, npz_bytes(key=np.array(key), **arrays))
     return arrays
 
 
