@@ -1,5 +1,5 @@
 """Build hook: records the git commit a wheel is built from in ``gantrain/_build.json``, so that
-runs of an installed gantrain can name the exact source (``gantrain.environment``)."""
+runs of an installed gantrain can name the exact source (``gantrain.run.environment``)."""
 
 from __future__ import annotations
 

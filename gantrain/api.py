@@ -43,15 +43,15 @@ def build_models(cfg: DictConfig):
 
 
 def build_gan(cfg: DictConfig):
-    """The run's objects (:class:`gantrain.gan.GAN`) for the config, as ``gantrain`` builds them."""
+    """The run's objects (:class:`gantrain.training.gan.GAN`) for the config, as ``gantrain`` builds them."""
     from gantrain.data import DATASETS
-    from gantrain.gan import build_gan as build
+    from gantrain.training.gan import build_gan as build
 
     return build(cfg, DATASETS.build(cfg.dataset).shape)
 
 
 def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
     """Train into ``run_dir`` (continue it with ``resume=True``); returns the last metrics."""
-    from gantrain.train import train as run_training
+    from gantrain.run.train import train as run_training
 
     return run_training(cfg, run_dir, resume=resume)

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.errors import ConfigError
-from gantrain.metric_table import EXTRACTORS
+from gantrain.evaluation.plan import EXTRACTORS
 from gantrain.registry import check_against
 
 
@@ -134,7 +134,7 @@ class MetricOptions:
 
 def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
     """Range checks of the keys ``eval`` and ``gantrain-eval`` share; ``prefix``: ``eval.`` or none."""
-    from gantrain.sampling import SAMPLERS
+    from gantrain.evaluation.rejection import SAMPLERS
 
     if options.features not in EXTRACTORS:
         raise ConfigError(f"{prefix}features", f"unknown extractor '{options.features}'; known: {', '.join(EXTRACTORS)}")
@@ -153,7 +153,7 @@ def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
 
 @dataclass
 class EvalConfig(MetricOptions):
-    """The ``eval`` node: metrics of the generator during training (``gantrain.evaluate``)."""
+    """The ``eval`` node: metrics of the generator during training (``gantrain.evaluation.measure``)."""
 
     every: Optional[int] = None  # generator steps between evaluations; null: none during training
     # A metric to keep the best checkpoint by (checkpoints/best/), e.g. fid or hq; null: none.
@@ -186,7 +186,9 @@ def check_train(node: DictConfig) -> TrainConfig:
         if ok is not None and value is not None and not ok(value):
             raise ConfigError(f"train.{field.name}", f"{rule}, got {value}")
     if options.augment:
-        from gantrain.augment import TRANSFORMS  # TensorFlow, only when asked for
+        from gantrain.training.augment import (
+            TRANSFORMS,  # TensorFlow, only when asked for
+        )
 
         for name in options.augment:
             if name not in TRANSFORMS:

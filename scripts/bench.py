@@ -36,8 +36,8 @@ from tensorflow.python.profiler import model_analyzer, option_builder  # noqa: E
 from gantrain import api  # noqa: E402
 from gantrain.config import check_train  # noqa: E402
 from gantrain.data import DATASETS  # noqa: E402
-from gantrain.gan import build_gan  # noqa: E402
-from gantrain.step import TrainStep, to_model_range  # noqa: E402
+from gantrain.training.gan import build_gan  # noqa: E402
+from gantrain.training.step import TrainStep, to_model_range  # noqa: E402
 
 BATCH, N_CRITIC, GP_WEIGHT = 64, 5, 10.0
 
@@ -180,7 +180,7 @@ def folder_rows(steps: int) -> list[dict]:
 
 def cli_figures(data: str) -> dict[str, float]:
     """``gantrain --help`` latency; time to the first step and peak RSS of a real run."""
-    command = shutil.which("gantrain") or f"{sys.executable} -m gantrain.cli"
+    command = shutil.which("gantrain") or f"{sys.executable} -m gantrain.commands.train"
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         subprocess.run([*command.split(), f"dataset.path={data}", "train.steps=1", f"hydra.run.dir={tmp}/run"],

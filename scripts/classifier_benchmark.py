@@ -20,8 +20,13 @@ import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from gantrain.data import DATASETS  # noqa: E402
-from gantrain.features import classifier  # noqa: E402
-from gantrain.metrics import frechet_distance, gaussian_statistics, inception_score, kernel_inception_distance  # noqa: E402
+from gantrain.evaluation.features import classifier  # noqa: E402
+from gantrain.evaluation.metrics import (  # noqa: E402
+    frechet_distance,
+    gaussian_statistics,
+    inception_score,
+    kernel_inception_distance,
+)
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ import tensorflow as tf  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from gantrain.data import DATASETS  # noqa: E402
-from gantrain.ema import batch_norms  # noqa: E402
-from gantrain.evaluate import checkpoint_path, draw, sample_metrics  # noqa: E402
-from gantrain.metric_table import default_num_samples, evaluation_plan  # noqa: E402
+from gantrain.evaluation.measure import checkpoint_path, draw, sample_metrics  # noqa: E402
+from gantrain.evaluation.plan import default_num_samples, evaluation_plan  # noqa: E402
 from gantrain.models import build_models  # noqa: E402
-from gantrain.run_dir import RunDir  # noqa: E402
+from gantrain.run.directory import RunDir  # noqa: E402
+from gantrain.training.ema import batch_norms  # noqa: E402
 
 
 def main() -> None:

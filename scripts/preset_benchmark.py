@@ -21,8 +21,15 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmark_run import (SAMPLERS, add_seed_arguments, evaluate_driven, pack_of, seeds_of, threads_per_run,
-                           train_and_evaluate)
+from benchmark_run import (
+    SAMPLERS,
+    add_seed_arguments,
+    evaluate_driven,
+    pack_of,
+    seeds_of,
+    threads_per_run,
+    train_and_evaluate,
+)
 from toy_benchmark import mean_se
 
 # preset: (the metrics in the table, {metric: (comparison, target)}, minutes a run, published rows)

@@ -18,14 +18,22 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from benchmark_run import SAMPLERS
 from omegaconf import OmegaConf
 
-from benchmark_run import SAMPLERS
 from gantrain.config import MetricOptions
 from gantrain.data import DATASETS
-from gantrain.evaluate import (checkpoint_path, driven_draw, held_out_examples, restore_discriminator, restore_models,
-                               sample_metrics, saved_run)
-from gantrain.metric_table import evaluation_plan
+from gantrain.evaluation.measure import (
+    checkpoint_path,
+    driven_draw,
+    held_out_examples,
+    restore_discriminator,
+    restore_models,
+    sample_metrics,
+    saved_run,
+)
+from gantrain.evaluation.plan import evaluation_plan
+
 
 def sampler_options(keys: tuple[str, ...]) -> MetricOptions:
     """The options ``gantrain-eval <keys>`` samples with (``benchmark_run.SAMPLERS``'s keys)."""

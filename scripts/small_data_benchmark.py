@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-
 from benchmark_run import train_and_evaluate
 from toy_benchmark import mean_se
 

@@ -22,13 +22,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from benchmark_run import (
+    SAMPLERS,
+    add_seed_arguments,
+    evaluate_driven,
+    pack_of,
+    seeds_of,
+    threads_per_run,
+    train_and_evaluate,
+)
 from omegaconf import OmegaConf
 from PIL import Image
 
-from benchmark_run import (SAMPLERS, add_seed_arguments, evaluate_driven, pack_of, seeds_of, threads_per_run,
-                           train_and_evaluate)
 from gantrain.data import DATASETS
-from gantrain.samples import PAD, scatter
+from gantrain.pictures import PAD, scatter
 
 # PacGAN (Lin et al. 2018), Table 1: mean over 10 trials of (modes, high-quality %, reverse KL).
 PUBLISHED = {
@@ -82,7 +89,7 @@ def mean_se(values: list[float]) -> str:
 def data_row(preset: str, seeds: list[int], n: int = 2500) -> dict[str, list[float]]:
     """Modes, high-quality fraction and reverse KL of ``n`` fresh real points per seed, each draw
     seeded apart from the training set (seed 0) and the held-out points (seed 1)."""
-    from gantrain.metrics import mode_metrics
+    from gantrain.evaluation.metrics import mode_metrics
 
     scores = []
     for seed in seeds:

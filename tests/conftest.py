@@ -36,6 +36,7 @@ tf.config.set_logical_device_configuration(
 import keras
 import numpy as np
 import pytest
+
 from gantrain import api
 
 # Models small enough for a CPU test to train a few steps in about a second.
@@ -131,8 +132,8 @@ def build_step(overrides: list[str], data: tf.Tensor, strategy=None, **changes):
     import dataclasses
 
     from gantrain.config import check_train
-    from gantrain.gan import build_gan
-    from gantrain.step import make_train_step
+    from gantrain.training.gan import build_gan
+    from gantrain.training.step import make_train_step
 
     cfg = api.compose(overrides)
     gan = build_gan(cfg, tuple(data.shape[1:]), strategy)
@@ -143,11 +144,11 @@ def build_step(overrides: list[str], data: tf.Tensor, strategy=None, **changes):
 
 # The installed console scripts, as a user runs them.
 EXE = shutil.which("gantrain", path=str(Path(sys.executable).parent))
-COMMAND = [EXE] if EXE else [sys.executable, "-m", "gantrain.cli"]
+COMMAND = [EXE] if EXE else [sys.executable, "-m", "gantrain.commands.train"]
 EVAL_EXE = shutil.which("gantrain-eval", path=str(Path(sys.executable).parent))
-EVAL_COMMAND = [EVAL_EXE] if EVAL_EXE else [sys.executable, "-m", "gantrain.evaluate"]
+EVAL_COMMAND = [EVAL_EXE] if EVAL_EXE else [sys.executable, "-m", "gantrain.commands.evaluate"]
 GENERATE_EXE = shutil.which("gantrain-generate", path=str(Path(sys.executable).parent))
-GENERATE_COMMAND = [GENERATE_EXE] if GENERATE_EXE else [sys.executable, "-m", "gantrain.generate"]
+GENERATE_COMMAND = [GENERATE_EXE] if GENERATE_EXE else [sys.executable, "-m", "gantrain.commands.generate"]
 
 
 def cli_env(home: Path | None = None) -> dict[str, str]:
@@ -195,7 +196,7 @@ def checkpoint_values(path: str) -> dict[str, np.ndarray]:
 def straight_and_resumed(make_cfg, folder: Path, options: list[str], steps: int, split: int) -> list[str]:
     """Train ``steps`` steps in one go, and ``split`` steps then a resume to ``steps``; the two
     final checkpoints (straight, resumed), for :func:`assert_same_state`."""
-    from gantrain.train import train
+    from gantrain.run.train import train
 
     train(make_cfg(*options, f"train.steps={steps}"), folder / "straight")
     train(make_cfg(*options, f"train.steps={split}"), folder / "resumed")
@@ -238,11 +239,11 @@ def assert_same_step(single: tuple[dict, list], mirrored: tuple[dict, list]) -> 
 
 
 def gantrain_in_process(*args: str, cwd: Path, capsys, monkeypatch) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of the real entry point, ``gantrain.cli.main``, run in this
+    """(exit code, stdout, stderr) of the real entry point, ``gantrain.commands.train.main``, run in this
     process: no interpreter and TensorFlow start-up per command, the same console output."""
     from absl import logging as absl_logging
 
-    from gantrain import cli
+    from gantrain.commands import train as cli
 
     # Hydra's logging set-up closes every existing handler; absl's would close the stream it was
     # made with (pytest's capture of an earlier test) unless that is one of the standard streams.
@@ -266,7 +267,7 @@ def gantrain_in_process(*args: str, cwd: Path, capsys, monkeypatch) -> tuple[int
 def built_gans(monkeypatch) -> list:
     """The GANs train() builds during the test, in order: the real objects, to read what a run holds
     (its optimizers' learning rates, say)."""
-    import gantrain.train as train_module
+    import gantrain.run.train as train_module
 
     built = []
     build_gan = train_module.build_gan

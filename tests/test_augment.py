@@ -10,10 +10,23 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from gantrain.augment import ADA_IMAGES, ADA_INTERVAL, Augmentation, color, cutout, translation
 from gantrain.models import MODELS
-from gantrain.strategies import STRATEGIES
-from tests.conftest import TINY, assert_same_state, assert_same_step, build_step, straight_and_resumed
+from gantrain.run.strategies import STRATEGIES
+from gantrain.training.augment import (
+    ADA_IMAGES,
+    ADA_INTERVAL,
+    Augmentation,
+    color,
+    cutout,
+    translation,
+)
+from tests.conftest import (
+    TINY,
+    assert_same_state,
+    assert_same_step,
+    build_step,
+    straight_and_resumed,
+)
 
 IMAGES = tf.reshape(tf.range(2 * 8 * 8 * 1, dtype=tf.float32), [2, 8, 8, 1])
 

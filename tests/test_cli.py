@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gantrain.cli import ending
-from gantrain.samples import PAD
+from gantrain.commands.train import ending
+from gantrain.pictures import PAD
 from tests.conftest import TINY, assert_same_state, gantrain
 
 

@@ -15,11 +15,18 @@ from PIL import Image
 from gantrain import api
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError
-from gantrain.features import conditional_metrics
-from gantrain.losses import class_cross_entropy
+from gantrain.evaluation.features import conditional_metrics
 from gantrain.models.conditioning import ConditionalBatchNorm, Projection
-from gantrain.strategies import STRATEGIES
-from tests.conftest import TINY, assert_same_state, assert_same_step, build_step, fake_images, straight_and_resumed
+from gantrain.run.strategies import STRATEGIES
+from gantrain.training.losses import class_cross_entropy
+from tests.conftest import (
+    TINY,
+    assert_same_state,
+    assert_same_step,
+    build_step,
+    fake_images,
+    straight_and_resumed,
+)
 
 IMAGES = tf.constant(np.random.default_rng(0).integers(0, 256, (40, 8, 8, 1)).astype(np.uint8))
 LABELS = tf.constant(np.arange(40, dtype=np.int64) % 4)  # four classes
@@ -30,8 +37,8 @@ DCGAN = ["model=dcgan", *TINY["dcgan"], "model.conditional=true", "train.batch_s
 def conditional_step(overrides: list[str], strategy=None):
     """(gan, step) of a conditional GAN on IMAGES with LABELS, as train() builds them."""
     from gantrain.config import check_train
-    from gantrain.gan import build_gan
-    from gantrain.step import TrainStep
+    from gantrain.training.gan import build_gan
+    from gantrain.training.step import TrainStep
 
     cfg = api.compose(overrides)
     gan = build_gan(cfg, tuple(IMAGES.shape[1:]), strategy, num_classes=4)
@@ -180,8 +187,8 @@ def test_labels_are_drawn_after_everything_else_and_only_for_conditional_runs():
     """An unconditional step draws what it drew before conditioning existed (test_packing's
     recorded step checks the numbers); a conditional one draws the fake labels last."""
     from gantrain.config import check_train
-    from gantrain.gan import build_gan
-    from gantrain.step import TrainStep
+    from gantrain.training.gan import build_gan
+    from gantrain.training.step import TrainStep
 
     cfg = api.compose(["model=mlp", *TINY["mlp"], "train.batch_size=8"])
     plain = TrainStep(build_gan(cfg, (2,)), tf.zeros([16, 2]), check_train(cfg.train))
@@ -194,10 +201,10 @@ def test_labels_are_drawn_after_everything_else_and_only_for_conditional_runs():
 
 @pytest.mark.slow
 def test_conditional_run_previews_one_row_per_class_and_measures_its_classes(tmp_path, make_cfg, mnist_npz):
-    from gantrain.evaluate import evaluate, sample_metrics
-    from gantrain.features.classifier import embed, load_or_train
-    from gantrain.metric_table import evaluation_plan
-    from gantrain.train import train
+    from gantrain.evaluation.features.classifier import embed, load_or_train
+    from gantrain.evaluation.measure import evaluate, sample_metrics
+    from gantrain.evaluation.plan import evaluation_plan
+    from gantrain.run.train import train
 
     cfg = make_cfg(*DCGAN, "dataset=mnist", f"dataset.path={mnist_npz}", "loss=hinge", "train.steps=2",
                    "train.sample_every=2", "train.num_samples=20", "eval.every=2", "eval.num_samples=40")
@@ -252,7 +259,7 @@ def test_cifar10_keeps_its_labels(tmp_path):
 
 
 def test_conditional_needs_labels_and_says_where_to_get_them():
-    from gantrain.train import check
+    from gantrain.run.train import check
 
     with pytest.raises(ConfigError, match="model.conditional: needs class labels, and dataset ring8 has none"):
         check(api.compose(["model=mlp", "dataset=ring8", "model.conditional=true"]))

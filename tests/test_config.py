@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from gantrain.auxiliary import AUXILIARIES
 from gantrain.config import check_train, config_dir
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError
-from gantrain.losses import LOSSES
 from gantrain.models import MODELS
-from gantrain.strategies import STRATEGIES
+from gantrain.run.strategies import STRATEGIES
+from gantrain.training.gon import AUXILIARIES
+from gantrain.training.losses import LOSSES
 
 
 @pytest.mark.parametrize("registry", [MODELS, LOSSES, DATASETS, STRATEGIES, AUXILIARIES], ids=lambda r: r.group)

@@ -1,4 +1,4 @@
-"""The console filter (gantrain.console) as its own process: TensorFlow's start-up noise out,
+"""The console filter (gantrain.commands.console) as its own process: TensorFlow's start-up noise out,
 everything else through, whatever CPU the suite runs on."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ KEPT = [
 
 def filtered(text: str) -> str:
     """What the filter passes on of ``text``, byte for byte (no newline translation: a bar's \\r stays)."""
-    return subprocess.run([sys.executable, "-m", "gantrain.console"], input=text.encode(), capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gantrain.commands.console"], input=text.encode(), capture_output=True,
                           timeout=60, check=True).stdout.decode()
 
 

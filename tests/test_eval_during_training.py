@@ -6,10 +6,10 @@ import re
 
 import pytest
 
+from gantrain.commands.sweep_summary import write_summary
 from gantrain.errors import ConfigError, GantrainError
-from gantrain.evaluate import evaluate
-from gantrain.summary import write_summary
-from gantrain.train import train
+from gantrain.evaluation.measure import evaluate
+from gantrain.run.train import train
 from tests.conftest import TINY, gantrain
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=grid25", "dataset.num_points=500", "train.batch_size=16",

@@ -12,10 +12,10 @@ from PIL import Image
 
 from gantrain.data.toys import grid25_centers
 from gantrain.errors import ConfigError
-from gantrain.evaluate import evaluate
-from gantrain.metrics import mode_metrics
+from gantrain.evaluation.measure import evaluate
+from gantrain.evaluation.metrics import mode_metrics
 from gantrain.models import build_models
-from gantrain.train import train
+from gantrain.run.train import train
 from tests.conftest import TINY, cli_env, snapshot
 
 FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=1", "train.checkpoint_every=1"]
@@ -126,7 +126,7 @@ def test_eval_errors_name_the_argument(tmp_path, make_cfg):
 def test_gantrain_eval_command(tmp_path, make_cfg):
     cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=grid25", "dataset.num_points=300")
     train(cfg, tmp_path / "run")
-    command = [sys.executable, "-m", "gantrain.evaluate"]
+    command = [sys.executable, "-m", "gantrain.evaluation.measure"]
     done = subprocess.run([*command, f"run_dir={tmp_path / 'run'}", "num_samples=50"],
                           capture_output=True, text=True, env=cli_env(), timeout=300)
     assert done.returncode == 0, done.stderr
@@ -185,8 +185,8 @@ def test_the_check_before_a_run_and_the_evaluation_agree_on_every_pair(tmp_path,
     from omegaconf import OmegaConf
 
     from gantrain.data import DATASETS
-    from gantrain.evaluate import sample_metrics
-    from gantrain.metric_table import evaluation_plan
+    from gantrain.evaluation.measure import sample_metrics
+    from gantrain.evaluation.plan import evaluation_plan
 
     node = OmegaConf.create({"name": name, **small_data[name]})
     if README_TABLE[name, features] is None:
@@ -210,8 +210,12 @@ def test_fid_and_kid_of_a_subset_run_use_the_whole_split(tmp_path, make_cfg, mni
     from omegaconf import OmegaConf
 
     from gantrain.data import load
-    from gantrain.features import classifier
-    from gantrain.metrics import frechet_distance, gaussian_statistics, kernel_inception_distance
+    from gantrain.evaluation.features import classifier
+    from gantrain.evaluation.metrics import (
+        frechet_distance,
+        gaussian_statistics,
+        kernel_inception_distance,
+    )
 
     run = tmp_path / "run"
     train(make_cfg("model=dcgan", *TINY["dcgan"], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}",
@@ -234,7 +238,7 @@ def test_fid_and_kid_of_a_subset_run_use_the_whole_split(tmp_path, make_cfg, mni
 
 def run_eval(capsys, *args: str) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of gantrain-eval's entry point, run in this process."""
-    from gantrain.evaluate import main
+    from gantrain.evaluation.measure import main
 
     try:
         main(list(args))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from gantrain.features import class_coverage, classifier, image_metrics
+from gantrain.evaluation.features import class_coverage, classifier, image_metrics
 
 
 def pattern_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +77,7 @@ def test_the_classifier_needs_a_dataset_it_knows(tmp_path):
 
 def test_stacked_mnist_modes(pattern_npz):
     from gantrain.data import DATASETS
-    from gantrain.features import stacked_mode_metrics
+    from gantrain.evaluation.features import stacked_mode_metrics
 
     node = OmegaConf.create({"name": "stacked_mnist", "path": str(pattern_npz), "num_points": 3000})
     data = DATASETS.build(node)
@@ -94,7 +94,7 @@ def test_stacked_mnist_modes(pattern_npz):
 
 
 def test_a_read_only_data_folder_is_left_alone(pattern_npz, tmp_path, monkeypatch):
-    from gantrain.features import cache_dir
+    from gantrain.evaluation.features import cache_dir
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz)})
@@ -113,8 +113,8 @@ def test_a_read_only_data_folder_is_left_alone(pattern_npz, tmp_path, monkeypatc
 @pytest.mark.slow
 def test_a_perfect_stacked_mnist_sampler_covers_the_1000_modes_on_26000_samples(pattern_npz):
     """VEEGAN/PacGAN count modes on 26,000 samples: a sampler uniform over the triples finds all 1000."""
-    from gantrain.features import stacked_mode_metrics
-    from gantrain.metric_table import default_num_samples
+    from gantrain.evaluation.features import stacked_mode_metrics
+    from gantrain.evaluation.plan import default_num_samples
 
     n = default_num_samples("stacked_mnist")
     assert n == 26_000
@@ -131,14 +131,14 @@ def test_a_perfect_stacked_mnist_sampler_covers_the_1000_modes_on_26000_samples(
 
 @pytest.mark.slow
 def test_stacked_mnist_runs_are_evaluated_on_26000_samples_unless_told(pattern_npz, tmp_path, make_cfg, monkeypatch):
-    import gantrain.duties
-    from gantrain.evaluate import evaluate
-    from gantrain.train import train
+    import gantrain.run.duties
+    from gantrain.evaluation.measure import evaluate
+    from gantrain.run.train import train
     from tests.conftest import TINY
 
     drawn = []
-    original = gantrain.duties.draw
-    monkeypatch.setattr(gantrain.duties, "draw", lambda g, n, seed, **kw: drawn.append(n) or original(g, n, seed, **kw))
+    original = gantrain.run.duties.draw
+    monkeypatch.setattr(gantrain.run.duties, "draw", lambda g, n, seed, **kw: drawn.append(n) or original(g, n, seed, **kw))
     run = tmp_path / "run"
     train(make_cfg("model=dcgan", *TINY["dcgan"], "dataset=stacked_mnist", f"dataset.path={pattern_npz}",
                    "dataset.num_points=200", "train.steps=1", "train.batch_size=4", "train.n_critic=1",

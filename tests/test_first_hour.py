@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import COMMAND, EVAL_COMMAND, GENERATE_COMMAND, TINY, cli_env, gantrain, snapshot, wait_until
+from tests.conftest import (
+    COMMAND,
+    EVAL_COMMAND,
+    GENERATE_COMMAND,
+    TINY,
+    cli_env,
+    gantrain,
+    snapshot,
+    wait_until,
+)
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "train.batch_size=8"]
 # What TensorFlow prints on a machine without a GPU that is not the user's concern.
@@ -112,7 +121,7 @@ def test_a_sweep_ends_with_its_summary_holding_run_directories_and_final_metrics
 
 
 def test_losses_show_in_the_progress_bar_from_the_first_step(tmp_path, make_cfg, capsys):
-    from gantrain.train import train
+    from gantrain.run.train import train
 
     train(make_cfg(*TOY, "train.steps=3", "train.log_every=100"), tmp_path / "run")
     bar = capsys.readouterr().err
@@ -123,7 +132,7 @@ def test_losses_show_in_the_progress_bar_from_the_first_step(tmp_path, make_cfg,
 def test_the_run_records_what_it_ran_on_in_tensorboard_too(tmp_path, make_cfg):
     import tensorflow as tf
 
-    from gantrain.train import train
+    from gantrain.run.train import train
 
     run = tmp_path / "run"
     train(make_cfg(*TOY, "train.steps=1"), run)
@@ -167,7 +176,7 @@ def test_a_folder_says_what_it_found_and_a_batch_larger_than_the_data_is_a_warni
     import numpy as np
     from PIL import Image
 
-    from gantrain.train import train
+    from gantrain.run.train import train
 
     for i in range(3):
         Image.fromarray(np.full((12, 10, 3), 60 * i, np.uint8)).save(tmp_path / f"{i}.png")
@@ -186,7 +195,7 @@ def test_tensorflow_s_own_log_level_turns_the_console_filter_off(log_level, show
     import sys
 
     noise = "E0000 00:00:1700000000.000000    1 cuda_executor.cc:1228] failed call to cuInit: UNKNOWN ERROR (303)"
-    script = ("import os; from gantrain import console; console.quiet_tensorflow(); "
+    script = ("import os; from gantrain.commands import console; console.quiet_tensorflow(); "
               f"os.write(2, b'{noise}\\n'); os.write(2, b'a line of the user\\'s\\n')")
     env = cli_env() if log_level is None else dict(cli_env(), TF_CPP_MIN_LOG_LEVEL=log_level)
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)

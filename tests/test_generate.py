@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from gantrain import api
-from gantrain.generate import main, slerp
+from gantrain.commands.generate import main, slerp
 from tests.conftest import TINY, fake_images, snapshot
 
 pytestmark = pytest.mark.slow  # each module run trains two tiny runs first
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # each module run trains two tiny runs first
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """A conditional dcgan on a 10-class MNIST file and an unconditional mlp on ring8, 2 steps each."""
-    from gantrain.train import train
+    from gantrain.run.train import train
 
     root = tmp_path_factory.mktemp("generate")
     labels = np.arange(80, dtype=np.uint8) % 10
@@ -46,8 +46,8 @@ def run_generate(capsys, *args: str) -> tuple[int, str, str]:
 
 def test_npz_round_trip_gives_gantrain_eval_s_numbers(runs, tmp_path, capsys):
     from gantrain.data import DATASETS
-    from gantrain.evaluate import evaluate, sample_metrics
-    from gantrain.metric_table import evaluation_plan
+    from gantrain.evaluation.measure import evaluate, sample_metrics
+    from gantrain.evaluation.plan import evaluation_plan
 
     code, _, err = run_generate(capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'npz'}", "format=npz",
                                 "num_samples=40")
@@ -83,8 +83,12 @@ def test_generated_class_samples_are_what_g_makes_for_that_class(runs, tmp_path,
     import tensorflow as tf
 
     from gantrain.data import DATASETS
-    from gantrain.evaluate import checkpoint_path, evaluation_noise, restore_models
-    from gantrain.run_dir import RunDir
+    from gantrain.evaluation.measure import (
+        checkpoint_path,
+        evaluation_noise,
+        restore_models,
+    )
+    from gantrain.run.directory import RunDir
 
     run_generate(capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'png'}", "classes=[3,7]", "num_samples=4")
     cfg = OmegaConf.load(runs["conditional"] / ".hydra" / "config.yaml")

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from gantrain.errors import ConfigError, GantrainError
-from gantrain.features import inception
+from gantrain.evaluation.features import inception
 
 
 def test_inputs_are_resized_to_299_rgb_in_minus_one_one():

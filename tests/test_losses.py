@@ -7,8 +7,15 @@ import pytest
 import tensorflow as tf
 
 from gantrain.errors import ConfigError
-from gantrain.losses import LOSSES, Objective
-from gantrain.penalties import DRAGAN, GRADIENT_PENALTY, ONE_SIDED_GRADIENT_PENALTY, R1, R1_R2, critic_scores
+from gantrain.training.losses import LOSSES, Objective
+from gantrain.training.penalties import (
+    DRAGAN,
+    GRADIENT_PENALTY,
+    ONE_SIDED_GRADIENT_PENALTY,
+    R1,
+    R1_R2,
+    critic_scores,
+)
 
 REAL = tf.constant([2.0, -1.0])
 FAKE = tf.constant([0.5, -3.0])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gantrain.losses import LOSSES
+from gantrain.training.losses import LOSSES
 from tests.conftest import build_step, overrides_of
 
 LOSS_NAMES = LOSSES.names()

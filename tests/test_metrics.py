@@ -5,7 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from gantrain.metrics import frechet_distance, gaussian_statistics, inception_score, kernel_inception_distance
+from gantrain.evaluation.metrics import (
+    frechet_distance,
+    gaussian_statistics,
+    inception_score,
+    kernel_inception_distance,
+)
 
 
 def test_frechet_distance_of_two_gaussians_is_the_closed_form():

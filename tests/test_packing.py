@@ -16,13 +16,19 @@ from omegaconf import OmegaConf
 from gantrain import api
 from gantrain.config import check_train
 from gantrain.errors import ConfigError
-from gantrain.gan import build_gan
 from gantrain.models.mlp import Maxout
-from gantrain.penalties import GRADIENT_PENALTY, critic_scores
-from gantrain.step import TrainStep, pack
-from gantrain.strategies import STRATEGIES
-from tests.conftest import (TINY, assert_equal_up_to_round_off, assert_same_state, assert_same_step, build_step,
-                            straight_and_resumed)
+from gantrain.run.strategies import STRATEGIES
+from gantrain.training.gan import build_gan
+from gantrain.training.penalties import GRADIENT_PENALTY, critic_scores
+from gantrain.training.step import TrainStep, pack
+from tests.conftest import (
+    TINY,
+    assert_equal_up_to_round_off,
+    assert_same_state,
+    assert_same_step,
+    build_step,
+    straight_and_resumed,
+)
 
 IMAGES = tf.constant(np.random.default_rng(0).integers(0, 256, (32, 8, 8, 1)).astype(np.uint8))
 POINTS = tf.constant(np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32))

@@ -1,4 +1,4 @@
-"""Precision, recall, density and coverage (gantrain.metrics.prdc) against the reference package
+"""Precision, recall, density and coverage (gantrain.evaluation.metrics.prdc) against the reference package
 ``prdc`` on synthetic features, block by block as on one matrix, and on the published check of two
 standard normals."""
 
@@ -6,8 +6,8 @@ import numpy as np
 import prdc as reference
 import pytest
 
-import gantrain.metrics.prdc as ours
-from gantrain.metrics import sample_quality
+import gantrain.evaluation.metrics.prdc as ours
+from gantrain.evaluation.metrics import sample_quality
 
 
 def features(n: int, dim: int, shift: float, scale: float, seed: int) -> np.ndarray:

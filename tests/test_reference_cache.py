@@ -5,13 +5,12 @@ against what a cached file says it holds before it is used."""
 import logging
 
 import numpy as np
-import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
 from gantrain.data import DATASETS
-from gantrain.features import class_references, reference
-from gantrain.metrics import gaussian_statistics
+from gantrain.evaluation.features import class_references, reference
+from gantrain.evaluation.metrics import gaussian_statistics
 from tests.conftest import fake_images
 
 
@@ -87,7 +86,7 @@ def test_an_old_format_cache_file_is_ignored(tmp_path, caplog):
     old = tmp_path / "gantrain_stats_mnist_pixels_train.npz"
     np.savez(old, mu=np.zeros(3), sigma=np.eye(3), features=np.zeros((2, 3)))
     node = OmegaConf.create({"name": "mnist", "path": str(path), "split": "train"})
-    with caplog.at_level(logging.INFO, logger="gantrain.features.stats_cache"):
+    with caplog.at_level(logging.INFO, logger="gantrain.evaluation.features.stats_cache"):
         np.testing.assert_allclose(reference(node, pixel_features, "pixels")["mu"], own_statistics(node))
     assert f"ignoring {old}" in caplog.text
 
@@ -114,7 +113,7 @@ def test_other_extractor_weights_get_other_statistics(tmp_path):
 def test_statistics_go_to_the_keras_cache_when_the_data_folder_cannot_be_written(tmp_path, monkeypatch):
     """A folder whose mode allows writing can still refuse them (a read-only mount, say)."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    import gantrain.features.stats_cache as cache
+    import gantrain.evaluation.features.stats_cache as cache
 
     node = OmegaConf.create({"name": "mnist", "path": str(digits_npz(tmp_path / "mnist.npz", 0)), "split": "train"})
     original = cache.atomic_write

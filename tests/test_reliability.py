@@ -18,9 +18,21 @@ import tensorflow as tf
 from PIL import Image
 
 from gantrain.errors import GantrainError
-from gantrain.train import train
-from tests.conftest import (COMMAND, TINY, assert_equal_up_to_round_off, assert_same_state, checkpoint_values,
-                            cli_env, fake_images, gantrain, gantrain_in_process, snapshot, wait_until, write_idx)
+from gantrain.run.train import train
+from tests.conftest import (
+    COMMAND,
+    TINY,
+    assert_equal_up_to_round_off,
+    assert_same_state,
+    checkpoint_values,
+    cli_env,
+    fake_images,
+    gantrain,
+    gantrain_in_process,
+    snapshot,
+    wait_until,
+    write_idx,
+)
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=1000", "loss=wgan_gp"]
 
@@ -365,7 +377,7 @@ def test_ctrl_c_checkpoints_the_current_step_and_exits_130(tmp_path, capfd, monk
     import os
     import threading
 
-    from gantrain.interrupts import GracefulStop
+    from gantrain.run.interrupts import GracefulStop
 
     run = tmp_path / "run"
 
@@ -425,7 +437,7 @@ def test_a_full_disk_before_the_run_starts_is_one_line_and_leaves_nothing(tmp_pa
 
 
 def test_a_saved_config_that_cannot_be_read_is_one_line_naming_it(tmp_path, make_cfg, capfd, monkeypatch):
-    from gantrain.evaluate import main as evaluate_main
+    from gantrain.evaluation.measure import main as evaluate_main
 
     run = tmp_path / "run"
     train(tiny_cfg(make_cfg, "train.steps=2"), run)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from gantrain.commands.generate import generate
 from gantrain.errors import GantrainError
-from gantrain.evaluate import evaluate
-from gantrain.generate import generate
-from gantrain.train import train
+from gantrain.evaluation.measure import evaluate
+from gantrain.run.train import train
 from tests.conftest import TINY, gantrain_in_process, snapshot
 
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "loss=wgan_gp",

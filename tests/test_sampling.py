@@ -1,4 +1,4 @@
-"""Discriminator-driven sampling (gantrain.sampling) on a case with a known answer: a 1-D generator
+"""Discriminator-driven sampling (gantrain.evaluation.rejection) on a case with a known answer: a 1-D generator
 N(0.5, 1.5^2), data N(0, 1), and the ideal discriminator log p_data / p_G. The accepted samples
 must follow the data (two-sample Kolmogorov–Smirnov test), where G's own samples do not."""
 
@@ -16,10 +16,10 @@ from scipy import stats
 from gantrain import api
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError
-from gantrain.evaluate import evaluate, held_out_examples
+from gantrain.evaluation.measure import evaluate, held_out_examples
+from gantrain.evaluation.rejection import calibrate, drive
 from gantrain.models import build_models
-from gantrain.sampling import calibrate, drive
-from gantrain.train import train
+from gantrain.run.train import train
 from tests.conftest import TINY, assert_same_state
 
 MEAN, STD = 0.5, 1.5  # G's distribution; the data's is N(0, 1)
@@ -154,7 +154,8 @@ def test_images_are_chosen_by_d_too(tmp_path, mnist_npz):
 
 def test_a_run_trained_with_augmentation_is_refused_d_driven_sampling(tmp_path, mnist_npz, capsys):
     """Its D has judged augmented images only: its logit on a clean sample is no density ratio."""
-    from gantrain import evaluate as eval_command, generate as generate_command
+    from gantrain.commands import generate as generate_command
+    from gantrain.evaluation import measure as eval_command
 
     augmented = ["model=dcgan", *TINY["dcgan"], f"dataset.path={mnist_npz}", "train.batch_size=8",
                  "train.n_critic=1", "train.augment=[translation]"]

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gantrain.losses import Objective, wasserstein_d, wasserstein_g
-from gantrain.penalties import Penalty, interpolates, unit_norm_cost
-from gantrain.step import to_model_range
+from gantrain.training.losses import Objective, wasserstein_d, wasserstein_g
+from gantrain.training.penalties import Penalty, interpolates, unit_norm_cost
+from gantrain.training.step import to_model_range
 from tests.conftest import build_step
 
 BATCH, N_CRITIC = 8, 3
@@ -93,8 +93,8 @@ def test_a_relativistic_step_pairs_fakes_with_fresh_reals_for_d_and_for_g():
     G(d_noise) and charges gamma/2 (R1 + R2); G's update pairs G(g_noise) with a second, fresh real batch."""
     from gantrain import api
     from gantrain.config import check_train
-    from gantrain.gan import build_gan
-    from gantrain.step import TrainStep
+    from gantrain.training.gan import build_gan
+    from gantrain.training.step import TrainStep
 
     data = tf.constant(np.random.default_rng(0).normal(size=(64, 2)), tf.float32)
     cfg = api.compose(["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "loss=rpgan",

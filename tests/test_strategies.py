@@ -15,9 +15,17 @@ from omegaconf import OmegaConf
 
 from gantrain.errors import ConfigError
 from gantrain.models import MODELS
-from gantrain.strategies import STRATEGIES
-from gantrain.train import train
-from tests.conftest import COMMAND, TINY, assert_same_state, assert_same_step, build_step, cli_env, overrides_of
+from gantrain.run.strategies import STRATEGIES
+from gantrain.run.train import train
+from tests.conftest import (
+    COMMAND,
+    TINY,
+    assert_same_state,
+    assert_same_step,
+    build_step,
+    cli_env,
+    overrides_of,
+)
 
 TWO_CPUS = ["/cpu:0", "/cpu:1"]
 

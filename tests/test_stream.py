@@ -17,8 +17,13 @@ from PIL import Image
 from gantrain.data import balanced_choice, load
 from gantrain.data import folder as folder_module
 from gantrain.errors import ConfigError
-from gantrain.strategies import STRATEGIES
-from tests.conftest import TINY, assert_same_state, assert_same_step, straight_and_resumed
+from gantrain.run.strategies import STRATEGIES
+from tests.conftest import (
+    TINY,
+    assert_same_state,
+    assert_same_step,
+    straight_and_resumed,
+)
 
 
 def dataset(name: str, **options):
@@ -157,8 +162,8 @@ def test_a_folder_larger_than_its_memory_share_is_streamed(tmp_path, monkeypatch
 def test_a_mirrored_step_from_a_stream_equals_the_default_step(tmp_path):
     from gantrain import api
     from gantrain.config import check_train
-    from gantrain.gan import build_gan
-    from gantrain.step import RealBatches, make_train_step
+    from gantrain.training.gan import build_gan
+    from gantrain.training.step import RealBatches, make_train_step
 
     image_folder(tmp_path, n=16)
     stream = dataset("folder", path=str(tmp_path), resolution=8, in_memory=False).stream.prepare()

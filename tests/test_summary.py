@@ -10,9 +10,9 @@ import os
 
 from omegaconf import OmegaConf
 
-from gantrain import run_dir
-from gantrain.run_dir import MetricsLog, atomic_write
-from gantrain.summary import SweepSummary, write_summary
+from gantrain.commands.sweep_summary import SweepSummary, write_summary
+from gantrain.run import directory as run_dir
+from gantrain.run.directory import MetricsLog, atomic_write
 
 
 def test_a_result_that_cannot_be_read_is_a_row_and_named_on_the_console(tmp_path, capsys):

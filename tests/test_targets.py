@@ -48,8 +48,8 @@ def test_an_override_naming_code_to_call_is_refused(tmp_path, capfd, monkeypatch
 def test_the_plugins_the_configs_use_are_allowed(overrides):
     from hydra import compose, initialize_config_dir
 
+    from gantrain.commands.targets import check_targets
     from gantrain.config import config_dir
-    from gantrain.targets import check_targets
 
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         check_targets(compose("config", overrides=overrides, return_hydra_config=True))

@@ -10,8 +10,8 @@ import tensorflow as tf
 from PIL import Image
 
 from gantrain.errors import ConfigError, GantrainError
-from gantrain.samples import PAD, image_grid
-from gantrain.train import train
+from gantrain.pictures import PAD, image_grid
+from gantrain.run.train import train
 from tests.conftest import TINY, assert_same_state, build_step, straight_and_resumed
 
 FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=2", "train.log_every=1"]
@@ -192,7 +192,7 @@ def test_a_resume_that_raises_train_steps_stretches_the_learning_rate_decay(tmp_
     """A run of 4 steps with lr_decay, resumed to 8: where it resumes, its optimizers' learning rates
     are those of a run made with train.steps=8 from the start (half the initial ones), not the
     4-step schedule's zero."""
-    from gantrain.gan import build_gan
+    from gantrain.training.gan import build_gan
 
     options = [*RESUMABLE, "train.lr_decay=true", "train.g_lr=1e-3", "train.d_lr=3e-3"]
     run = tmp_path / "run"

@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from gantrain.auxiliary import AUXILIARIES, log_softplus
 from gantrain.errors import ConfigError
-from gantrain.learning_rate import LearningRate
-from gantrain.step import best_scored, mean_of_best, top_k_fraction
+from gantrain.training.gon import AUXILIARIES, log_softplus
+from gantrain.training.schedules import LearningRate
+from gantrain.training.step import best_scored, mean_of_best, top_k_fraction
 from tests.conftest import build_step, overrides_of
 
 MLP = ["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "dataset=ring8"]
@@ -166,7 +166,7 @@ def test_top_k_under_xla_learns_from_the_best_scored_samples():
 
 @pytest.mark.parametrize("model, warned", [("dcgan", True), ("mlp", False)])
 def test_xla_on_a_cpu_warns_for_convolutional_models(make_cfg, mnist_npz, caplog, model, warned):
-    from gantrain.train import check
+    from gantrain.run.train import check
 
     data = [f"dataset.path={mnist_npz}"] if model == "dcgan" else ["dataset=ring8"]
     check(make_cfg(f"model={model}", *data, "train.jit_compile=true"))
@@ -176,7 +176,7 @@ def test_xla_on_a_cpu_warns_for_convolutional_models(make_cfg, mnist_npz, caplog
 @pytest.mark.parametrize("has_bfloat16", [True, False])
 def test_mixed_bfloat16_warns_on_a_cpu_without_bfloat16(make_cfg, caplog, monkeypatch, has_bfloat16):
     """Whatever CPU runs the test: the probe of the CPU's bfloat16 instructions says yes or no."""
-    import gantrain.train as train_module
+    import gantrain.run.train as train_module
 
     monkeypatch.setattr(train_module, "cpu_has_bfloat16", lambda: has_bfloat16)
     train_module.check(make_cfg("model=mlp", "dataset=ring8", "train.precision=mixed_bfloat16"))

@@ -1,4 +1,4 @@
-"""Discriminator optimal transport (gantrain.transport) on cases with a known answer.
+"""Discriminator optimal transport (gantrain.evaluation.transport) on cases with a known answer.
 
 With G the identity of a 1-D latent and D's logit ``-(x - mu)^2 / 2``, the cost
 ``|z - y| + (z - mu)^2 / (2k)`` of a sample y is least at ``mu + clip(y - mu, -k, k)``: DOT pulls the
@@ -15,9 +15,9 @@ import tensorflow as tf
 
 from gantrain import api
 from gantrain.errors import ConfigError
-from gantrain.evaluate import evaluate
-from gantrain.train import train
-from gantrain.transport import effective_lipschitz, move, transport
+from gantrain.evaluation.measure import evaluate
+from gantrain.evaluation.transport import effective_lipschitz, move, transport
+from gantrain.run.train import train
 from tests.test_sampling import TOY, toy_run  # noqa: F401  (the fixture: one tiny ring8 run)
 from tests.test_strategies import TWO_CPUS
 

@@ -13,7 +13,12 @@ import keras
 from keras import layers
 
 from gantrain.models import MODELS, square_images
-from gantrain.models.conditioning import ConditionalBatchNorm, discriminator_model, label_input, with_class_embedding
+from gantrain.models.conditioning import (
+    ConditionalBatchNorm,
+    discriminator_model,
+    label_input,
+    with_class_embedding,
+)
 from gantrain.models.spectral_norm import conv2d, dense
 
 

@@ -17,7 +17,11 @@ from keras import layers
 
 from gantrain.errors import ConfigError
 from gantrain.models import MODELS
-from gantrain.models.conditioning import discriminator_model, label_input, with_class_embedding
+from gantrain.models.conditioning import (
+    discriminator_model,
+    label_input,
+    with_class_embedding,
+)
 from gantrain.models.spectral_norm import dense
 
 

@@ -31,7 +31,11 @@ from keras import layers
 
 from gantrain.errors import ConfigError
 from gantrain.models import MODELS, square_images
-from gantrain.models.conditioning import discriminator_model, label_input, with_class_embedding
+from gantrain.models.conditioning import (
+    discriminator_model,
+    label_input,
+    with_class_embedding,
+)
 from gantrain.models.resample import Downsample, Upsample
 from gantrain.models.spectral_norm import conv2d, dense
 

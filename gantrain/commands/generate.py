@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from gantrain.commands import check_target, keys_help, run_command
+
+from gantrain.commands.keys import check_target, keys_help, run_command
 from gantrain.config import MetricOptions, check_metric_options
 from gantrain.errors import ConfigError, naming
-from gantrain.run_dir import new_folders, temporary_path
+from gantrain.run.directory import new_folders, temporary_path
 
 FORMATS = ("png", "npz")
 
@@ -75,10 +76,17 @@ def generate(
 ) -> dict:
     """Write samples of the run's generator at ``checkpoint`` into ``out`` (the keys are those of
     :class:`GenerateCommand`); returns what was written. Every check runs before ``out`` is touched."""
-    from gantrain.checkpoints import step_of
     from gantrain.data import DATASETS
-    from gantrain.evaluate import (as_exported, check_driven_sampling, checkpoint_path, evaluation_labels,
-                                   restore_models, run_samples, saved_run)
+    from gantrain.evaluation.measure import (
+        as_exported,
+        check_driven_sampling,
+        checkpoint_path,
+        evaluation_labels,
+        restore_models,
+        run_samples,
+        saved_run,
+    )
+    from gantrain.run.checkpoints import step_of
 
     if out is None:
         raise ConfigError("out", "required: gantrain-generate run_dir=<run directory> out=<folder>")
@@ -195,8 +203,9 @@ def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
 def interpolation_strip(generator, n: int, rows: int, classes: list[int] | None, seed: int):
     """A grid with one slerp of ``n`` points per row: ``rows`` rows, each between its own two
     latents; or, conditional, one row per class between the same two latents."""
-    from gantrain.models.conditioning import generate as call, noise_size
-    from gantrain.samples import image_grid
+    from gantrain.models.conditioning import generate as call
+    from gantrain.models.conditioning import noise_size
+    from gantrain.pictures import image_grid
 
     rng = np.random.default_rng(seed)
     count = rows if classes is None else 1

@@ -72,7 +72,7 @@ class RunDir:
             atomic_write(self.overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
 
     def record_environment(self, record: dict) -> None:
-        """Append what this start of the run runs on (gantrain.environment) to environment.jsonl."""
+        """Append what this start of the run runs on (gantrain.run.environment) to environment.jsonl."""
         try:
             with open(self.environment, "a") as f:
                 f.write(json.dumps(record) + "\n")

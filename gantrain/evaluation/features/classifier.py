@@ -23,8 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
-from gantrain.metric_table import CLASSIFIER_DATASETS
-from gantrain.run_dir import temporary_path
+from gantrain.evaluation.plan import CLASSIFIER_DATASETS
+from gantrain.run.directory import temporary_path
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,11 @@ def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     training split the first time."""
     if node.name not in CLASSIFIER_DATASETS:
         raise ConfigError("features", f"the classifier is trained on mnist or fashion_mnist, not {node.name}")
-    from gantrain.features.stats_cache import cached, data_digest, note_ignored
+    from gantrain.evaluation.features.stats_cache import (
+        cached,
+        data_digest,
+        note_ignored,
+    )
 
     train_node = OmegaConf.merge(node, {"split": "train"})
     # Named by the training images and labels it learnt from: another file of the same dataset

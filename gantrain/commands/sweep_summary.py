@@ -22,8 +22,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.metric_table import higher_is_better
-from gantrain.run_dir import atomic_write, display_path, read_jsonl
+from gantrain.evaluation.plan import higher_is_better
+from gantrain.run.directory import atomic_write, display_path, read_jsonl
 
 UNREADABLE = "unreadable"  # the status of a job whose result.json cannot be read
 FIRST_COLUMNS = ["job", "overrides", "status", "run_dir", "step", "d_loss", "g_loss", "gp"]

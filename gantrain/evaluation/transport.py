@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from gantrain.sampling import Sampled
+from gantrain.evaluation.rejection import Sampled
 
 PAIRS, TRIALS = 100, 10  # k_eff: mean over TRIALS (the 2-D notebook's averaging) of a max over PAIRS (eff_k's)
 BETA_2, EPSILON = 0.9, 1e-8  # the paper's Adam (β1 = 0) and Chainer's default epsilon

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from omegaconf import OmegaConf
 
-from gantrain import console
+from gantrain.commands import console
 from gantrain.errors import ConfigError, GantrainError, file_error
 from gantrain.registry import check_against
 

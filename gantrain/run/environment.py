@@ -38,14 +38,14 @@ def describe(devices: list[str]) -> dict:
 
 def source_commit() -> dict:
     """``{"commit": sha, "dirty": bool}`` of the source gantrain runs from, or ``{}`` if unknown."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     if (root / ".git").exists():
         try:
             sha = _git(root, "rev-parse", "HEAD")
             return {"commit": sha, "dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no"))}
         except (OSError, subprocess.CalledProcessError):
             return {}
-    built = Path(__file__).with_name("_build.json")
+    built = Path(__file__).resolve().parents[1] / "_build.json"
     return json.loads(built.read_text()) if built.is_file() else {}
 
 

@@ -1,57 +1,32 @@
-"""``gantrain-eval``: samples from a trained run's generator, their metrics, and an export.
-
-    gantrain-eval run_dir=<dir> [key=value ...]      (gantrain-eval --help lists the keys)
+"""The measuring behind ``gantrain-eval``: samples of a trained run's generator and their metrics.
 
 Rebuilds the generator from the run's saved config, restores it from a checkpoint (``latest``,
-``best`` — the one kept by ``eval.select`` during training — or a step; the moving average of G
-when the run kept one), draws ``num_samples`` samples from fixed noise (or, with ``sampling=drs|mh``,
-lets the run's D choose them, ``gantrain.sampling``; with ``sampling=dot`` move them,
-``gantrain.transport``), prints one JSON line of metrics and writes
-it to ``<run>/eval.json``. ``export`` saves the samples as ``x``:
-float32 (N, 2) points, or uint8 (N, H, W, C) images.
+``best`` or a step; the moving average of G when the run kept one), draws samples from fixed noise
+(or lets the run's D choose or move them), measures them with the metrics :mod:`gantrain.evaluation.plan`
+picks for the dataset, and writes ``<run>/eval.json`` (and the samples, with ``export``).
 
-Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as in PacGAN
-(:func:`gantrain.metrics.mode_metrics`); for images ``fid``, ``kid``, ``is`` against the training
-data with the chosen feature extractor (:mod:`gantrain.features`); for both ``precision``,
-``recall``, ``density``, ``coverage`` (:mod:`gantrain.metrics.prdc`) on the points or those
-features; plus ``classes_hit`` and ``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST), and for conditional runs, whose
-samples are drawn for every class in turn, ``class_accuracy`` and ``intra_fid``; for stacked MNIST
-``modes`` (of 1000) and ``mode_kl``; with ``features=none`` the mean and standard deviation of the
-pixel values of the samples and of as many training images.
-
-Usage: ``evaluate("outputs/run", num_samples=2500)`` -> the metrics dict. Which metrics a run
-gets is decided in :mod:`gantrain.metric_table`.
+Usage: ``evaluate("outputs/run", num_samples=2500)`` -> the metrics dict.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from omegaconf import OmegaConf
 
-from gantrain.commands import check_target, keys_help, run_command
+from gantrain.commands.keys import check_target
 from gantrain.config import MetricOptions, check_metric_options
 from gantrain.errors import ConfigError
-from gantrain.metric_table import Plan, default_num_samples, evaluation_plan, kind_of, legend
-from gantrain.run_dir import RunDir, atomic_write, npz_bytes
-from gantrain.sampling import CALIBRATED
-
-
-@dataclass
-class EvalCommand(MetricOptions):
-    """The keys of ``gantrain-eval``: which run and checkpoint, where samples go, and the
-    measuring options it shares with the ``eval`` node."""
-
-    run_dir: str = field(default="???", metadata={"help": "the run directory to evaluate (required)"})
-    checkpoint: str = field(default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"})
-    export: Optional[str] = field(default=None, metadata={"help": "a .npz file to save the samples in (key x)"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the export file if it exists"})
-    batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
+from gantrain.evaluation.plan import (
+    Plan,
+    default_num_samples,
+    evaluation_plan,
+    kind_of,
+)
+from gantrain.evaluation.rejection import CALIBRATED
+from gantrain.run.directory import RunDir, atomic_write, npz_bytes
 
 
 def evaluate(
@@ -72,7 +47,7 @@ def evaluate(
     overwrite: bool = False,
 ) -> dict:
     """Metrics of ``num_samples`` samples of the run's generator at ``checkpoint``; ``features``,
-    ``weights``, ``inception_graph``: the image feature extractor (:mod:`gantrain.features`);
+    ``weights``, ``inception_graph``: the image feature extractor (:mod:`gantrain.evaluation.features`);
     ``sampling``, ``drs_percentile``, ``mh_steps``, ``dot_steps``, ``dot_lr``, ``dot_k``: discriminator-driven
     sampling; ``overwrite``: replace an existing ``export`` file."""
     run, cfg = saved_run(run_dir)
@@ -94,8 +69,8 @@ def evaluate(
     if sampling != "none":
         check_driven_sampling(cfg, "sampling")
 
-    from gantrain.checkpoints import step_of
     from gantrain.data import DATASETS
+    from gantrain.run.checkpoints import step_of
 
     dataset = DATASETS.build(cfg.dataset)
     generator, discriminator = restore_models(cfg, dataset, path)
@@ -205,7 +180,7 @@ def held_out_examples(node) -> np.ndarray:
     split (MNIST, Fashion-MNIST, CIFAR-10, stacked MNIST), fresh points of a toy mixture; an image
     folder has no other split, so its own images."""
     from gantrain.data import DATASETS
-    from gantrain.sampling import CALIBRATION_SAMPLES
+    from gantrain.evaluation.rejection import CALIBRATION_SAMPLES
 
     node = OmegaConf.create(OmegaConf.to_container(node))
     if "split" in node:
@@ -221,11 +196,11 @@ def driven_draw(generator, discriminator, held_out: np.ndarray | None, opts: Met
     """``num_samples`` samples chosen (``dot``: moved) by ``discriminator`` (``opts.sampling``), with
     what choosing cost: ``acceptance`` and ``d_calls_per_sample``; ``held_out``: real examples to calibrate
     D with (DRS, MH; None for DOT, which needs none)."""
-    from gantrain.sampling import drive
+    from gantrain.evaluation.rejection import drive
 
     z_dim = generator.input_shape[-1]  # an unconditional G (check_driven_sampling)
     if opts.sampling == "dot":
-        from gantrain.transport import transport
+        from gantrain.evaluation.transport import transport
 
         # DOT moves the very samples plain evaluation draws.
         noise = evaluation_noise(num_samples, z_dim, seed).numpy()
@@ -249,7 +224,7 @@ def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None,
                    labels: np.ndarray | None = None):
     """(metrics named by ``plan``, samples as exported: float32 points or uint8 images) for
     generator outputs (drawn for ``labels`` by a conditional G)."""
-    from gantrain.metrics import mode_metrics, sample_quality
+    from gantrain.evaluation.metrics import mode_metrics, sample_quality
 
     if dataset.centers is not None:
         points = as_exported(samples)
@@ -264,7 +239,7 @@ def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None,
             "pixel_mean": float(images.mean()), "pixel_std": float(images.std()),
             "real_pixel_mean": float(real.mean()), "real_pixel_std": float(real.std()),
         }, images
-    from gantrain.features import image_metrics
+    from gantrain.evaluation.features import image_metrics
 
     conditional = labels if "class_accuracy" in plan.metrics else None
     return image_metrics(node, images, plan.extractor, weights, inception_graph, conditional), images
@@ -280,7 +255,7 @@ def as_exported(samples: np.ndarray) -> np.ndarray:
 def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
     """The checkpoint prefix for ``latest`` (the newest readable one, as a resume would continue
     from), ``best`` or a step, or a ConfigError listing what exists."""
-    from gantrain.checkpoints import latest_readable, saved_checkpoints
+    from gantrain.run.checkpoints import latest_readable, saved_checkpoints
 
     paths = saved_checkpoints(run.checkpoints)
     if not paths:
@@ -296,25 +271,3 @@ def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
     if str(checkpoint) not in steps:
         raise ConfigError("checkpoint", f"no checkpoint at step {checkpoint}; kept: {', '.join(steps)} (or latest)")
     return steps[str(checkpoint)]
-
-
-def usage() -> str:
-    """``gantrain-eval --help``: what the command does and every key with its default."""
-    return (
-        "Usage: gantrain-eval run_dir=<run directory> [key=value ...]\n\n"
-        + __doc__.split("\n\n")[2].replace("``", "") + "\n\nKeys:\n" + keys_help(EvalCommand)
-        + "\n\nThe result is one JSON line on stdout (also written to <run>/eval.json); what each metric means\n"
-          "is printed below it on stderr."
-    )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: ``key=value`` arguments, one-line errors, exit 2 on bad input."""
-    result = run_command("gantrain-eval", EvalCommand, evaluate, usage, argv)
-    if result is not None:
-        print(json.dumps(result))
-        print("What the numbers mean:\n" + legend(result), file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()

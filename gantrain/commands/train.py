@@ -1,4 +1,4 @@
-"""The ``gantrain`` command: a thin Hydra app around :func:`gantrain.train.train`.
+"""The ``gantrain`` command: a thin Hydra app around :func:`gantrain.run.train.train`.
 
 TensorFlow is imported only once a run starts, so ``gantrain --help`` stays fast.
 
@@ -27,12 +27,19 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gantrain import console
+from gantrain.commands import console
+from gantrain.commands.targets import check_targets, unswept
 from gantrain.config import check_group_overrides, check_top_level, config_dir
 from gantrain.errors import ConfigError, GantrainError, file_error
-from gantrain.metric_table import kind_of
-from gantrain.run_dir import NewDirectories, RunDir, RunInUse, RunLock, check_makeable, display_path
-from gantrain.targets import check_targets, unswept
+from gantrain.evaluation.plan import kind_of
+from gantrain.run.directory import (
+    NewDirectories,
+    RunDir,
+    RunInUse,
+    RunLock,
+    check_makeable,
+    display_path,
+)
 
 # Lines of Hydra's composition errors that only repeat the key or describe Hydra's internals.
 _NOISE = ("full_key:", "object_type=", "reference_type=", "Config search path", "provider=",
@@ -83,7 +90,7 @@ def _train(cfg: DictConfig, run: RunDir, resuming: bool, overrides: list[str],
     try:
         if resuming:
             cfg = run.resumed_config(cfg, overrides)
-        from gantrain.train import train
+        from gantrain.run.train import train
 
         with HeldLogFile() as log_file:
             try:
@@ -187,7 +194,7 @@ def main() -> None:
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
     custom_configs = args.config_path or args.config_name or args.config_dir
     if args.help and not custom_configs:
-        from gantrain.help import render_help
+        from gantrain.commands.help import render_help
 
         try:
             check_group_overrides(args.overrides)
@@ -212,7 +219,7 @@ def main() -> None:
 
 def _precheck(overrides: list[str], multirun: bool) -> str | None:
     """Compose the config for every job of the command, as Hydra is about to, to catch unknown
-    keys, options, syntax and callables Hydra would call (:mod:`gantrain.targets`); and check that
+    keys, options, syntax and callables Hydra would call (:mod:`gantrain.commands.targets`); and check that
     a resume target holds a run. Returns the run directory of a single run (None for sweeps)."""
     check_group_overrides(overrides)
     jobs = [overrides]

@@ -44,9 +44,9 @@ def quiet_tensorflow() -> None:
         original = os.dup(2)
         sys.stderr.flush()
         # A session of its own: Ctrl-C reaches gantrain, not the filter, which ends at end of input.
-        here = str(Path(__file__).resolve().parents[1])  # this gantrain, however it was found
+        here = str(Path(__file__).resolve().parents[2])  # this gantrain, however it was found
         filter_process = subprocess.Popen(
-            [sys.executable, "-m", "gantrain.console"], stdin=subprocess.PIPE, stdout=original,
+            [sys.executable, "-m", "gantrain.commands.console"], stdin=subprocess.PIPE, stdout=original,
             start_new_session=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))),
         )
     except OSError:

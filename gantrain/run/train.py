@@ -18,19 +18,33 @@ from typing import Callable
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.checkpoints import Checkpoints
-from gantrain.config import EvalConfig, Precision, TrainConfig, check_eval, check_train, resolve
+from gantrain.config import (
+    EvalConfig,
+    Precision,
+    TrainConfig,
+    check_eval,
+    check_train,
+    resolve,
+)
 from gantrain.data import Dataset, load
-from gantrain.duties import Checkpointing, DivergenceGuard, Evaluation, Log, Preview, Progress
-from gantrain.environment import cpu_has_bfloat16, describe
 from gantrain.errors import ConfigError
-from gantrain.evaluate import check_driven_sampling
-from gantrain.gan import GAN, build_gan
-from gantrain.interrupts import GracefulStop
-from gantrain.metric_table import Plan, default_num_samples, evaluation_plan
-from gantrain.run_dir import MetricsLog, RunDir, RunLock
-from gantrain.step import RealBatches, make_train_step
-from gantrain.strategies import STRATEGIES, devices
+from gantrain.evaluation.measure import check_driven_sampling
+from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
+from gantrain.run.checkpoints import Checkpoints
+from gantrain.run.directory import MetricsLog, RunDir, RunLock
+from gantrain.run.duties import (
+    Checkpointing,
+    DivergenceGuard,
+    Evaluation,
+    Log,
+    Preview,
+    Progress,
+)
+from gantrain.run.environment import cpu_has_bfloat16, describe
+from gantrain.run.interrupts import GracefulStop
+from gantrain.run.strategies import STRATEGIES, devices
+from gantrain.training.gan import GAN, build_gan
+from gantrain.training.step import RealBatches, make_train_step
 
 log = logging.getLogger(__name__)
 logging.getLogger("absl").setLevel(logging.WARNING)  # TF's per-checkpoint chatter
@@ -136,7 +150,7 @@ def check(cfg: DictConfig) -> Checked:
     if evals.every is not None and evals.sampling != "none":
         check_driven_sampling(cfg, "eval.sampling")
     if evals.every is not None:
-        from gantrain.features import check_available
+        from gantrain.evaluation.features import check_available
 
         check_available(cfg.dataset, plan.extractor, evals.weights, evals.inception_graph)
     if dataset.size < opts.batch_size:

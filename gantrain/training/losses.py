@@ -3,7 +3,7 @@
 ``d_loss(d_real [B], d_fake [B]) -> [B]`` is what D minimises; ``g_loss(d_fake [B]) -> [B]`` is
 what G minimises, or ``g_loss(d_fake [B], d_real [B])`` for a relativistic loss, whose G compares
 each fake with a real example of its own. Averaging over the global batch happens in the training step. Every loss takes
-an optional penalty on D's input gradient (``gantrain.penalties``).
+an optional penalty on D's input gradient (``gantrain.training.penalties``).
 
 Usage: ``objective = LOSSES.build(cfg.loss)``.
 """
@@ -17,8 +17,8 @@ from typing import Callable, Optional
 import tensorflow as tf
 
 from gantrain.errors import ConfigError
-from gantrain.penalties import PENALTIES, Penalty
 from gantrain.registry import Registry
+from gantrain.training.penalties import PENALTIES, Penalty
 
 LOSSES = Registry("loss")
 

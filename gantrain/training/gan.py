@@ -9,7 +9,7 @@ moving average of G (``train.ema``) and the augmentation of what D sees (``train
 Usage::
 
     gan = build_gan(cfg, data_shape=(28, 28, 1))
-    step = make_train_step(gan, data, check_train(cfg.train))   # gantrain.step
+    step = make_train_step(gan, data, check_train(cfg.train))   # gantrain.training.step
 """
 
 from __future__ import annotations
@@ -21,20 +21,20 @@ import keras
 import tensorflow as tf
 from omegaconf import DictConfig
 
-from gantrain.augment import Augmentation
-from gantrain.auxiliary import AUXILIARIES, DualDiscriminatorObjective
 from gantrain.config import Precision, TrainConfig, check_train
-from gantrain.ema import MovingAverage
 from gantrain.errors import ConfigError
-from gantrain.learning_rate import LearningRate
-from gantrain.losses import LOSSES, Objective
 from gantrain.models import build_auxiliary, build_models
 from gantrain.models.conditioning import noise_size
+from gantrain.training.augment import Augmentation
+from gantrain.training.ema import MovingAverage
+from gantrain.training.gon import AUXILIARIES, DualDiscriminatorObjective
+from gantrain.training.losses import LOSSES, Objective
+from gantrain.training.schedules import LearningRate
 
 
 @dataclass
 class Auxiliary:
-    """A network trained beside D whose judgement joins G's objective (``gantrain.auxiliary``)."""
+    """A network trained beside D whose judgement joins G's objective (``gantrain.training.gon``)."""
 
     objective: DualDiscriminatorObjective
     network: keras.Model

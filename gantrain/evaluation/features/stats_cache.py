@@ -28,8 +28,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain.data import DATASETS
-from gantrain.metrics import gaussian_statistics
-from gantrain.run_dir import atomic_write, npz_bytes
+from gantrain.evaluation.metrics import gaussian_statistics
+from gantrain.run.directory import atomic_write, npz_bytes
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,10 @@
 Extractors (``features=``): ``classifier`` — gantrain's own small CNN for 28x28 data (offline;
 the default for MNIST and Fashion-MNIST; "classifier FID" etc. compare between gantrain runs, not
 with papers); ``inception`` — Keras InceptionV3 or the 2015 Inception graph (the default for other
-images; :mod:`gantrain.features.inception`). Each gives FID, KID, Inception Score, precision,
+images; :mod:`gantrain.evaluation.features.inception`). Each gives FID, KID, Inception Score, precision,
 recall, density and coverage against the real data, whose reference statistics and features are
 computed once and cached beside the data, named by what they were computed from
-(:mod:`gantrain.features.stats_cache`); the classifier adds class coverage.
+(:mod:`gantrain.evaluation.features.stats_cache`); the classifier adds class coverage.
 
 ``stacked_mnist``: the MNIST classifier reads each channel; ``modes`` counts the digit triples
 (of 1000) among the samples and ``mode_kl`` is KL(triple histogram || uniform), as in VEEGAN/PacGAN.
@@ -27,24 +27,23 @@ from typing import Optional
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.data import DATASETS
 from gantrain.errors import ConfigError
-from gantrain.features import classifier
-from gantrain.metrics import (
-    frechet_distance,
-    gaussian_statistics,
-    inception_score,
-    kernel_inception_distance,
-    kl_to_uniform,
-    sample_quality,
-)
-from gantrain.features.stats_cache import (
+from gantrain.evaluation.features import classifier
+from gantrain.evaluation.features.stats_cache import (
     arrays_digest,
     cache_dir,
     cached,
     class_references,
     file_digest,
     reference,
+)
+from gantrain.evaluation.metrics import (
+    frechet_distance,
+    gaussian_statistics,
+    inception_score,
+    kernel_inception_distance,
+    kl_to_uniform,
+    sample_quality,
 )
 
 __all__ = ["cache_dir", "cached", "class_references", "reference", "image_metrics", "check_available",
@@ -60,7 +59,7 @@ def image_metrics(
     labels: Optional[np.ndarray] = None,
 ) -> dict[str, float]:
     """Metrics of uint8 samples (N, H, W, C) of a run on the dataset ``node`` with ``extractor``
-    (``classifier`` or ``inception``, as :func:`gantrain.metric_table.evaluation_plan` resolves it);
+    (``classifier`` or ``inception``, as :func:`gantrain.evaluation.plan.evaluation_plan` resolves it);
     ``labels`` (N,): the classes a conditional run drew the samples for."""
     if node.name == "stacked_mnist":
         return stacked_mode_metrics(node, samples)
@@ -88,7 +87,7 @@ def feature_extractor(node: DictConfig, extractor: str, weights: Optional[str] =
     if extractor == "classifier":
         model = classifier.load_or_train(node)
         return (lambda images: classifier.embed(model, images)), "classifier", arrays_digest(model.get_weights())
-    from gantrain.features import inception
+    from gantrain.evaluation.features import inception
 
     if inception_graph is not None:
         return inception.graph_inception(inception_graph), "inception2015", file_digest(Path(inception_graph).expanduser())
@@ -113,7 +112,7 @@ def check_available(node: DictConfig, extractor: str, weights: Optional[str] = N
     so a missing file stops the command at once, not mid-run."""
     if extractor != "inception":
         return
-    from gantrain.features import inception
+    from gantrain.evaluation.features import inception
 
     if inception_graph is not None:
         if not Path(inception_graph).expanduser().is_file():

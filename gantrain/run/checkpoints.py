@@ -25,10 +25,12 @@ import shutil
 from pathlib import Path
 
 import tensorflow as tf
-from tensorflow.python.checkpoint.checkpoint_management import update_checkpoint_state_internal
+from tensorflow.python.checkpoint.checkpoint_management import (
+    update_checkpoint_state_internal,
+)
 
 from gantrain.errors import GantrainError
-from gantrain.run_dir import atomic_write
+from gantrain.run.directory import atomic_write
 
 log = logging.getLogger(__name__)
 

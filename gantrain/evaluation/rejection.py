@@ -40,7 +40,7 @@ import numpy as np
 
 from gantrain.errors import ConfigError
 
-SAMPLERS = ("none", "drs", "mh", "dot")  # dot moves samples instead of choosing them: gantrain.transport
+SAMPLERS = ("none", "drs", "mh", "dot")  # dot moves samples instead of choosing them: gantrain.evaluation.transport
 CALIBRATED = ("drs", "mh")  # the samplers that calibrate D on held-out real examples (dot needs none)
 BURN_IN = 10_000  # proposals whose largest logit starts d_max (the DRS paper's burn-in)
 MAX_PROPOSALS_PER_SAMPLE = 1_000  # beyond this DRS stops rather than run for hours

@@ -1,11 +1,11 @@
-"""The adversarial training step: Algorithm 1 of WGAN-GP, for any loss in ``gantrain.losses``.
+"""The adversarial training step: Algorithm 1 of WGAN-GP, for any loss in ``gantrain.training.losses``.
 
 One call = ``n_critic`` critic updates, each on a fresh real batch and fresh noise, then one
 generator update, all in one ``tf.function``. An auxiliary network (``aux=gon``) is updated beside
 the critic on the same batches; a moving average of G (``train.ema``) after each generator update.
 With top-k training (``train.top_k``) G learns only from the samples D scores best. With
 ``train.augment`` every call of D sees its images through fresh random transforms
-(``gantrain.augment``). With packing (``train.pack``, PacGAN) D judges packs of m samples side by
+(``gantrain.training.augment``). With packing (``train.pack``, PacGAN) D judges packs of m samples side by
 side: its losses, and the penalty's points, are per pack. A conditional GAN (``model.conditional``)
 gives G and D a label with every example: real examples bring their own, fake ones get labels
 drawn uniformly; ACGAN's class loss (``loss.aux_classifier``) joins D's and G's losses. A
@@ -29,10 +29,10 @@ import tensorflow as tf
 
 from gantrain.config import TrainConfig
 from gantrain.errors import ConfigError
-from gantrain.gan import GAN
-from gantrain.losses import class_cross_entropy
 from gantrain.models.conditioning import generate, noise_size
-from gantrain.penalties import critic_scores
+from gantrain.training.gan import GAN
+from gantrain.training.losses import class_cross_entropy
+from gantrain.training.penalties import critic_scores
 
 
 def to_model_range(batch: tf.Tensor) -> tf.Tensor:
@@ -98,7 +98,7 @@ class RealBatches:
 
 def make_train_step(gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig,
                     labels: tf.Tensor | None = None) -> Callable[..., dict[str, tf.Tensor]]:
-    """The compiled step of ``gan`` (:func:`gantrain.gan.build_gan`). ``data``: the whole dataset
+    """The compiled step of ``gan`` (:func:`gantrain.training.gan.build_gan`). ``data``: the whole dataset
     (N, ...), sampled inside the step, or a stream's batches; ``labels``: the dataset's labels (N,)
     for a conditional GAN; ``opts``: the ``train`` keys it reads,
     ``batch_size`` (the global batch), ``n_critic``, ``jit_compile`` (XLA), ``top_k`` and

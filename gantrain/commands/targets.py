@@ -24,7 +24,7 @@ LOGGING = ("logging.StreamHandler", "logging.FileHandler", "logging.NullHandler"
 # Where a callable may be named (the dotted key of the node holding it, with wildcards), which key
 # names it, and what it may be; nothing may be named anywhere else.
 ALLOWED: list[tuple[str, str, str, tuple[str, ...]]] = [
-    ("hydra.callbacks.*", "_target_", "a callback gantrain runs", ("gantrain.summary.SweepSummary",)),
+    ("hydra.callbacks.*", "_target_", "a callback gantrain runs", ("gantrain.commands.sweep_summary.SweepSummary",)),
     ("hydra.launcher", "_target_", "a launcher gantrain's configs use", (
         "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
         "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",

@@ -29,17 +29,23 @@ import tensorflow as tf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gantrain.checkpoints import BestCheckpoint, Checkpoints
 from gantrain.config import EvalConfig, NanPolicy, TrainConfig
 from gantrain.data import Dataset
 from gantrain.errors import GantrainError
-from gantrain.evaluate import draw, driven_draw, evaluation_labels, held_out_examples, sample_metrics
-from gantrain.learning_rate import LearningRate
-from gantrain.metric_table import Plan
+from gantrain.evaluation.measure import (
+    draw,
+    driven_draw,
+    evaluation_labels,
+    held_out_examples,
+    sample_metrics,
+)
+from gantrain.evaluation.plan import Plan
+from gantrain.evaluation.rejection import CALIBRATED
 from gantrain.models.conditioning import generate
-from gantrain.run_dir import MetricsLog, RunDir, atomic_write
-from gantrain.samples import png_bytes, preview
-from gantrain.sampling import CALIBRATED
+from gantrain.pictures import png_bytes, preview
+from gantrain.run.checkpoints import BestCheckpoint, Checkpoints
+from gantrain.run.directory import MetricsLog, RunDir, atomic_write
+from gantrain.training.schedules import LearningRate
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +145,7 @@ class Evaluation(Duty):
 
     def __init__(self, evals: EvalConfig, node, dataset: Dataset, plan: Plan, num_samples: int, seed: int,
                  run: RunDir, ckpts: Checkpoints, classes: int = 0):
-        from gantrain.metric_table import higher_is_better
+        from gantrain.evaluation.plan import higher_is_better
 
         self.every, self.evals, self.node, self.plan = evals.every, evals, node, plan
         self.labels = evaluation_labels(num_samples, classes)
