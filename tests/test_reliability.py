@@ -274,7 +274,7 @@ BAD_INPUTS = [
     ("dataset.path={empty}", "empty"),
     ("dataset.path={mnist} dataset.split=val", "dataset.split"),
     ("dataset=cifar10 dataset.path={empty}", "dataset.path"),
-    ("strategy=tpu_pod", "strategy/tpu_pod"),
+    ("strategy=tpu_pod", "strategy: unknown option 'tpu_pod'; did you mean tpu?"),
     ("resume={missing}", "resume"),
     ("resume={run} model=mlp", "model"),  # a resume cannot change the model
     ("resume={run} loss.gp_weight=1", "loss.gp_weight"),
