@@ -1,7 +1,7 @@
 """Errors a user can fix. The CLI prints them as one line (no traceback) and exits non-zero."""
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class GantrainError(Exception):
