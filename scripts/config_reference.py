@@ -81,7 +81,8 @@ def flatten(node, prefix: str) -> dict[str, object]:
 def cell(key: str, value: object) -> str:
     """A default as a table cell: YAML on one line; a defaults list as its entries."""
     if key == "defaults":
-        text = ", ".join(", ".join(f"{k}: {yaml(v)}" for k, v in e.items()) if isinstance(e, dict) else e for e in value)
+        entries = [[f"{k}: {yaml(v)}" for k, v in e.items()] if isinstance(e, dict) else [e] for e in value]
+        text = ", ".join(part for entry in entries for part in entry)
     else:
         text = yaml(value)
     return f"`{escape(' '.join(text.split()))}`"
