@@ -138,7 +138,7 @@ def test_every_command_of_a_page_runs_as_written(page, machine, tmp_path, capfd,
             monkeypatch.chdir(work)
             capfd.readouterr()
             try:
-                importlib.import_module(f"gantrain.{SAMPLE_COMMANDS[words[0]]}").main(args)
+                importlib.import_module(f"gantrain.commands.{SAMPLE_COMMANDS[words[0]]}").main(args)
                 code = 0
             except SystemExit as exit_:
                 code = exit_.code
