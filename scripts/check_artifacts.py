@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -35,6 +36,7 @@ import time
 import venv
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +66,7 @@ def main() -> int:
         if args.keep:
             print(f"kept {work}")
         else:
-            subprocess.run(["rm", "-rf", str(work)], check=False)
+            shutil.rmtree(work, ignore_errors=True)
     print(f"{checks.count} checks, {checks.failed} failed")
     return 1 if checks.failed else 0
 
@@ -100,7 +102,7 @@ class Checks:
     def __init__(self) -> None:
         self.count = self.failed = 0
 
-    def run(self, name: str, check) -> bool:
+    def run(self, name: str, check: Callable[[], str | None]) -> bool:
         self.count += 1
         start = time.monotonic()
         try:
