@@ -166,7 +166,7 @@ def clean_env(env_dir: Path) -> dict[str, str]:
 
 def install(env_dir: Path, wheel: Path) -> None:
     venv.create(env_dir, with_pip=True)
-    run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{wheel}[test]"], env_dir,
+    run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", f"{wheel}[test]"], env_dir,
         clean_env(env_dir))
 
 
