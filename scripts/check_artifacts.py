@@ -3,14 +3,14 @@
 Usage (from the repository root, with the dev and test extras installed):
 ``python scripts/check_artifacts.py [--all-tests] [--keep]``
 
-1. ``python -m build``: the sdist, then the wheel built from the unpacked sdist (what PyPI serves);
+1. ``python -m build``: the sdist, then the wheel built from the unpacked sdist;
 2. ``twine check``: their metadata (the README renders as the long description);
 3. their contents: the wheel holds gantrain/configs/, the LICENSE and the commit it was built from,
    and no tests; the sdist holds tests/ with tests/fixtures/, configs/, docs/, LICENSE, CHANGELOG.md;
-4. a fresh virtualenv with the wheel and its test extra installed (pip's cache is reused: after the
-   first time TensorFlow comes from it in a minute or two); from an empty directory,
-   ``gantrain --version`` names pyproject.toml's version and this checkout's commit, the README's
-   toy demo runs as written, and ``gantrain-eval`` reads the run it made;
+4. a fresh virtualenv with the wheel and its test extra installed (pip's own cache is reused and
+   nothing is byte-compiled ahead of use: a few minutes, most of them unpacking TensorFlow); from
+   an empty directory, ``gantrain --version`` names pyproject.toml's version and this checkout's
+   commit, the README's toy demo runs as written, and ``gantrain-eval`` reads the run it made;
 5. the unpacked sdist's tests, against the sdist's own code, configs and fixtures. By default a
    subset of a few minutes (:data:`SUBSET`: the config files against the registries, the console
    commands' --version and --help, the losses, a run saved by gantrain 0.1.0 resuming);
@@ -35,8 +35,8 @@ import tempfile
 import time
 import venv
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,7 +118,7 @@ class Checks:
 
 def run(command: list[str], cwd: Path, env: dict | None = None) -> str:
     """``command``'s stdout; a non-zero exit is a CheckFailed holding the end of its output."""
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise CheckFailed(f"{shlex.join(command)} exited {result.returncode}:\n{tail}")
@@ -184,7 +184,7 @@ def toy_command() -> list[str]:
     """The README's toy demo as written: the first shell command in README.md or docs/*.md that
     starts with :data:`TOY_START` (lines joined where they end in a backslash)."""
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), re.S):
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), re.DOTALL):
             for command in block.replace("\\\n", " ").splitlines():
                 if command.startswith(TOY_START):
                     return shlex.split(command.split("  #")[0])
