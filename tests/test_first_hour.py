@@ -133,6 +133,7 @@ def test_losses_show_in_the_progress_bar_from_the_first_step(tmp_path, make_cfg,
 def test_the_run_records_what_it_ran_on_in_tensorboard_too(tmp_path, make_cfg):
     import tensorflow as tf
 
+    from gantrain import __version__
     from gantrain.run.train import train
 
     run = tmp_path / "run"
@@ -140,6 +141,7 @@ def test_the_run_records_what_it_ran_on_in_tensorboard_too(tmp_path, make_cfg):
     train(make_cfg(*TOY, "train.steps=2"), run, resume=True)
     records = [json.loads(line) for line in (run / "environment.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [0, 1]  # one line per start
+    assert records[0]["gantrain"] == __version__  # the version that wrote the checkpoints
     tags = set()
     for events in (run / "tb").glob("events.*"):
         for event in tf.compat.v1.train.summary_iterator(str(events)):

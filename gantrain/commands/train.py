@@ -34,6 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.commands import console
 from gantrain.commands.targets import check_targets, unswept
+from gantrain.commands.version import version_text
 from gantrain.config import (
     check_group_overrides,
     check_override_keys,
@@ -199,6 +200,9 @@ def _override_value(text: str) -> str:
 
 def main() -> None:
     """Console entry point: reject bad overrides in one line before Hydra creates any directory."""
+    if "--version" in sys.argv[1:]:  # gantrain's versions, not Hydra's own --version
+        print(version_text())
+        return
     console.quiet_tensorflow()
     args = get_args_parser().parse_args()
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
