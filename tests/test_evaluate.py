@@ -238,7 +238,7 @@ def test_fid_and_kid_of_a_subset_run_use_the_whole_split(tmp_path, make_cfg, mni
 
 def run_eval(capsys, *args: str) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of gantrain-eval's entry point, run in this process."""
-    from gantrain.evaluation.measure import main
+    from gantrain.commands.evaluate import main
 
     try:
         main(list(args))
