@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
-from gantrain.evaluation.plan import CLASSIFIER_DATASETS
+from gantrain.evaluation.plan import kind_of
 from gantrain.run.directory import temporary_path
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def embed(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> tup
 def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     """The cached classifier for the dataset ``node`` (mnist or fashion_mnist), trained on its
     training split the first time."""
-    if node.name not in CLASSIFIER_DATASETS:
+    if kind_of(node.name) != "digits":
         raise ConfigError("features", f"the classifier is trained on mnist or fashion_mnist, not {node.name}")
     from gantrain.evaluation.features.stats_cache import (
         cached,
