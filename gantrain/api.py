@@ -43,11 +43,14 @@ def build_models(cfg: DictConfig):
 
 
 def build_gan(cfg: DictConfig):
-    """The run's objects (:class:`gantrain.training.gan.GAN`) for the config, as ``gantrain`` builds them."""
-    from gantrain.data import DATASETS
+    """The run's objects (:class:`gantrain.training.gan.GAN`) for the config, as ``gantrain`` builds them
+    (a conditional model for the dataset's classes)."""
+    from gantrain.data import load
     from gantrain.training.gan import build_gan as build
 
-    return build(cfg, DATASETS.build(cfg.dataset).shape)
+    dataset = load(cfg.dataset)
+    classes = dataset.conditional_classes() if cfg.model.get("conditional") else 0
+    return build(cfg, dataset.shape, num_classes=classes)
 
 
 def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:

@@ -4,10 +4,12 @@ those facts use them."""
 import numpy as np
 import pytest
 
+from gantrain import api
 from gantrain.data import DATASETS, Dataset
 from gantrain.errors import ConfigError
 from gantrain.evaluation.plan import evaluation_plan, kind_of
 from gantrain.models import MODELS
+from tests.conftest import TINY
 
 NO_LABELS = {
     "mnist": "its file has no labels (y_train/y_test in the .npz, or the labels IDX file beside the images)",
@@ -47,3 +49,12 @@ def test_only_dense_models_declare_that_xla_pays_on_a_cpu():
 def test_an_unknown_name_has_no_facts():
     with pytest.raises(ConfigError, match="dataset.name: unknown dataset 'mnsit'; known: cifar10, "):
         DATASETS.facts("mnsit")
+
+
+def test_the_api_builds_a_conditional_gan_for_the_datasets_classes(mnist_npz):
+    cfg = api.compose(["model=mlp", *TINY["mlp"], "dataset=mnist", f"dataset.path={mnist_npz}",
+                       "model.conditional=true", "train.num_samples=10"])
+    gan = api.build_gan(cfg)
+    assert gan.num_classes == 10 and gan.sample_labels.shape == (10,)
+    with pytest.raises(ConfigError, match="needs class labels, and dataset ring8 has none: choose a dataset"):
+        api.build_gan(api.compose(["model=mlp", *TINY["mlp"], "dataset=ring8", "model.conditional=true"]))
