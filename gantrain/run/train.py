@@ -71,8 +71,7 @@ def train(
 
     # -- Build: seeded initialisation, deterministic kernels, every training draw from gan.rng ----
     tf.config.experimental.enable_op_determinism()
-    num_samples = opts.num_samples or (64 if dataset.is_image else 1024)
-    gan = build_gan(cfg, dataset.shape, strategy, num_samples, dataset.classes)
+    gan = build_gan(cfg, dataset.shape, strategy, dataset.classes, opts)
     streamed = {}
     if dataset.stream is not None:  # read from disk as the step trains; its position is checkpointed
         if not resume:
@@ -103,7 +102,7 @@ def train(
             tf.summary.text("environment", f"```\n{json.dumps(environment, indent=2)}\n```", step=start)
 
         # -- Loop ---------------------------------------------------------------------------------
-        real_points = dataset.x[:num_samples] if not dataset.is_image else None
+        real_points = dataset.x[:opts.preview_samples(dataset.shape)] if not dataset.is_image else None
         evaluation = Evaluation(checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed,
                                 run, ckpts, gan.num_classes)
         del dataset, checked
