@@ -35,11 +35,13 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
 
 def build_models(cfg: DictConfig):
     """``(generator, discriminator)`` for the config's model and dataset, in ``train.precision``,
-    D taking packs of ``train.pack`` (the dataset is loaded to learn its example shape)."""
-    from gantrain.data import DATASETS
+    D taking packs of ``train.pack`` (the dataset is loaded to learn its example shape and, for a
+    conditional model, its classes)."""
+    from gantrain.data import load
     from gantrain.models import build_models as build
 
-    return build(cfg.model, DATASETS.build(cfg.dataset).shape, cfg.train.precision, cfg.train.get("pack", 1))
+    dataset = load(cfg.dataset)
+    return build(cfg.model, dataset.shape, cfg.train.precision, cfg.train.get("pack", 1), _classes(cfg, dataset))
 
 
 def build_gan(cfg: DictConfig):
@@ -49,8 +51,12 @@ def build_gan(cfg: DictConfig):
     from gantrain.training.gan import build_gan as build
 
     dataset = load(cfg.dataset)
-    classes = dataset.conditional_classes() if cfg.model.get("conditional") else 0
-    return build(cfg, dataset.shape, num_classes=classes)
+    return build(cfg, dataset.shape, num_classes=_classes(cfg, dataset))
+
+
+def _classes(cfg: DictConfig, dataset) -> int:
+    """The classes a conditional model of ``dataset`` takes (0: unconditional), as train() checks them."""
+    return dataset.conditional_classes() if cfg.model.get("conditional") else 0
 
 
 def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:

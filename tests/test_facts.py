@@ -51,10 +51,12 @@ def test_an_unknown_name_has_no_facts():
         DATASETS.facts("mnsit")
 
 
-def test_the_api_builds_a_conditional_gan_for_the_datasets_classes(mnist_npz):
+def test_the_api_builds_a_conditional_model_for_the_datasets_classes(mnist_npz):
     cfg = api.compose(["model=mlp", *TINY["mlp"], "dataset=mnist", f"dataset.path={mnist_npz}",
                        "model.conditional=true", "train.num_samples=10"])
     gan = api.build_gan(cfg)
     assert gan.num_classes == 10 and gan.sample_labels.shape == (10,)
+    generator, _ = api.build_models(cfg)
+    assert [tuple(i.shape) for i in generator.inputs] == [(None, 4), (None,)]  # noise and a label
     with pytest.raises(ConfigError, match="needs class labels, and dataset ring8 has none: choose a dataset"):
-        api.build_gan(api.compose(["model=mlp", *TINY["mlp"], "dataset=ring8", "model.conditional=true"]))
+        api.build_models(api.compose(["model=mlp", *TINY["mlp"], "dataset=ring8", "model.conditional=true"]))
