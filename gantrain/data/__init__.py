@@ -133,7 +133,7 @@ def held_out(node: DictConfig) -> Dataset:
     """Real examples of the dataset ``node`` that training did not see (its ``held_out`` fact)."""
     node = OmegaConf.create(OmegaConf.to_container(node))
     how = DATASETS.facts(node.name).held_out
-    if how == "split":
+    if how == "split" and "split" in node:  # a node without the key calibrates on the examples it names
         node.split = "test" if node.split == "train" else "train"
     elif how == "reseed":
         node.seed = int(node.seed) + 1
