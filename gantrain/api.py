@@ -35,19 +35,28 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
 
 def build_models(cfg: DictConfig):
     """``(generator, discriminator)`` for the config's model and dataset, in ``train.precision``,
-    D taking packs of ``train.pack`` (the dataset is loaded to learn its example shape)."""
-    from gantrain.data import DATASETS
+    D taking packs of ``train.pack`` (the dataset is loaded to learn its example shape and, for a
+    conditional model, its classes)."""
+    from gantrain.data import load
     from gantrain.models import build_models as build
 
-    return build(cfg.model, DATASETS.build(cfg.dataset).shape, cfg.train.precision, cfg.train.get("pack", 1))
+    dataset = load(cfg.dataset)
+    return build(cfg.model, dataset.shape, cfg.train.precision, cfg.train.get("pack", 1), _classes(cfg, dataset))
 
 
 def build_gan(cfg: DictConfig):
-    """The run's objects (:class:`gantrain.training.gan.GAN`) for the config, as ``gantrain`` builds them."""
-    from gantrain.data import DATASETS
+    """The run's objects (:class:`gantrain.training.gan.GAN`) for the config, as ``gantrain`` builds them
+    (a conditional model for the dataset's classes)."""
+    from gantrain.data import load
     from gantrain.training.gan import build_gan as build
 
-    return build(cfg, DATASETS.build(cfg.dataset).shape)
+    dataset = load(cfg.dataset)
+    return build(cfg, dataset.shape, num_classes=_classes(cfg, dataset))
+
+
+def _classes(cfg: DictConfig, dataset) -> int:
+    """The classes a conditional model of ``dataset`` takes (0: unconditional), as train() checks them."""
+    return dataset.conditional_classes() if cfg.model.get("conditional") else 0
 
 
 def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:

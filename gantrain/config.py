@@ -77,6 +77,11 @@ class TrainConfig:
     rollback_lr_factor: float = 0.1  # learning rates are multiplied by this at each rollback
     max_rollbacks: int = 3  # then stop as with nan_policy=stop
 
+    def preview_samples(self, data_shape: tuple[int, ...]) -> int:
+        """Fixed-noise samples per preview of examples of ``data_shape``: ``num_samples``, else an
+        8x8 grid of images or 1024 2-D points (enough to show every mode of a mixture)."""
+        return self.num_samples or (64 if len(data_shape) == 3 else 1024)
+
 
 def _at_least(low: float) -> tuple[Callable[[float], bool], str]:
     return (lambda v: v >= low), f"must be >= {low:g}"

@@ -11,6 +11,11 @@ Usage::
     def mlp(data_shape, z_dim: int = 100): ...
 
     generator, discriminator = MODELS.build(cfg.model, data_shape=(2,))
+
+A group may also keep facts about each option that other modules read without calling it (a
+dataset's kind, a model's speed under XLA): ``Registry("model", facts=ModelFacts())`` holds the
+defaults, ``@MODELS.register("mlp", xla_on_cpu=True)`` declares an option's own, and
+``MODELS.facts("mlp")`` reads them.
 """
 
 from __future__ import annotations
@@ -29,19 +34,28 @@ from gantrain.errors import ConfigError, nearest
 class Registry:
     """Name -> function for one config group."""
 
-    def __init__(self, group: str, shared: tuple[str, ...] = ()):
+    def __init__(self, group: str, shared: tuple[str, ...] = (), facts: Any = None):
         self.group = group
         self.shared = shared  # keys every option takes, read by the group's own code, not the functions
         self._functions: dict[str, Callable[..., Any]] = {}
+        self._default_facts = facts  # a frozen dataclass: what an option declares unless it says otherwise
+        self._facts: dict[str, Any] = {}
 
-    def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(self, name: str, **facts: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Add the decorated function as ``name``, with ``facts`` (fields of the group's facts)."""
         def add(fn: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._functions:
                 raise ValueError(f"{self.group} '{name}' is registered twice")
             self._functions[name] = fn
+            self._facts[name] = dataclasses.replace(self._default_facts, **facts) if facts else self._default_facts
             return fn
 
         return add
+
+    def facts(self, name: str) -> Any:
+        """What ``name`` declared when it was registered (an unknown name fails as in :meth:`get`)."""
+        self.get(name)
+        return self._facts[name]
 
     def names(self) -> list[str]:
         return sorted(self._functions)

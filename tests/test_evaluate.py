@@ -126,7 +126,7 @@ def test_eval_errors_name_the_argument(tmp_path, make_cfg):
 def test_gantrain_eval_command(tmp_path, make_cfg):
     cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=grid25", "dataset.num_points=300")
     train(cfg, tmp_path / "run")
-    command = [sys.executable, "-m", "gantrain.evaluation.measure"]
+    command = [sys.executable, "-m", "gantrain.commands.evaluate"]
     done = subprocess.run([*command, f"run_dir={tmp_path / 'run'}", "num_samples=50"],
                           capture_output=True, text=True, env=cli_env(), timeout=300)
     assert done.returncode == 0, done.stderr

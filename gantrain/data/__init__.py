@@ -8,6 +8,9 @@ Every dataset also takes ``subset`` (``dataset.subset=600``): a fixed, class-bal
 that many examples, for data-efficient experiments and quick trials. Only training sees the
 subset; reference statistics for FID come from the whole split.
 
+Each loader also declares its dataset's facts when it registers (:class:`DatasetFacts`), for the
+modules that need them before, or without, loading it: ``DATASETS.facts("ring8").kind``.
+
 Usage: ``dataset = load(cfg.dataset)``.
 """
 
@@ -17,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from gantrain.errors import ConfigError
 from gantrain.registry import Registry
@@ -25,7 +28,23 @@ from gantrain.registry import Registry
 if TYPE_CHECKING:
     from gantrain.data.stream import ImageStream
 
-DATASETS = Registry("dataset", shared=("subset",))
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What a dataset is, declared by its loader (``@DATASETS.register(name, kind=...)``)."""
+
+    # How its samples are measured (gantrain.evaluation.plan): images; digits, images gantrain's
+    # own classifier is trained on (MNIST, Fashion-MNIST); mixture, 2-D points around known mode
+    # centres; stacked, stacked MNIST's digit triples.
+    kind: str = "images"
+    # What to do for class labels (model.conditional) when a loaded copy has none.
+    labels: str = "choose a dataset with labels (mnist, fashion_mnist, cifar10, a folder with class subfolders)"
+    # Real examples training did not see (to calibrate D): split, the other split; reseed, fresh
+    # points from the next seed; same, none exist, so its own examples.
+    held_out: str = "same"
+
+
+DATASETS = Registry("dataset", shared=("subset",), facts=DatasetFacts())
 
 SUBSET_SEED = 0  # the same subset for every run, whatever its train.seed
 
@@ -57,6 +76,19 @@ class Dataset:
     @property
     def is_image(self) -> bool:
         return len(self.shape) == 3
+
+    @property
+    def facts(self) -> DatasetFacts:
+        return DATASETS.facts(self.name)
+
+    def conditional_classes(self) -> int:
+        """The classes a conditional model (``model.conditional``) of this dataset takes; a
+        ConfigError when its labels are missing or not in memory."""
+        if self.stream is not None:
+            raise ConfigError("model.conditional", "needs the labels in memory; this folder is streamed (set dataset.in_memory=true)")
+        if self.y is None:
+            raise ConfigError("model.conditional", f"needs class labels, and dataset {self.name} has none: {self.facts.labels}")
+        return self.classes
 
     def head(self, n: int | None = None) -> np.ndarray:
         """The first ``n`` examples (all: None) as an array; a stream decodes them."""
@@ -95,6 +127,17 @@ def balanced_choice(size: int, n: int, labels: np.ndarray | None, seed: int = SU
         members = np.flatnonzero(shuffled == label)
         rank[members] = np.arange(len(members))
     return np.sort(order[np.lexsort((shuffled, rank))[:n]])
+
+
+def held_out(node: DictConfig) -> Dataset:
+    """Real examples of the dataset ``node`` that training did not see (its ``held_out`` fact)."""
+    node = OmegaConf.create(OmegaConf.to_container(node))
+    how = DATASETS.facts(node.name).held_out
+    if how == "split" and "split" in node:  # a node without the key calibrates on the examples it names
+        node.split = "test" if node.split == "train" else "train"
+    elif how == "reseed":
+        node.seed = int(node.seed) + 1
+    return DATASETS.build(node)
 
 
 def load(node: DictConfig, subset: bool = True) -> Dataset:

@@ -24,7 +24,7 @@ CLASSES = 10
 BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
 
-@DATASETS.register("cifar10")
+@DATASETS.register("cifar10", held_out="split", labels="its batches have no labels")
 def cifar10(path: Optional[str] = None, split: str = "train") -> Dataset:
     """32x32x3 natural images in 10 classes (Krizhevsky 2009)."""
     if split not in BATCHES:

@@ -38,7 +38,7 @@ MEMORY_SHARE = 0.25  # in_memory=null streams a folder whose decoded images exce
 log = logging.getLogger(__name__)
 
 
-@DATASETS.register("folder")
+@DATASETS.register("folder", labels="put each class's images in a subfolder of its own")
 def folder(path: Optional[str] = None, resolution: int = 64, channels: int = 3, in_memory: Optional[bool] = None,
            cache: bool = True) -> Dataset:
     """uint8 images (N, resolution, resolution, channels) from every image file under ``path``,

@@ -23,7 +23,8 @@ CLASSES = 10  # digits, or Fashion-MNIST's ten kinds of article
 IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 
 
-@DATASETS.register("mnist")
+@DATASETS.register("mnist", kind="digits", held_out="split",
+                   labels="its file has no labels (y_train/y_test in the .npz, or the labels IDX file beside the images)")
 def mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
     """Handwritten digits, 28x28x1 (LeCun et al. 1998)."""
     _check_split(split)
@@ -35,7 +36,8 @@ def mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
     return Dataset("mnist", *_images(source, split))
 
 
-@DATASETS.register("fashion_mnist")
+@DATASETS.register("fashion_mnist", kind="digits", held_out="split",
+                   labels="its file has no labels (the labels IDX file beside the images)")
 def fashion_mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
     """Zalando's article images, 28x28x1 (Xiao et al. 2017), in MNIST's formats."""
     _check_split(split)

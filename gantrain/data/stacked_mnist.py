@@ -16,7 +16,7 @@ from gantrain.data import DATASETS, Dataset
 from gantrain.errors import ConfigError
 
 
-@DATASETS.register("stacked_mnist")
+@DATASETS.register("stacked_mnist", kind="stacked", held_out="split")
 def stacked_mnist(path: Optional[str] = None, split: str = "train", num_points: int = 100_000, seed: int = 0) -> Dataset:
     """uint8 (num_points, 28, 28, 3); labels 100 * R digit + 10 * G digit + B digit when MNIST has labels."""
     if num_points < 1:

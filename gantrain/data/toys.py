@@ -31,13 +31,13 @@ def _mixture(name: str, centers: np.ndarray, num_points: int, std: float, seed: 
     return Dataset(name, points.astype(np.float32), centers=centers, std=std)
 
 
-@DATASETS.register("ring8")
+@DATASETS.register("ring8", kind="mixture", held_out="reseed")
 def ring8(num_points: int = 100_000, std: float = 0.01, seed: int = 0) -> Dataset:
     """8 Gaussians on the unit circle, sigma = 0.01."""
     return _mixture("ring8", ring8_centers(), num_points, std, seed)
 
 
-@DATASETS.register("grid25")
+@DATASETS.register("grid25", kind="mixture", held_out="reseed")
 def grid25(num_points: int = 100_000, std: float = 0.05, seed: int = 0) -> Dataset:
     """25 Gaussians on a 5x5 grid with spacing 2, sigma = 0.05."""
     return _mixture("grid25", grid25_centers(), num_points, std, seed)

@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from gantrain.commands.keys import check_target
 from gantrain.config import MetricOptions, check_metric_options
@@ -23,7 +22,6 @@ from gantrain.evaluation.plan import (
     Plan,
     default_num_samples,
     evaluation_plan,
-    kind_of,
 )
 from gantrain.evaluation.rejection import CALIBRATED
 from gantrain.run.directory import RunDir, atomic_write, npz_bytes
@@ -178,16 +176,11 @@ def check_single_sample_critic(pack: int, key: str) -> None:
 def held_out_examples(node) -> np.ndarray:
     """Real examples training did not see, in the model's range, to calibrate D with: the other
     split (MNIST, Fashion-MNIST, CIFAR-10, stacked MNIST), fresh points of a toy mixture; an image
-    folder has no other split, so its own images."""
-    from gantrain.data import DATASETS
+    folder has no other split, so its own images (what each loader declares, ``held_out``)."""
+    from gantrain.data import held_out
     from gantrain.evaluation.rejection import CALIBRATION_SAMPLES
 
-    node = OmegaConf.create(OmegaConf.to_container(node))
-    if "split" in node:
-        node.split = "test" if node.split == "train" else "train"
-    elif kind_of(node.name) == "mixture":
-        node.seed = int(node.seed) + 1
-    examples = DATASETS.build(node).head(CALIBRATION_SAMPLES)
+    examples = held_out(node).head(CALIBRATION_SAMPLES)
     return examples.astype(np.float32) / 127.5 - 1.0 if examples.dtype == np.uint8 else examples.astype(np.float32)
 
 

@@ -1,10 +1,11 @@
 """Which metrics a run's samples get, and what each means: the one table that the check before a
 run, the evaluation during training and ``gantrain-eval`` all read.
 
-Kinds of data: ``mixture`` (ring8, grid25: 2-D points, PacGAN's mode metrics and precision,
-recall, density and coverage of the points), ``stacked_mnist``
-(1000 digit triples read by the MNIST classifier), ``digits`` (MNIST, Fashion-MNIST: gantrain's
-classifier exists for them), ``images`` (everything else). Extractors (``eval.features``,
+Kinds of data, as each dataset's loader declares it (``gantrain.data.DatasetFacts.kind``):
+``mixture`` (ring8, grid25: 2-D points, PacGAN's mode metrics and precision, recall, density and
+coverage of the points), ``stacked`` (stacked MNIST: 1000 digit triples read by the MNIST
+classifier), ``digits`` (MNIST, Fashion-MNIST: gantrain's classifier exists for them), ``images``
+(everything else). Extractors (``eval.features``,
 ``features=``): ``auto``, ``classifier``, ``inception``, ``none`` (pixel statistics only).
 
 Usage: ``plan = evaluation_plan("mnist", "auto")`` -> ``Plan(extractor="classifier", metrics=(...))``;
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from gantrain.errors import ConfigError
 
 EXTRACTORS = ("auto", "classifier", "inception", "none")
-CLASSIFIER_DATASETS = ("mnist", "fashion_mnist")  # where gantrain trains its own classifier
 
 # name: (what it means, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -65,11 +65,10 @@ class Plan:
 
 
 def kind_of(dataset: str) -> str:
-    if dataset in ("ring8", "grid25"):
-        return "mixture"
-    if dataset == "stacked_mnist":
-        return "stacked_mnist"
-    return "digits" if dataset in CLASSIFIER_DATASETS else "images"
+    """The kind the dataset named ``dataset`` declares: images, digits, mixture or stacked."""
+    from gantrain.data import DATASETS  # the loaders, only when a name is asked about
+
+    return DATASETS.facts(dataset).kind
 
 
 def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.features", conditional: bool = False) -> Plan:
@@ -82,7 +81,7 @@ def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.featu
         return Plan("none", MODES + MANIFOLD)  # points need no features
     if features == "none":
         return Plan("none", PIXELS)
-    if kind == "stacked_mnist":
+    if kind == "stacked":
         if features == "inception":
             raise ConfigError(key, "stacked_mnist is measured by its digit triples with the MNIST classifier: "
                                    "use auto, classifier or none")
@@ -98,7 +97,7 @@ def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.featu
 def default_num_samples(dataset: str) -> int:
     """Samples per evaluation unless given: 26,000 for stacked MNIST, as VEEGAN and PacGAN count its
     1000 modes (with 2,500 even a perfect generator shows only ~920 of them), else 2,500."""
-    return 26_000 if dataset == "stacked_mnist" else 2_500
+    return 26_000 if kind_of(dataset) == "stacked" else 2_500
 
 
 def higher_is_better(metric: str) -> bool:

@@ -2,8 +2,11 @@
 
 The generator maps noise (B, z_dim) to examples (B, *data_shape); the discriminator maps
 examples to one logit each (B, 1). Usage: ``G, D = MODELS.build(cfg.model, data_shape=(28, 28, 1))``,
-or ``build_models(cfg.model, (28, 28, 1), "mixed_bfloat16")`` for another precision.
+or ``build_models(cfg.model, (28, 28, 1), "mixed_bfloat16")`` for another precision; what an
+architecture declares about itself: ``MODELS.facts("mlp").xla_on_cpu``.
 """
+
+from dataclasses import dataclass
 
 import keras
 from omegaconf import DictConfig
@@ -11,7 +14,17 @@ from omegaconf import DictConfig
 from gantrain.errors import ConfigError
 from gantrain.registry import Registry
 
-MODELS = Registry("model")
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What an architecture is, declared where it registers (``@MODELS.register(name, ...)``)."""
+
+    # XLA (train.jit_compile) makes its step faster on a CPU too: true of dense layers; XLA's
+    # convolutions on a CPU are several times slower than TensorFlow's own.
+    xla_on_cpu: bool = False
+
+
+MODELS = Registry("model", facts=ModelFacts())
 
 
 def packed_shape(data_shape: tuple[int, ...], pack: int) -> tuple[int, ...]:

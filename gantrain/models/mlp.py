@@ -25,7 +25,7 @@ from gantrain.models.conditioning import (
 from gantrain.models.spectral_norm import dense
 
 
-@MODELS.register("mlp")
+@MODELS.register("mlp", xla_on_cpu=True)
 def mlp(
     data_shape: tuple[int, ...],
     z_dim: int = 100,

@@ -31,6 +31,7 @@ from gantrain.data import Dataset, load
 from gantrain.errors import ConfigError
 from gantrain.evaluation.measure import check_driven_sampling
 from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
+from gantrain.models import MODELS
 from gantrain.run.checkpoints import Checkpoints
 from gantrain.run.directory import MetricsLog, RunDir, RunLock
 from gantrain.run.duties import (
@@ -71,8 +72,7 @@ def train(
 
     # -- Build: seeded initialisation, deterministic kernels, every training draw from gan.rng ----
     tf.config.experimental.enable_op_determinism()
-    num_samples = opts.num_samples or (64 if dataset.is_image else 1024)
-    gan = build_gan(cfg, dataset.shape, strategy, num_samples, dataset.classes)
+    gan = build_gan(cfg, dataset.shape, strategy, dataset.classes, opts)
     streamed = {}
     if dataset.stream is not None:  # read from disk as the step trains; its position is checkpointed
         if not resume:
@@ -103,7 +103,7 @@ def train(
             tf.summary.text("environment", f"```\n{json.dumps(environment, indent=2)}\n```", step=start)
 
         # -- Loop ---------------------------------------------------------------------------------
-        real_points = dataset.x[:num_samples] if not dataset.is_image else None
+        real_points = dataset.x[:opts.preview_samples(dataset.shape)] if not dataset.is_image else None
         evaluation = Evaluation(checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed,
                                 run, ckpts, gan.num_classes)
         del dataset, checked
@@ -143,7 +143,7 @@ def check(cfg: DictConfig) -> Checked:
     dataset = load(cfg.dataset)
     conditional = bool(cfg.model.get("conditional"))
     if conditional:
-        check_labels(dataset)
+        dataset.conditional_classes()
     evals = check_eval(cfg.get("eval"))
     plan = evaluation_plan(dataset.name, evals.features, conditional=conditional)
     if evals.select is not None and evals.select not in plan.metrics:
@@ -162,27 +162,13 @@ def check(cfg: DictConfig) -> Checked:
     if opts.precision is Precision.mixed_bfloat16 and on_cpu and not cpu_has_bfloat16():
         log.warning("train.precision=mixed_bfloat16: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), "
                     "so TensorFlow emulates them and a step is many times slower than in float32")
-    if opts.jit_compile and on_cpu and cfg.model.name != "mlp":
+    if opts.jit_compile and on_cpu and not MODELS.facts(cfg.model.name).xla_on_cpu:
         log.warning("train.jit_compile=true on a CPU: XLA's convolutions there are several times slower than "
                     "TensorFlow's own (README, \"Performance\"); it pays off on GPUs, and on CPUs for mlp models")
     if opts.batch_size % strategy.num_replicas_in_sync:
         raise ConfigError("train.batch_size", f"{opts.batch_size} does not divide over {strategy.num_replicas_in_sync} replicas")
     eval_samples = evals.num_samples or default_num_samples(dataset.name)
     return Checked(opts, evals, dataset, plan, eval_samples, strategy)
-
-
-def check_labels(dataset: Dataset) -> None:
-    """A conditional model needs a dataset with labels, in memory."""
-    if dataset.stream is not None:
-        raise ConfigError("model.conditional", "needs the labels in memory; this folder is streamed (set dataset.in_memory=true)")
-    if dataset.y is None:
-        where = {
-            "folder": "put each class's images in a subfolder of its own",
-            "mnist": "its file has no labels (y_train/y_test in the .npz, or the labels IDX file beside the images)",
-            "fashion_mnist": "its file has no labels (the labels IDX file beside the images)",
-            "cifar10": "its batches have no labels",
-        }.get(dataset.name, "choose a dataset with labels (mnist, fashion_mnist, cifar10, a folder with class subfolders)")
-        raise ConfigError("model.conditional", f"needs class labels, and dataset {dataset.name} has none: {where}")
 
 
 def open_run(run: RunDir, cfg: DictConfig, gan: GAN, ckpts: Checkpoints, resume: bool,

@@ -91,15 +91,16 @@ def build_gan(
     cfg: DictConfig,
     data_shape: tuple[int, ...],
     strategy: tf.distribute.Strategy | None = None,
-    num_samples: int | None = None,
     num_classes: int = 0,
+    opts: TrainConfig | None = None,
 ) -> GAN:
     """The run's objects for ``cfg`` (its ``model``, ``loss``, ``aux`` and ``train`` nodes) and
     examples of ``data_shape``, created in ``strategy``'s scope (default: the current strategy).
-    ``num_samples``: samples in the fixed sample noise (default ``train.num_samples`` or 64; a
-    conditional run rounds it up to whole rows, one per class); ``num_classes``: the labels of a
-    conditional model's dataset."""
-    opts = check_train(cfg.train)
+    ``num_classes``: the labels of a conditional model's dataset; ``opts``: ``cfg.train`` as
+    :func:`gantrain.config.check_train` returned it, when the caller has checked it already. The
+    fixed sample noise holds ``train.num_samples`` (or its default, :meth:`TrainConfig.preview_samples`)
+    samples; a conditional run rounds that up to whole rows, one per class."""
+    opts = opts or check_train(cfg.train)
     objective = LOSSES.build(cfg.loss)
     aux_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
     conditional = bool(cfg.model.get("conditional"))
@@ -133,7 +134,7 @@ def build_gan(
         augment = None
         if opts.augment:
             augment = Augmentation(tuple(opts.augment), opts.augment_p, opts.seed, opts.batch_size * opts.n_critic)
-        rows = num_samples or opts.num_samples or 64
+        rows = opts.preview_samples(data_shape)
         z_dim = noise_size(generator)
         if classes:  # one row per class, the same noise in each row: a column is one "style"
             row = tf.random.stateless_normal([-(-rows // classes), z_dim], seed=[opts.seed, 1])

@@ -45,6 +45,7 @@ from gantrain.evaluation.metrics import (
     kl_to_uniform,
     sample_quality,
 )
+from gantrain.evaluation.plan import kind_of
 
 __all__ = ["cache_dir", "cached", "class_references", "reference", "image_metrics", "check_available",
            "class_coverage", "conditional_metrics", "stacked_mode_metrics"]
@@ -61,7 +62,7 @@ def image_metrics(
     """Metrics of uint8 samples (N, H, W, C) of a run on the dataset ``node`` with ``extractor``
     (``classifier`` or ``inception``, as :func:`gantrain.evaluation.plan.evaluation_plan` resolves it);
     ``labels`` (N,): the classes a conditional run drew the samples for."""
-    if node.name == "stacked_mnist":
+    if kind_of(node.name) == "stacked":
         return stacked_mode_metrics(node, samples)
     extract, key, fingerprint = feature_extractor(node, extractor, weights, inception_graph)
     ref = reference(node, extract, key, fingerprint)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError, GantrainError
-from gantrain.evaluation.plan import CLASSIFIER_DATASETS
+from gantrain.evaluation.plan import kind_of
 from gantrain.run.directory import temporary_path
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def fingerprint(data_digest: str, epochs: int) -> str:
 def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     """The shipped or cached classifier for the dataset ``node`` (mnist or fashion_mnist), trained
     on its training split the first time."""
-    if node.name not in CLASSIFIER_DATASETS:
+    if kind_of(node.name) != "digits":
         raise ConfigError("features", f"the classifier is trained on mnist or fashion_mnist, not {node.name}")
     from gantrain.evaluation.features.stats_cache import (
         cached,
