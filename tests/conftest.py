@@ -39,14 +39,23 @@ import pytest
 
 from gantrain import api
 
+
+
+def tiny_networks() -> dict[str, list[str]]:
+    """Each model's debug=tiny networks (configs/debug/model/tiny_<model>.yaml) as overrides, for the
+    tests that set their own run length and periods (the rest of debug=tiny would change them)."""
+    from omegaconf import OmegaConf
+
+    from gantrain.config import config_dir
+    from gantrain.models import MODELS
+
+    return {model: [f"model.{key}={str(value).replace(' ', '')}" for key, value in
+                    OmegaConf.load(config_dir() / "debug" / "model" / f"tiny_{model}.yaml").items()]
+            for model in MODELS.names()}
+
+
 # Models small enough for a CPU test to train a few steps in about a second.
-TINY = {
-    "mlp": ["model.z_dim=4", "model.g_hidden=[16,16]", "model.d_hidden=[16,16]"],
-    "dcgan": ["model.z_dim=4", "model.g_channels=4", "model.d_channels=4", "model.kernel_size=3"],
-    "resnet": ["model.z_dim=4", "model.g_channels=4", "model.d_channels=4"],
-    "r3gan": ["model.z_dim=4", "model.widths=[4,4,4,4,4]", "model.blocks=[1,1,1,1,1]",
-              "model.cardinality=[2,2,2,2,2]"],
-}
+TINY = tiny_networks()
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
