@@ -27,7 +27,7 @@ CANNOT_RUN = {
     "hydra/launcher=slurm": "needs a SLURM cluster",
 }
 # The commands that read a trained run, by their entry points' modules.
-SAMPLE_COMMANDS = {"gantrain-eval": "evaluate", "gantrain-generate": "generate"}
+SAMPLE_COMMANDS = {"gantrain-eval": "commands.evaluate", "gantrain-generate": "commands.generate"}
 # New runs whose checkpoints later README commands read by step: they run at full length.
 FULL_LENGTH = ("gantrain model=mlp dataset=grid25 loss=wgan_gp",)
 
@@ -47,15 +47,16 @@ def readme_commands() -> list[tuple[str, list[str]]]:
 
 
 def shrunk(written: str, words: list[str]) -> list[str]:
-    """The overrides CI adds: 2 steps of tiny networks for a new run, 2 more for a resume, few
-    points and trials; nothing for gantrain-eval and gantrain-generate."""
+    """The overrides CI adds: debug=tiny cut to 2 steps for a new run (a full-length run keeps its
+    own periods and takes only debug=tiny's networks), 2 more for a resume, few points and trials;
+    nothing for gantrain-eval and gantrain-generate."""
     if words[0] in SAMPLE_COMMANDS:
         return []
     args = [w for w in words[1:] if w != "-m"]
     if any(a.startswith("resume=") for a in args):
         return ["train.steps=4"]
     cfg = api.compose(first_job([a for a in args if not a.startswith("hydra")]))
-    extra = TINY[cfg.model.name] + ([] if written.startswith(FULL_LENGTH) else ["train.steps=2"])
+    extra = TINY[cfg.model.name] if written.startswith(FULL_LENGTH) else ["debug=tiny", "train.steps=2"]
     if "num_points" in cfg.dataset:
         extra.append("dataset.num_points=300")
     if any(a.startswith("hparams_search=") for a in args):
