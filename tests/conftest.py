@@ -349,3 +349,16 @@ def full_disk(monkeypatch):
     monkeypatch.setattr(io, "open", opener)
     return full
 
+
+# The files that take minutes (subprocess runs of the real CLI, the README's commands), first: with
+# one test process per core and a file's tests kept together, a long file started last would leave
+# the other process idle at the end. pyproject.toml turns off xdist's own order (most tests first).
+LONGEST_FIRST = ("test_reliability.py", "test_readme.py", "test_first_hour.py", "test_cli.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
