@@ -6,7 +6,6 @@ the key.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any, Callable, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gantrain.errors import ConfigError
+from gantrain.errors import ConfigError, nearest
 from gantrain.evaluation.plan import EXTRACTORS
 from gantrain.registry import check_against
 
@@ -242,22 +241,57 @@ def check_top_level(cfg: DictConfig, overrides: list[str]) -> None:
     """Refuse top-level keys that no config defines (``+modle=mlp`` would otherwise be accepted
     and ignored), naming the nearest known key."""
     base = OmegaConf.load(config_dir() / "config.yaml")
-    groups = {p.name for p in config_dir().iterdir() if p.is_dir() and p.name != "hydra"}
-    known = (set(base) - {"defaults"}) | groups | {"hydra"}
+    known = (set(base) - {"defaults"}) | _groups() | {"hydra"}
     for key in cfg:
         if key not in known:
-            near = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f"; did you mean {near[0]}?" if near else f"; known: {', '.join(sorted(known - {'hydra'}))}"
-            raise ConfigError(str(key), f"no config defines this key{hint}")
+            raise ConfigError(str(key), f"no config defines this key{nearest(str(key), known - {'hydra'})}")
+
+
+def _groups() -> set[str]:
+    return {p.name for p in config_dir().iterdir() if p.is_dir() and p.name != "hydra"}
 
 
 def check_group_overrides(overrides: list[str]) -> None:
-    """``aux=null`` (a group set to null) is a Hydra ValueError; say how to drop a group instead."""
+    """``aux=null`` (a group set to null) is a Hydra ValueError; say how to drop a group instead.
+    ``model=dcgn`` names the nearest option (Hydra lists them all)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
 
-    groups = {p.name for p in config_dir().iterdir() if p.is_dir()}
     for override in OverridesParser.create().parse_overrides(overrides):
-        if override.key_or_group in groups and not override.is_delete() and override.value() is None:
-            group = override.key_or_group
+        group = override.key_or_group
+        if group not in _groups() or override.is_delete():
+            continue
+        if override.value() is None:
             raise ConfigError(group, f"a group cannot be set to null; drop it with ~{group} "
                                      f"(e.g. gantrain experiment=grid25 ~{group})")
+        options = {p.stem for p in (config_dir() / group).glob("*.yaml")}
+        # A plain choice or a list of them (-m model=mlp,dcgan); ranges and globs are Hydra's to expand.
+        value = override.value()
+        chosen = list(override.sweep_string_iterator()) if isinstance(value, ChoiceSweep) else [value]
+        for option in filter(lambda option: isinstance(option, str), chosen):
+            if option not in options:
+                raise ConfigError(group, f"unknown option '{option}'{nearest(option, options)}")
+
+
+def check_override_keys(overrides: list[str], compose: Callable[[list[str]], DictConfig]) -> None:
+    """Refuse an override of a key no config defines (Hydra would advise adding it with ``+``),
+    naming the nearest key at that level: ``train.stpes=100`` -> did you mean train.steps?
+
+    ``compose`` composes the config from the group choices among ``overrides`` (which decide what
+    keys there are)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    plain = [o for o in parsed if not (o.is_add() or o.is_force_add() or o.is_delete() or o.package is not None
+                                       or o.key_or_group in _groups() or "/" in o.key_or_group
+                                       or o.key_or_group.split(".")[0] == "hydra")]
+    cfg = compose([o.input_line for o in parsed if o not in plain])
+    for override in plain:
+        node, path = cfg, ""
+        for part in override.key_or_group.split("."):
+            if not isinstance(node, DictConfig):
+                break  # below a value: Hydra's message says so
+            if part not in node:
+                known = set(map(str, node)) | (_groups() if not path else set())
+                raise ConfigError(path + part, f"no config defines this key{nearest(part, known - {'hydra'}, path)}")
+            node, path = node[part], f"{path}{part}."

@@ -1,5 +1,8 @@
 """Errors a user can fix. The CLI prints them as one line (no traceback) and exits non-zero."""
 
+import difflib
+from collections.abc import Iterable
+
 
 class GantrainError(Exception):
     """A problem with the user's input or environment, explained in one sentence."""
@@ -24,3 +27,12 @@ def file_error(err: OSError) -> GantrainError:
 def naming(err: OSError, path: object) -> OSError:
     """``err``, or a copy of it naming ``path`` when it names no file (a failed write() does not)."""
     return err if err.filename is not None else OSError(err.errno, err.strerror, str(path))
+
+
+def nearest(name: str, known: Iterable[str], prefix: str = "", or_list: bool = True) -> str:
+    """"; did you mean <prefix><closest>?" when one of ``known`` is close to ``name`` (a typo), else
+    "; known: <all of them>" (or nothing, without ``or_list``)."""
+    near = difflib.get_close_matches(name, sorted(known), n=1)
+    if near:
+        return f"; did you mean {prefix}{near[0]}?"
+    return f"; known: {', '.join(sorted(known))}" if or_list else ""

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gantrain.errors import ConfigError
+from gantrain.errors import ConfigError, nearest
 
 
 class Registry:
@@ -77,7 +77,9 @@ def check_against(schema: type, node: DictConfig, prefix: str, owner: str) -> Di
     except OmegaConfBaseException as err:
         key = ".".join(part for part in (prefix, err.full_key) if part)
         if isinstance(err, KeyError) or "not in struct" in str(err):
-            raise ConfigError(key, f"not an option of {owner}") from None
+            hint = nearest(str(err.key), [f.name for f in dataclasses.fields(schema)], f"{prefix}.", or_list=False) \
+                if err.full_key == err.key else ""
+            raise ConfigError(key, f"not an option of {owner}{hint}") from None
         raise ConfigError(key, str(err.msg).splitlines()[0]) from None
 
 

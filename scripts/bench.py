@@ -8,7 +8,7 @@ graph vs XLA, one or 50 generator steps per compiled call, as steps/s and % of t
 Also measured: the machine's matmul and conv peaks, time to the first step and peak memory of a
 real ``gantrain`` run, and ``gantrain --help`` latency.
 
-Folder table: ``dataset=folder``'s default step and the smaller one the README suggests to start with.
+Folder table: ``dataset=folder``'s default step and the smaller one docs/guides/data.md suggests to start with.
 
 Usage: ``python scripts/bench.py --data ../shared/data/mnist.npz [--steps 20] [--tables dcgan,toy,folder] [--json bench.json]``
 """
@@ -166,7 +166,7 @@ def toy_rows(peak: float, steps: int) -> list[dict]:
 
 def folder_rows(steps: int) -> list[dict]:
     """``dataset=folder`` with its defaults (64x64 RGB, DCGAN 64 channels) and the smaller start
-    the README suggests (32x32, 32 channels): seconds per generator step. Random pixels stand in for
+    the data guide suggests (32x32, 32 channels): seconds per generator step. Random pixels stand in for
     photos (the arithmetic does not depend on them)."""
     rows = []
     for resolution, channels in ((64, 64), (32, 32)):

@@ -1,4 +1,4 @@
-"""Fault injection: break tiny real runs in the ways README's "Reliability" section promises to
+"""Fault injection: break tiny real runs in the ways docs/guides/reliability.md promises to
 survive, through the installed console scripts, and say for each fault whether the promise held.
 
 Usage (from the repository root): ``python scripts/fault_injection.py [--jobs 2] [-k index] [--keep]``

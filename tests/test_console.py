@@ -39,5 +39,21 @@ def test_the_filter_drops_tensorflow_s_start_up_noise_and_keeps_everything_else(
     assert filtered("".join(line + "\n" for line in lines)) == "".join(line + "\n" for line in KEPT)
 
 
+def test_the_unknown_attribute_error_of_keras_s_data_pipeline_is_dropped():
+    """As TensorFlow writes it while Keras fits the MNIST feature classifier: one long E-line that
+    reads like a failure (the runtime ignores the attribute), wrapped over several terminal lines."""
+    node_def = (
+        "E0000 00:00:1796574323.202100   27657 node_def_util.cc:682] NodeDef mentions attribute "
+        "use_unbounded_threadpool which is not in the op definition: Op<name=MapDataset; "
+        "signature=input_dataset:variant, other_arguments: -> handle:variant; attr=f:func; "
+        "attr=Targuments:list(type),min=0; attr=output_types:list(type),min=1; attr=output_shapes:list(shape),min=1; "
+        "attr=use_inter_op_parallelism:bool,default=true; attr=preserve_cardinality:bool,default=false; "
+        'attr=force_synchronous:bool,default=false; attr=metadata:string,default=""> This may be expected if your '
+        "graph generating binary is newer  than this binary. Unknown attributes will be ignored. "
+        "NodeDef: {{node ParallelMapDatasetV2/_15}}"
+    )
+    assert filtered(f"{KEPT[0]}\n{node_def}\n{KEPT[1]}\n") == f"{KEPT[0]}\n{KEPT[1]}\n"
+
+
 def test_a_progress_bar_s_partial_line_is_shown_before_its_newline():
     assert filtered("train:  50%|#####     | 2/4\rtrain: 100%") == "train:  50%|#####     | 2/4\rtrain: 100%"

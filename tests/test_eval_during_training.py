@@ -33,6 +33,30 @@ def test_metrics_every_n_steps_and_the_best_checkpoint(tmp_path, make_cfg):
     assert again["step"] == best["step"] and again["rkl"] == pytest.approx(best["value"], abs=1e-9)
 
 
+def test_steps_per_sec_counts_steps_and_not_the_evaluation(tmp_path, make_cfg, monkeypatch):
+    """The first evaluation of an MNIST run trains the feature classifier for minutes: here the real
+    evaluation is made that slow by a pause after it, and the rate logged with it stays the steps'."""
+    import time
+
+    from gantrain.run.duties import Evaluation
+
+    pause = 3.0
+    evaluate_ = Evaluation.__call__
+
+    def slow_evaluation(*args):
+        scores = evaluate_(*args)
+        time.sleep(pause)
+        return scores
+
+    monkeypatch.setattr(Evaluation, "__call__", slow_evaluation)
+    run = tmp_path / "run"
+    train(make_cfg(*TOY, "train.steps=4", "train.log_every=2", "eval.every=4", "eval.num_samples=200"), run)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    # Steps 3 and 4 (traced at step 1) of a tiny network take far less than the pause.
+    assert 2 / records[1]["steps_per_sec"] < pause / 2
+
+
 def test_resume_keeps_competing_with_the_best_so_far(tmp_path, make_cfg):
     run = tmp_path / "run"
     options = [*TOY, "eval.every=10", "eval.num_samples=200", "eval.select=coverage", "train.checkpoint_every=10"]

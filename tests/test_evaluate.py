@@ -168,7 +168,7 @@ def small_data(tmp_path_factory):
 MANIFOLD = {"precision", "recall", "density", "coverage"}
 DISTANCES = {"fid", "kid", "kid_std", "is", "is_std"} | MANIFOLD
 PIXELS = {"pixel_mean", "pixel_std", "real_pixel_mean", "real_pixel_std"}
-# The README's table (Evaluation) of what each (data, extractor) pair gets; None: refused before a run.
+# The metrics table of docs/guides/evaluation.md: what each (data, extractor) pair gets; None: refused before a run.
 README_TABLE = {
     **{("grid25", features): {"modes", "hq", "rkl"} | MANIFOLD for features in ("auto", "classifier", "inception", "none")},
     ("stacked_mnist", "auto"): {"modes", "mode_kl"}, ("stacked_mnist", "classifier"): {"modes", "mode_kl"},
@@ -182,7 +182,7 @@ README_TABLE = {
 
 @pytest.mark.parametrize("name, features", README_TABLE)
 def test_the_check_before_a_run_and_the_evaluation_agree_on_every_pair(tmp_path, make_cfg, small_data, name, features):
-    """The README's table decides: a pair it refuses stops train() before anything is written; a
+    """The evaluation guide's table decides: a pair it refuses stops train() before anything is written; a
     pair it accepts gets exactly the metrics it names."""
     from omegaconf import OmegaConf
 

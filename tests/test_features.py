@@ -40,6 +40,46 @@ def test_classifier_is_trained_once_and_cached_next_to_the_data(pattern_npz):
                                classifier.predict_logits(model, x_test[..., None]), rtol=1e-5, atol=1e-5)
 
 
+def test_the_shipped_mnist_classifier_is_the_one_its_provenance_names():
+    """Named by the fingerprint load_or_train computes for the data it records (real MNIST's training
+    split, at load_or_train's epochs), with the bytes it records and build()'s layers."""
+    import inspect
+    import json
+
+    import keras
+
+    from gantrain.evaluation.features.stats_cache import file_digest
+
+    record = json.loads((classifier.SHIPPED / "classifier_mnist.json").read_text())
+    assert record["epochs"] == inspect.signature(classifier.load_or_train).parameters["epochs"].default
+    assert record["file"] == f"classifier_mnist_{classifier.fingerprint(record['data_digest'], record['epochs'])}.keras"
+    assert file_digest(classifier.SHIPPED / record["file"]) == record["sha256"]
+    assert record["test_accuracy"] >= 0.99
+    shipped = keras.models.load_model(classifier.SHIPPED / record["file"])
+    assert [w.shape for w in shipped.get_weights()] == [w.shape for w in classifier.build().get_weights()]
+
+
+def test_a_shipped_classifier_of_the_same_data_is_used_instead_of_training(pattern_npz, tmp_path, monkeypatch):
+    """Real MNIST is not needed: the shipped file, placed where the shipped classifiers live under the
+    fingerprint of these digits, is what load_or_train returns, and nothing is trained or cached."""
+    import shutil
+
+    import keras
+
+    from gantrain.evaluation.features.stats_cache import data_digest
+
+    node = OmegaConf.create({"name": "mnist", "path": str(pattern_npz), "split": "train"})
+    (shipped,) = classifier.SHIPPED.glob("classifier_mnist_*.keras")
+    monkeypatch.setattr(classifier, "SHIPPED", tmp_path / "shipped")
+    classifier.SHIPPED.mkdir()
+    shutil.copy(shipped, classifier.SHIPPED / f"classifier_mnist_{classifier.fingerprint(data_digest(node)[0], 3)}.keras")
+    model = classifier.load_or_train(node)
+    assert list(pattern_npz.parent.glob("gantrain_classifier_*")) == []
+    x_test, _ = pattern_digits(20, 1)
+    np.testing.assert_array_equal(classifier.predict_logits(model, x_test[..., None]),
+                                  classifier.predict_logits(keras.models.load_model(shipped), x_test[..., None]))
+
+
 def test_each_digit_file_gets_its_own_classifier(pattern_npz):
     """Two MNIST-format files in one folder: the second's classifier learns the second's classes."""
     (x_train, y_train), (x_test, y_test) = pattern_digits(600, 0), pattern_digits(200, 1)

@@ -133,6 +133,7 @@ def test_losses_show_in_the_progress_bar_from_the_first_step(tmp_path, make_cfg,
 def test_the_run_records_what_it_ran_on_in_tensorboard_too(tmp_path, make_cfg):
     import tensorflow as tf
 
+    from gantrain import __version__
     from gantrain.run.train import train
 
     run = tmp_path / "run"
@@ -140,6 +141,7 @@ def test_the_run_records_what_it_ran_on_in_tensorboard_too(tmp_path, make_cfg):
     train(make_cfg(*TOY, "train.steps=2"), run, resume=True)
     records = [json.loads(line) for line in (run / "environment.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [0, 1]  # one line per start
+    assert records[0]["gantrain"] == __version__  # the version that wrote the checkpoints
     tags = set()
     for events in (run / "tb").glob("events.*"):
         for event in tf.compat.v1.train.summary_iterator(str(events)):
@@ -164,11 +166,34 @@ def test_help_explains_keys_and_groups(tmp_path):
 @pytest.mark.parametrize("overrides, named", [
     (["experiment=grid25", "aux=null"], "aux: a group cannot be set to null; drop it with ~aux (e.g. gantrain experiment=grid25 ~aux)"),
     (["+modle=mlp"], "modle: no config defines this key; did you mean model?"),
+    (["train.stpes=100"], "train.stpes: no config defines this key; did you mean train.steps?"),
 ])
 def test_group_and_key_mistakes_are_one_line(tmp_path, overrides, named, capfd, monkeypatch):
     code, _, err = gantrain_in_process(*overrides, cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == f"gantrain: error: {named}"
+    assert list(tmp_path.iterdir()) == []
+
+
+# A typo in a key at any level, or in a group's option, names the nearest one (Hydra would advise
+# appending the misspelt key with +, or list the options without the near one).
+TYPOS = [
+    ("train.stpes=100", "train.stpes: no config defines this key; did you mean train.steps?"),
+    ("modle=mlp", "modle: no config defines this key; did you mean model?"),
+    ("trian.steps=3", "trian: no config defines this key; did you mean train?"),
+    ("model=mlp model.g_hiden=[8]", "model.g_hiden: no config defines this key; did you mean model.g_hidden?"),
+    ("+train.stpes=100", "train.stpes: not an option of train; did you mean train.steps?"),
+    ("model=dcgn", "model: unknown option 'dcgn'; did you mean dcgan?"),
+    ("-m model=mlp,dcgn", "model: unknown option 'dcgn'; did you mean dcgan?"),
+    ("model=vae", "model: unknown option 'vae'; known: dcgan, mlp, r3gan, resnet"),
+]
+
+
+@pytest.mark.parametrize("overrides, named", TYPOS, ids=[case[0] for case in TYPOS])
+def test_a_typo_names_the_nearest_key_or_option(tmp_path, overrides, named, capfd, monkeypatch):
+    """The real entry point in this process: one line, exit 2, nothing written."""
+    code, _, stderr = gantrain_in_process(*overrides.split(), cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
+    assert (code, stderr.strip()) == (2, f"gantrain: error: {named}")
     assert list(tmp_path.iterdir()) == []
 
 

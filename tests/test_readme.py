@@ -1,8 +1,10 @@
-"""Every ``gantrain`` / ``gantrain-eval`` / ``gantrain-generate`` command in README.md's code blocks runs as written, in
-README order, from one empty working directory: a README that drifts from the code fails here.
+"""Every ``gantrain`` / ``gantrain-eval`` / ``gantrain-generate`` command in the bash blocks of README.md and
+of each page under docs/ runs as written, in the page's order, from an empty working directory per
+page: documentation that drifts from the code fails here.
 
-Tiny data stands in for the real files (MNIST in the Keras cache and at ``../shared/data``), and
-CI adds overrides that shrink the work (:func:`shrunk`), never ones that change what is tested.
+Tiny data stands in for the real files (MNIST in the Keras cache; the users' data folder of the
+examples, ``/data/``, moved into the test's directory by :func:`in_tmp`), and CI adds overrides that
+shrink the work (:func:`shrunk`), never ones that change what is tested.
 The commands run through the real entry points in one process; the console scripts themselves are
 run as subprocesses in test_first_hour.py and test_cli.py.
 """
@@ -19,23 +21,29 @@ import pytest
 from gantrain import api
 from tests.conftest import TINY, fake_images, gantrain_in_process
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+# Each page's commands run in their own directory, so a page that reads a run makes it first.
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
+# The examples' data folder, as a user's machine would have it; the test puts tiny files there in tmp.
+USER_DATA = "/data/"
 
-# Commands that need what CI does not have, and why. Each must still be in the README.
+# Commands that need what CI does not have, and why. Each must still be on a page.
 CANNOT_RUN = {
     "strategy=multi_worker": "needs two machines, host1 and host2",
     "hydra/launcher=slurm": "needs a SLURM cluster",
 }
 # The commands that read a trained run, by their entry points' modules.
-SAMPLE_COMMANDS = {"gantrain-eval": "commands.evaluate", "gantrain-generate": "commands.generate"}
-# New runs whose checkpoints later README commands read by step: they run at full length.
-FULL_LENGTH = ("gantrain model=mlp dataset=grid25 loss=wgan_gp",)
+SAMPLE_COMMANDS = {"gantrain-eval": "evaluate", "gantrain-generate": "generate"}
+# New runs whose checkpoints later commands of their page read by step, by page: they run at full
+# length there (the same command elsewhere is shrunk like any other).
+FULL_LENGTH = {"docs/guides/evaluation.md": ("gantrain model=mlp dataset=grid25 loss=wgan_gp",)}
 
 
-def readme_commands() -> list[tuple[str, list[str]]]:
+def page_commands(page: Path) -> list[tuple[str, list[str]]]:
     """(the command as written, its words) for each gantrain/gantrain-eval/gantrain-generate command in a bash block."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S):
+    for block in re.findall(r"```bash\n(.*?)```", page.read_text(), re.S):
         for line in block.replace("\\\n", " ").splitlines():
             for part in line.split("&&"):
                 words = shlex.split(part, comments=True)
@@ -46,7 +54,13 @@ def readme_commands() -> list[tuple[str, list[str]]]:
     return commands
 
 
-def shrunk(written: str, words: list[str]) -> list[str]:
+def in_tmp(words: list[str], root: Path) -> list[str]:
+    """The words with every value in the users' data folder (``dataset.path=/data/mnist.npz``) moved
+    under ``root``, where the test placed tiny files: nothing is read or written outside tmp."""
+    return [re.sub(f"(?<==){USER_DATA}", f"{root}{USER_DATA}", word) for word in words]
+
+
+def shrunk(written: str, words: list[str], full_length: tuple[str, ...] = ()) -> list[str]:
     """The overrides CI adds: debug=tiny cut to 2 steps for a new run (a full-length run keeps its
     own periods and takes only debug=tiny's networks), 2 more for a resume, few points and trials;
     nothing for gantrain-eval and gantrain-generate."""
@@ -56,7 +70,7 @@ def shrunk(written: str, words: list[str]) -> list[str]:
     if any(a.startswith("resume=") for a in args):
         return ["train.steps=4"]
     cfg = api.compose(first_job([a for a in args if not a.startswith("hydra")]))
-    extra = TINY[cfg.model.name] if written.startswith(FULL_LENGTH) else ["debug=tiny", "train.steps=2"]
+    extra = TINY[cfg.model.name] if written.startswith(full_length) else ["debug=tiny", "train.steps=2"]
     if "num_points" in cfg.dataset:
         extra.append("dataset.num_points=300")
     if any(a.startswith("hparams_search=") for a in args):
@@ -88,41 +102,73 @@ def tiny_folder(path: Path) -> None:
         Image.fromarray(image).save(path / f"{i}.png")
 
 
-def test_the_readme_lists_what_ci_cannot_run():
-    written = [command for command, _ in readme_commands()]
-    assert len(written) >= 10
+def test_the_pages_list_what_ci_cannot_run():
+    written = [command for page in PAGES for command, _ in page_commands(page)]
+    assert len(page_commands(README)) >= 10
     for marker in CANNOT_RUN:
-        assert any(marker in command for command in written), f"{marker} is no longer in the README"
+        assert any(marker in command for command in written), f"{marker} is no longer on any page"
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory) -> Path:
+    """The Keras cache (``home``) and the users' data folder, made once for every page, as on one
+    user's machine: the classifier cached beside the data is trained once, not once per page."""
+    root = tmp_path_factory.mktemp("machine")
+    tiny_mnist(root / "home" / "datasets" / "mnist.npz")  # where a download would put it
+    tiny_mnist(root / USER_DATA.strip("/") / "mnist.npz")
+    tiny_folder(root / USER_DATA.strip("/") / "my_images")
+    return root
 
 
 @pytest.mark.slow
-def test_every_readme_command_runs_as_written(tmp_path, capfd, monkeypatch):
+@pytest.mark.parametrize("page", [p for p in PAGES if page_commands(p)], ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_command_of_a_page_runs_as_written(page, machine, tmp_path, capfd, monkeypatch):
     """Through the real entry points, in this process (one TensorFlow start-up for all of them)."""
     import importlib
 
-    work, home = tmp_path / "work", tmp_path / "home"
+    work = tmp_path / "work"
     work.mkdir()
-    tiny_mnist(home / "datasets" / "mnist.npz")  # where a download would put it
-    tiny_mnist(tmp_path / "shared" / "data" / "mnist.npz")  # ../shared/data/mnist.npz from work/
-    tiny_folder(work / "my_images")
-    monkeypatch.setenv("KERAS_HOME", str(home))
+    monkeypatch.setenv("KERAS_HOME", str(machine / "home"))
     ran = []
-    for written, words in readme_commands():
+    for written, words in page_commands(page):
         if any(marker in written for marker in CANNOT_RUN):
             continue
-        args = words[1:] + shrunk(written, words)
+        words = in_tmp(words, machine)
+        args = words[1:] + shrunk(written, words, FULL_LENGTH.get(str(page.relative_to(ROOT)), ()))
         if words[0] in SAMPLE_COMMANDS:
             monkeypatch.chdir(work)
             capfd.readouterr()
             try:
-                importlib.import_module(f"gantrain.{SAMPLE_COMMANDS[words[0]]}").main(args)
+                importlib.import_module(f"gantrain.commands.{SAMPLE_COMMANDS[words[0]]}").main(args)
                 code = 0
             except SystemExit as exit_:
                 code = exit_.code
             out, err = capfd.readouterr()
         else:
             code, out, err = gantrain_in_process(*args, cwd=work, capsys=capfd, monkeypatch=monkeypatch)
-        assert code == 0, f"{written}\n{out[-2000:]}\n{err[-3000:]}"
+        assert code == 0, f"{page.name}: {written}\n{out[-2000:]}\n{err[-3000:]}"
         assert "Traceback" not in err, written
         ran.append(written)
-    assert len(ran) >= 10
+    assert ran
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", page.read_text(), flags=re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_link_between_the_pages_resolves_and_the_readme_links_every_guide():
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)|src=\"([^\"]+)\"", page.read_text()):
+            target = "".join(target)
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.is_file(), f"{page.relative_to(ROOT)}: {target} does not exist"
+            if anchor:
+                assert anchor in anchors(linked), f"{page.relative_to(ROOT)}: no heading for #{anchor} in {linked.name}"
+    readme = README.read_text()
+    for guide in sorted((ROOT / "docs").rglob("*.md")):
+        assert f"({guide.relative_to(ROOT)})" in readme, f"README.md does not link {guide.relative_to(ROOT)}"

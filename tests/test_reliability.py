@@ -263,7 +263,7 @@ BAD_INPUTS = [
     ("eval.sampling=best", "eval.sampling: unknown sampler 'best'"),
     ("eval.every=1 eval.sampling=drs train.pack=2", "eval.sampling: this run's D judges packs of 2"),
     ("train.bogus=1", "train.bogus"),
-    ("model=vae", "model/vae"),
+    ("model=vae", "model: unknown option 'vae'; known: dcgan, mlp, r3gan, resnet"),
     ("model.z_dim=0", "model.z_dim"),
     ("model.z_dim=oops", "model.z_dim"),
     ("model.g_channels=-8", "model.g_channels"),
@@ -271,7 +271,7 @@ BAD_INPUTS = [
     ("dataset=ring8", "model"),  # dcgan cannot make 2-D points
     ("dataset=ring8 model=mlp dataset.num_points=0", "dataset.num_points"),
     ("dataset=grid25 model=mlp dataset.std=-1", "dataset.std"),
-    ("dataset=nope", "dataset/nope"),
+    ("dataset=nope", "dataset: unknown option 'nope'"),
     ("dataset.path={missing}", "missing.npz"),
     ("dataset.path={text}", "notes.txt"),
     ("dataset.path={truncated}", "train-images-idx3-ubyte"),
@@ -279,7 +279,7 @@ BAD_INPUTS = [
     ("dataset.path={empty}", "empty"),
     ("dataset.path={mnist} dataset.split=val", "dataset.split"),
     ("dataset=cifar10 dataset.path={empty}", "dataset.path"),
-    ("strategy=tpu_pod", "strategy/tpu_pod"),
+    ("strategy=tpu_pod", "strategy: unknown option 'tpu_pod'; did you mean tpu?"),
     ("resume={missing}", "resume"),
     ("resume={run} model=mlp", "model"),  # a resume cannot change the model
     ("resume={run} loss.gp_weight=1", "loss.gp_weight"),

@@ -44,11 +44,11 @@ def render_help(overrides: list[str]) -> str:
     choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    comments = _comments(config_dir() / "config.yaml", "")
+    comments = key_comments(config_dir() / "config.yaml", "")
     for group, option in choices.items():
         path = config_dir() / group / f"{option}.yaml"
         if option is not None and not group.startswith("hydra") and path.is_file():
-            comments.update(_comments(path, group))
+            comments.update(key_comments(path, group))
     groups = "\n".join(
         f"{group.name}: {', '.join(sorted(p.stem for p in group.glob('*.yaml')))}"
         for group in sorted(config_dir().iterdir()) if group.is_dir() and group.name != "hydra"
@@ -64,7 +64,7 @@ def render_help(overrides: list[str]) -> str:
     ])
 
 
-def _comments(path: Path, package: str) -> dict[str, str]:
+def key_comments(path: Path, package: str) -> dict[str, str]:
     """Dotted key -> its comment in a YAML file: the comment on its line, else the comment lines
     right above it. ``package``: the group a file's keys belong to (none for ``_global_``)."""
     found, stack, above = {}, [], []

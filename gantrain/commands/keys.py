@@ -3,7 +3,7 @@ their keys are a dataclass's fields, parsed and checked by OmegaConf, listed by 
 
 Each key is an argument of the function the command runs, by the same name.
 
-Usage: ``result = run_command("gantrain-eval", EvalCommand, evaluate, usage)`` (None after --help).
+Usage: ``result = run_command("gantrain-eval", EvalCommand, evaluate, usage)`` (None after --help or --version).
 """
 
 from __future__ import annotations
@@ -17,16 +17,20 @@ from typing import Any, Callable
 from omegaconf import OmegaConf
 
 from gantrain.commands import console
+from gantrain.commands.version import version_text
 from gantrain.errors import ConfigError, GantrainError, file_error
 from gantrain.registry import check_against
 
 
 def run_command(program: str, schema: type, action: Callable[..., Any], usage: Callable[[], str],
                 argv: list[str] | None = None) -> Any:
-    """The console entry point's work: a quiet console, ``--help``, the keys parsed and passed to
+    """The console entry point's work: ``--version``, a quiet console, ``--help``, the keys parsed and passed to
     ``action`` by name; a bad input or a file-system fault ends with one line on stderr and exit code 2."""
-    console.quiet_tensorflow()
     args = sys.argv[1:] if argv is None else argv
+    if "--version" in args:
+        print(version_text())
+        return None
+    console.quiet_tensorflow()
     if any(a in ("-h", "--help") for a in args):
         print(usage())
         return None

@@ -22,14 +22,25 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import CompactHydraException, HydraException, OverrideParseException
+from hydra.errors import (
+    CompactHydraException,
+    ConfigCompositionException,
+    HydraException,
+    OverrideParseException,
+)
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gantrain.commands import console
 from gantrain.commands.targets import check_targets, unswept
-from gantrain.config import check_group_overrides, check_top_level, config_dir
+from gantrain.commands.version import version_text
+from gantrain.config import (
+    check_group_overrides,
+    check_override_keys,
+    check_top_level,
+    config_dir,
+)
 from gantrain.errors import ConfigError, GantrainError, file_error
 from gantrain.evaluation.plan import kind_of
 from gantrain.run.directory import (
@@ -189,6 +200,9 @@ def _override_value(text: str) -> str:
 
 def main() -> None:
     """Console entry point: reject bad overrides in one line before Hydra creates any directory."""
+    if "--version" in sys.argv[1:]:  # gantrain's versions, not Hydra's own --version
+        print(version_text())
+        return
     console.quiet_tensorflow()
     args = get_args_parser().parse_args()
     informational = args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
@@ -231,7 +245,12 @@ def _precheck(overrides: list[str], multirun: bool) -> str | None:
             jobs = [unswept(overrides)]
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         for job in jobs:
-            cfg = compose("config", overrides=job, return_hydra_config=True)
+            try:
+                cfg = compose("config", overrides=job, return_hydra_config=True)
+            except ConfigCompositionException:
+                # Hydra advises appending (+key=value) any key it cannot find: a typo is likelier.
+                check_override_keys(job, lambda choices: compose("config", overrides=choices))
+                raise
             check_targets(cfg)
             check_top_level(cfg, job)
             if cfg.resume and multirun:

@@ -107,6 +107,10 @@ class Log(Duty):
         """Measure steps per second from ``done`` on (a start, a resume or a rollback)."""
         self.since, self.since_step = time.perf_counter(), done
 
+    def exclude(self, seconds: float) -> None:
+        """Time the loop spent on something other than steps (an evaluation) does not count."""
+        self.since += seconds
+
     def __call__(self, done: int, metrics: dict[str, float]) -> dict[str, float]:
         now = time.perf_counter()
         record = {"step": done, **metrics, "steps_per_sec": (done - self.since_step) / max(now - self.since, 1e-9)}

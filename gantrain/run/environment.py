@@ -24,7 +24,7 @@ PACKAGES = ("gantrain", "tensorflow", "keras", "hydra-core", "omegaconf", "numpy
 
 def describe(devices: list[str]) -> dict:
     """Versions, commit, Python, platform, and the ``devices`` the run computes on."""
-    record: dict = {name: _version(name) for name in PACKAGES}
+    record: dict = {name: package_version(name) for name in PACKAGES}
     record.update(source_commit())
     record.update({
         "python": platform.python_version(),
@@ -54,7 +54,8 @@ def _git(root: Path, *args: str) -> str:
                           timeout=10).stdout.strip()
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed version of the distribution ``package``, or None."""
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -240,7 +241,9 @@ def loop(gan: GAN, train_step, opts: TrainConfig, start: int, stop: GracefulStop
         if gan.ema is not None and any(due.values()):
             gan.ema.standing_statistics()  # batch-norm statistics of the averaged weights
         if due[duties.evaluation]:
+            started = time.perf_counter()
             metrics.update(duties.evaluation(done, gan.sampler, gan.discriminator))
+            duties.log.exclude(time.perf_counter() - started)  # steps_per_sec counts steps only
         if due[duties.log] or due[duties.evaluation]:
             last = duties.log(done, metrics)
         if due[duties.preview]:
