@@ -39,14 +39,22 @@ import pytest
 
 from gantrain import api
 
+
+def tiny_networks() -> dict[str, list[str]]:
+    """Each model's debug=tiny networks (configs/debug/model/tiny_<model>.yaml) as overrides, for the
+    tests that set their own run length and periods (the rest of debug=tiny would change them)."""
+    from omegaconf import OmegaConf
+
+    from gantrain.config import config_dir
+    from gantrain.models import MODELS
+
+    return {model: [f"model.{key}={str(value).replace(' ', '')}" for key, value in
+                    OmegaConf.load(config_dir() / "debug" / "model" / f"tiny_{model}.yaml").items()]
+            for model in MODELS.names()}
+
+
 # Models small enough for a CPU test to train a few steps in about a second.
-TINY = {
-    "mlp": ["model.z_dim=4", "model.g_hidden=[16,16]", "model.d_hidden=[16,16]"],
-    "dcgan": ["model.z_dim=4", "model.g_channels=4", "model.d_channels=4", "model.kernel_size=3"],
-    "resnet": ["model.z_dim=4", "model.g_channels=4", "model.d_channels=4"],
-    "r3gan": ["model.z_dim=4", "model.widths=[4,4,4,4,4]", "model.blocks=[1,1,1,1,1]",
-              "model.cardinality=[2,2,2,2,2]"],
-}
+TINY = tiny_networks()
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -62,14 +70,18 @@ def fake_images(n: int, h: int, w: int, c: int | None = None, seed: int = 0) -> 
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
-@pytest.fixture
-def mnist_npz(tmp_path: Path) -> Path:
-    """A 64-image MNIST in the Keras mnist.npz layout."""
-    path = tmp_path / "mnist.npz"
+def write_mnist_npz(folder: Path) -> Path:
+    """folder/mnist.npz: a 64-image MNIST in the Keras mnist.npz layout."""
+    path = folder / "mnist.npz"
     labels = np.arange(64, dtype=np.uint8) % 10
     np.savez(path, x_train=fake_images(64, 28, 28), y_train=labels,
              x_test=fake_images(16, 28, 28, seed=1), y_test=labels[:16])
     return path
+
+
+@pytest.fixture
+def mnist_npz(tmp_path: Path) -> Path:
+    return write_mnist_npz(tmp_path)
 
 
 def write_cifar_batches(folder: Path, per_batch: int = 4) -> dict[str, np.ndarray]:
@@ -263,6 +275,25 @@ def gantrain_in_process(*args: str, cwd: Path, capsys, monkeypatch) -> tuple[int
     return code, out, err
 
 
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Callable[[list[str], Path], Path]:
+    """trained(overrides, run_dir): a copy at run_dir of a finished run of those overrides, trained
+    once per test process (later calls copy it): tests that only read or damage a run share one."""
+    from gantrain.run.train import train
+
+    made: dict[tuple[str, ...], Path] = {}
+
+    def copy_of(overrides: list[str], run_dir: Path) -> Path:
+        key = tuple(overrides)
+        if key not in made:
+            made[key] = tmp_path_factory.mktemp("trained") / "run"
+            train(api.compose(overrides), made[key])
+        shutil.copytree(made[key], run_dir)
+        return run_dir
+
+    return copy_of
+
+
 @pytest.fixture
 def built_gans(monkeypatch) -> list:
     """The GANs train() builds during the test, in order: the real objects, to read what a run holds
@@ -317,3 +348,17 @@ def full_disk(monkeypatch):
     monkeypatch.setattr(builtins, "open", opener)
     monkeypatch.setattr(io, "open", opener)
     return full
+
+
+# The files that take minutes (subprocess runs of the real CLI, the README's commands), first: with
+# one test process per core and a file's tests kept together, a long file started last would leave
+# the other process idle at the end. pyproject.toml turns off xdist's own order (most tests first).
+LONGEST_FIRST = ("test_reliability.py", "test_readme.py", "test_first_hour.py", "test_cli.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order

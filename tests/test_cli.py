@@ -13,7 +13,7 @@ from PIL import Image
 
 from gantrain.commands.train import ending
 from gantrain.pictures import PAD
-from tests.conftest import TINY, assert_same_state, gantrain
+from tests.conftest import TINY, assert_same_state, gantrain, write_mnist_npz
 
 
 def tiny_mnist_run(mnist_npz: Path, run_dir: Path, steps: int, *extra: str) -> list[str]:
@@ -33,10 +33,22 @@ def test_help_lists_groups_and_options_from_any_directory(tmp_path):
     assert list(tmp_path.iterdir()) == []  # --help writes nothing
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    """Three console-script runs the tests below read, each paying TensorFlow's start-up once:
+    6 steps straight; 3 steps; then that run resumed to 6 in its own directory."""
+    root = tmp_path_factory.mktemp("cli")
+    mnist_npz = write_mnist_npz(root)
+    straight, split = root / "straight", root / "split"
+    done = {"straight": gantrain(*tiny_mnist_run(mnist_npz, straight, 6), cwd=root, env_home=root),
+            "split": gantrain(*tiny_mnist_run(mnist_npz, split, 3), cwd=root, env_home=root)}
+    done["resume"] = gantrain(f"resume={split}", "train.steps=6", cwd=root, env_home=root)
+    return {"root": root, "straight": straight, "split": split, "done": done}
+
+
 @pytest.mark.slow
-def test_run_then_resume_in_the_same_directory(tmp_path, mnist_npz):
-    run = tmp_path / "run"
-    result = gantrain(*tiny_mnist_run(mnist_npz, run, 6), cwd=tmp_path, env_home=tmp_path)
+def test_a_run_writes_its_config_samples_checkpoints_and_metrics(runs):
+    run, result = runs["straight"], runs["done"]["straight"]
     assert result.returncode == 0, result.stderr
     assert (run / ".hydra" / "config.yaml").is_file()
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000003.png", "step_000006.png"]
@@ -46,23 +58,22 @@ def test_run_then_resume_in_the_same_directory(tmp_path, mnist_npz):
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["step"] == 6 and all(math.isfinite(last[k]) for k in ("d_loss", "g_loss", "gp"))
 
-    result = gantrain(f"resume={run}", "train.steps=9", cwd=tmp_path, env_home=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert f"resumed {run} at step 6" in result.stdout
-    assert (run / "checkpoints" / "ckpt-9.index").is_file() and (run / "samples" / "step_000009.png").is_file()
+
+@pytest.mark.slow
+def test_resume_continues_in_the_same_directory(runs):
+    run, result = runs["split"], runs["done"]["resume"]
+    assert runs["done"]["split"].returncode == 0 and result.returncode == 0, result.stderr
+    assert f"resumed {run} at step 3" in result.stdout
+    assert (run / "checkpoints" / "ckpt-6.index").is_file() and (run / "samples" / "step_000006.png").is_file()
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [6, 9]
-    assert [p for p in tmp_path.iterdir() if p.is_dir()] == [run]  # no second run directory
+    assert steps == [3, 6]
+    assert sorted(p.name for p in runs["root"].iterdir() if p.is_dir()) == ["split", "straight"]  # no third run directory
 
 
 @pytest.mark.slow
-def test_resume_is_bitwise_identical_to_a_straight_run(tmp_path, mnist_npz):
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    assert gantrain(*tiny_mnist_run(mnist_npz, straight, 6), env_home=tmp_path).returncode == 0
-    assert gantrain(*tiny_mnist_run(mnist_npz, split, 3), env_home=tmp_path).returncode == 0
-    result = gantrain(f"resume={split}", "train.steps=6", env_home=tmp_path)
-    assert result.returncode == 0, result.stderr
-
+def test_resume_is_bitwise_identical_to_a_straight_run(runs):
+    straight, split = runs["straight"], runs["split"]
+    assert all(result.returncode == 0 for result in runs["done"].values())
     png = "samples/step_000006.png"
     assert (straight / png).read_bytes() == (split / png).read_bytes()
     assert_same_state(*(str(run / "checkpoints" / "ckpt-6") for run in (straight, split)))
@@ -71,8 +82,8 @@ def test_resume_is_bitwise_identical_to_a_straight_run(tmp_path, mnist_npz):
 @pytest.mark.slow
 def test_multirun_writes_a_summary_row_per_job(tmp_path):
     sweep = tmp_path / "sw"
-    result = gantrain("-m", "model=mlp", "dataset=grid25", "loss=gan,wgan_gp", "train.steps=3",
-                      *TINY["mlp"], "dataset.num_points=1000", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = gantrain("-m", "model=mlp", "dataset=grid25", "loss=gan,wgan_gp", "debug=tiny", "train.steps=3",
+                      "dataset.num_points=1000", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     rows = list(csv.DictReader(open(sweep / "summary.csv")))

@@ -30,6 +30,22 @@ def test_each_yaml_file_matches_its_function_signature(registry):
         registry.options(node, context)  # raises on unknown keys or wrong types
 
 
+def test_debug_tiny_has_networks_exactly_for_each_registered_model():
+    files = sorted(p.stem for p in (config_dir() / "debug" / "model").glob("*.yaml"))
+    assert files == [f"tiny_{name}" for name in MODELS.names()]
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+def test_debug_tiny_shrinks_every_model_after_a_preset_and_yields_to_the_command_line(make_cfg, model):
+    plain, tiny = make_cfg(f"model={model}"), make_cfg(f"model={model}", "debug=tiny")
+    assert tiny.model.z_dim < plain.model.z_dim and tiny.train.steps < plain.train.steps
+    MODELS.options(tiny.model, ("data_shape",))
+    check_train(tiny.train)
+    preset = make_cfg("experiment=grid25", "debug=tiny", "train.steps=9")
+    assert (list(preset.model.g_hidden), preset.model.z_dim, preset.train.steps_per_call) == ([16, 16], 4, 1)
+    assert (preset.loss.name, preset.train.steps) == ("nsgan", 9)
+
+
 def test_defaults_are_dcgan_wgan_gp_mnist(make_cfg):
     cfg = make_cfg()
     assert (cfg.model.name, cfg.loss.name, cfg.dataset.name, cfg.strategy.name) == (

@@ -19,6 +19,8 @@ from gantrain.run.train import train
 from tests.conftest import TINY, cli_env, snapshot
 
 FAST = ["train.steps=2", "train.batch_size=4", "train.n_critic=1", "train.checkpoint_every=1"]
+# A finished toy run the error-case tests below read (each its own copy of one trained run).
+TOY = ["model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"]
 
 
 def test_samples_of_the_true_mixture_score_perfectly():
@@ -249,8 +251,8 @@ def run_eval(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_export_keeps_an_existing_file_unless_overwrite_is_given(tmp_path, make_cfg, capsys):
-    train(make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"), tmp_path / "run")
+def test_export_keeps_an_existing_file_unless_overwrite_is_given(tmp_path, trained, capsys):
+    trained(TOY, tmp_path / "run")
     mine = tmp_path / "mine.npz"
     np.savez(mine, x_train=np.arange(5))
     before = mine.read_bytes()
@@ -270,8 +272,8 @@ def test_export_keeps_an_existing_file_unless_overwrite_is_given(tmp_path, make_
     assert "overwrite=False" in run_eval(capsys, "--help")[1]
 
 
-def test_an_export_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path, make_cfg, capsys, full_disk):
-    train(make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"), tmp_path / "run")
+def test_an_export_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path, trained, capsys, full_disk):
+    trained(TOY, tmp_path / "run")
     (tmp_path / "notes.txt").write_text("a file")
     full_disk.append(tmp_path / "full")
     before = snapshot(tmp_path)
@@ -283,8 +285,8 @@ def test_an_export_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_pat
         assert snapshot(tmp_path) == before
 
 
-def test_an_eval_json_that_is_a_folder_is_one_line(tmp_path, make_cfg, capsys):
-    train(make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=200"), tmp_path / "run")
+def test_an_eval_json_that_is_a_folder_is_one_line(tmp_path, trained, capsys):
+    trained(TOY, tmp_path / "run")
     (tmp_path / "run" / "eval.json").mkdir()
     capsys.readouterr()
     code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7")

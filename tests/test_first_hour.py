@@ -61,17 +61,17 @@ def test_a_bare_command_runs_in_a_dated_directory_and_says_what_next(tmp_path):
 REFUSED = ["train.g_lr=-1", "train.steps=abc", "dataset.path=missing.npz"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("bad", REFUSED)
-def test_a_refused_command_leaves_nothing_behind(tmp_path, bad):
+def test_a_refused_command_leaves_nothing_behind(tmp_path, bad, capfd, monkeypatch):
+    """The real entry point in this process; the console script is refused in the test below."""
     other = tmp_path / "outputs" / "2000-01-01" / "00-00-00"  # a run the user had: untouched
     other.mkdir(parents=True)
     (other / "metrics.jsonl").write_text('{"step": 1}\n')
     before = snapshot(tmp_path)
-    result = gantrain(*TOY, bad, cwd=tmp_path, env_home=tmp_path.parent / "home")
-    assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
-    assert len(errors) == 1 and bad.split("=")[0].split(".")[-1] in errors[0], result.stderr
+    code, _, err = gantrain_in_process(*TOY, bad, cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
+    assert code == 2
+    errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
+    assert len(errors) == 1 and bad.split("=")[0].split(".")[-1] in errors[0], err
     assert snapshot(tmp_path) == before
 
 
@@ -163,16 +163,15 @@ def test_help_explains_keys_and_groups(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("overrides, named", [
     (["experiment=grid25", "aux=null"], "aux: a group cannot be set to null; drop it with ~aux (e.g. gantrain experiment=grid25 ~aux)"),
     (["+modle=mlp"], "modle: no config defines this key; did you mean model?"),
     (["train.stpes=100"], "train.stpes: no config defines this key; did you mean train.steps?"),
 ])
-def test_group_and_key_mistakes_are_one_line(tmp_path, overrides, named):
-    result = gantrain(*overrides, cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == f"gantrain: error: {named}"
+def test_group_and_key_mistakes_are_one_line(tmp_path, overrides, named, capfd, monkeypatch):
+    code, _, err = gantrain_in_process(*overrides, cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"gantrain: error: {named}"
     assert list(tmp_path.iterdir()) == []
 
 

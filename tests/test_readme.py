@@ -61,15 +61,16 @@ def in_tmp(words: list[str], root: Path) -> list[str]:
 
 
 def shrunk(written: str, words: list[str], full_length: tuple[str, ...] = ()) -> list[str]:
-    """The overrides CI adds: 2 steps of tiny networks for a new run, 2 more for a resume, few
-    points and trials; nothing for gantrain-eval and gantrain-generate."""
+    """The overrides CI adds: debug=tiny cut to 2 steps for a new run (a full-length run keeps its
+    own periods and takes only debug=tiny's networks), 2 more for a resume, few points and trials;
+    nothing for gantrain-eval and gantrain-generate."""
     if words[0] in SAMPLE_COMMANDS:
         return []
     args = [w for w in words[1:] if w != "-m"]
     if any(a.startswith("resume=") for a in args):
         return ["train.steps=4"]
     cfg = api.compose(first_job([a for a in args if not a.startswith("hydra")]))
-    extra = TINY[cfg.model.name] + ([] if written.startswith(full_length) else ["train.steps=2"])
+    extra = TINY[cfg.model.name] if written.startswith(full_length) else ["debug=tiny", "train.steps=2"]
     if "num_points" in cfg.dataset:
         extra.append("dataset.num_points=300")
     if any(a.startswith("hparams_search=") for a in args):

@@ -95,7 +95,7 @@ def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_the_current_step_and_exits_zero(tmp_path):
+def test_sigterm_checkpoints_the_current_step_and_exits_zero(tmp_path, capfd, monkeypatch):
     run = tmp_path / "run"
     args = [*TOY, "train.steps=100000", "train.checkpoint_every=100000", "train.log_every=1",
             f"hydra.run.dir={run}"]
@@ -111,9 +111,10 @@ def test_sigterm_checkpoints_the_current_step_and_exits_zero(tmp_path):
     assert latest_checkpoint_step(run) == metric_steps(run)[-1] > 0  # a checkpoint at the current step
     assert "stopped by SIGTERM" in stdout
 
-    stopped_at = latest_checkpoint_step(run)
-    result = gantrain(f"resume={run}", f"train.steps={stopped_at + 5}", env_home=tmp_path)
-    assert result.returncode == 0, result.stderr
+    stopped_at = latest_checkpoint_step(run)  # resumed through the real entry point, in this process
+    code, _, err = gantrain_in_process(f"resume={run}", f"train.steps={stopped_at + 5}", cwd=tmp_path, capsys=capfd,
+                                       monkeypatch=monkeypatch)
+    assert code == 0, err
     assert latest_checkpoint_step(run) == stopped_at + 5
 
 
@@ -121,12 +122,13 @@ ABSURD_LR = ["loss=nsgan", "train.n_critic=1", "train.g_lr=1e12", "train.d_lr=1e
              "train.checkpoint_every=5"]
 
 
-@pytest.mark.slow
-def test_divergence_stops_with_a_message_and_keeps_the_good_checkpoint(tmp_path):
+def test_divergence_stops_with_a_message_and_keeps_the_good_checkpoint(tmp_path, capfd, monkeypatch):
+    """The real entry point in this process: the console output and exit code a user sees."""
     run = tmp_path / "run"
-    result = gantrain(*TOY, *ABSURD_LR, f"hydra.run.dir={run}", env_home=tmp_path)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("gantrain: error:")]
+    code, _, err = gantrain_in_process(*TOY, *ABSURD_LR, f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd,
+                                       monkeypatch=monkeypatch)
+    assert code != 0 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
     # Step 1's update throws the weights far out; step 2's losses are the first non-finite values.
     assert len(errors) == 1 and "training diverged: non-finite" in errors[0] and " at step 2;" in errors[0], errors
     assert "the last good checkpoint (step 0) is kept" in errors[0] and latest_checkpoint_step(run) == 0
@@ -134,20 +136,23 @@ def test_divergence_stops_with_a_message_and_keeps_the_good_checkpoint(tmp_path)
     assert all(np.isfinite(v).all() for v in values.values() if np.issubdtype(np.asarray(v).dtype, np.floating))
 
 
-@pytest.mark.slow
-def test_rollback_recovers_and_finishes(tmp_path):
+def test_rollback_recovers_and_finishes(tmp_path, capfd, monkeypatch):
     run = tmp_path / "run"
-    result = gantrain(*TOY, *ABSURD_LR, "train.nan_policy=rollback", "train.rollback_lr_factor=1e-14",
-                      f"hydra.run.dir={run}", env_home=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "rolled back to step 0 with learning rates x1e-14 (rollback 1 of 3)" in result.stdout
+    code, out, err = gantrain_in_process(*TOY, *ABSURD_LR, "train.nan_policy=rollback", "train.rollback_lr_factor=1e-14",
+                                         f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert "rolled back to step 0 with learning rates x1e-14 (rollback 1 of 3)" in out
     assert latest_checkpoint_step(run) == 20
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(line["d_loss"]) and math.isfinite(line["g_loss"]) for line in lines)
 
 
+SHORT = [*TOY, "train.batch_size=8", "train.n_critic=1", "train.log_every=1"]
+TWO_STEPS = [*SHORT, "train.steps=2"]  # a finished run that the tests below damage or resume (each its own copy)
+
+
 def tiny_cfg(make_cfg, *extra):
-    return make_cfg(*TOY, "train.batch_size=8", "train.n_critic=1", "train.log_every=1", *extra)
+    return make_cfg(*SHORT, *extra)
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, make_cfg, caplog):
@@ -161,9 +166,9 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, make_cfg
     assert metric_steps(run) == list(range(1, 10))
 
 
-def test_resume_into_an_incompatible_model_is_one_clear_line(tmp_path, make_cfg):
+def test_resume_into_an_incompatible_model_is_one_clear_line(tmp_path, make_cfg, trained):
     run = tmp_path / "run"
-    train(tiny_cfg(make_cfg, "train.steps=2"), run)
+    trained(TWO_STEPS, run)
     with pytest.raises(GantrainError) as err:
         train(tiny_cfg(make_cfg, "train.steps=4", "model.g_hidden=[32]"), run, resume=True)
     assert str(err.value).startswith("resume: no checkpoint in ") and "\n" not in str(err.value)
@@ -436,11 +441,11 @@ def test_a_full_disk_before_the_run_starts_is_one_line_and_leaves_nothing(tmp_pa
     assert snapshot(tmp_path) == before
 
 
-def test_a_saved_config_that_cannot_be_read_is_one_line_naming_it(tmp_path, make_cfg, capfd, monkeypatch):
+def test_a_saved_config_that_cannot_be_read_is_one_line_naming_it(tmp_path, trained, capfd, monkeypatch):
     from gantrain.commands.evaluate import main as evaluate_main
 
     run = tmp_path / "run"
-    train(tiny_cfg(make_cfg, "train.steps=2"), run)
+    trained(TWO_STEPS, run)
     config = run / ".hydra" / "config.yaml"
     config.write_text("train: {steps: [2\n")  # cut short
     before = snapshot(tmp_path)
@@ -456,12 +461,12 @@ def test_a_saved_config_that_cannot_be_read_is_one_line_naming_it(tmp_path, make
     assert snapshot(tmp_path) == before
 
 
-def test_a_checkpoint_that_cannot_be_written_leaves_no_temporary_folder(tmp_path, make_cfg, monkeypatch):
+def test_a_checkpoint_that_cannot_be_written_leaves_no_temporary_folder(tmp_path, make_cfg, trained, monkeypatch):
     """The disk fills while TensorFlow merges the shards it wrote into ckpt-4_temp/."""
     from tensorflow.python.ops import gen_io_ops
 
     run = tmp_path / "run"
-    train(tiny_cfg(make_cfg, "train.steps=2"), run)
+    trained(TWO_STEPS, run)
 
     def disk_full(*args, **kwargs):
         raise tf.errors.ResourceExhaustedError(None, None, "ckpt-4.index: No space left on device")

@@ -46,9 +46,8 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
-def test_a_lost_index_finds_the_checkpoints_from_their_files(tmp_path, make_cfg, caplog, damage):
-    run = tmp_path / "run"
-    train(toy_cfg(make_cfg, "train.steps=6", "train.checkpoint_every=2", "train.keep_checkpoints=3"), run)
+def test_a_lost_index_finds_the_checkpoints_from_their_files(tmp_path, make_cfg, trained, caplog, damage):
+    run = trained([*TOY, "train.steps=6", "train.checkpoint_every=2", "train.keep_checkpoints=3"], tmp_path / "run")
     DAMAGE[damage](run / "checkpoints" / "checkpoint")
     assert evaluate(run, num_samples=50)["step"] == 6
     assert generate(run, tmp_path / "out", format="npz", num_samples=8)["step"] == 6
