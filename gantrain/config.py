@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from gantrain.errors import ConfigError
 from gantrain.evaluation.plan import EXTRACTORS
@@ -232,7 +232,7 @@ def _typed(node: DictConfig) -> Any:
     schedule) is a ConfigError naming it."""
     try:
         return OmegaConf.to_object(node)
-    except OmegaConfBaseException as err:
+    except MissingMandatoryValue as err:
         raise ConfigError(f"train.{err.full_key}", "needs a value") from None
 
 
