@@ -17,7 +17,7 @@ from a stream. Scheduled hyperparameters (``train.schedule``) are set from the s
 Usage::
 
     step = make_train_step(build_gan(cfg, data_shape), data, check_train(cfg.train))
-    metrics = step()   # one generator step: {"d_loss", "g_loss"[, "gp"]}, scalar tensors
+    metrics = step()   # one generator step: {"d_loss", "g_loss"[, "gp"][, "schedule/lr", ...]}, scalar tensors
     metrics = step(4)  # four, in one call
 """
 
