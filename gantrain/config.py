@@ -11,8 +11,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from gantrain.errors import ConfigError, nearest
 from gantrain.evaluation.plan import EXTRACTORS
@@ -35,6 +35,29 @@ class Precision(Enum):
     float32 = "float32"
     mixed_bfloat16 = "mixed_bfloat16"  # bfloat16 compute, float32 weights; no loss scaling needed
     mixed_float16 = "mixed_float16"  # float16 compute with dynamic loss scaling (GPUs)
+
+
+@dataclass
+class ScheduleOptions:
+    """One cosine schedule (R3GAN's ``cosine_decay_with_warmup``, ``gantrain.training.schedules``)
+    from the value of the key it schedules (its base) to ``final``; horizons in generator steps."""
+
+    final: float = MISSING
+    steps: int = MISSING  # the value is final from here on
+    warmup: int = 0  # steps rising linearly from warmup_value to the base first
+    warmup_value: float = 0.0
+    hold: int = 0  # steps at the base after the warm-up, before the decay
+
+
+@dataclass
+class ScheduleConfig:
+    """``train.schedule``: each quantity constant (null) or following a :class:`ScheduleOptions`."""
+
+    lr: Optional[ScheduleOptions] = None  # base train.g_lr; train.d_lr by the same factor
+    beta2: Optional[ScheduleOptions] = None  # base train.beta2
+    gamma: Optional[ScheduleOptions] = None  # base loss.gp_weight, the penalty's weight
+    ema: Optional[ScheduleOptions] = None  # the average's half-life in real images; base from train.ema
+    augment_p: Optional[ScheduleOptions] = None  # base train.augment_p
 
 
 @dataclass
@@ -76,6 +99,9 @@ class TrainConfig:
     nan_policy: NanPolicy = NanPolicy.stop
     rollback_lr_factor: float = 0.1  # learning rates are multiplied by this at each rollback
     max_rollbacks: int = 3  # then stop as with nan_policy=stop
+    # R3GAN's cosine schedules of the learning rate, Adam's beta2, the penalty's weight, the
+    # average's horizon and the augmentation's probability; null: constant.
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
     def preview_samples(self, data_shape: tuple[int, ...]) -> int:
         """Fixed-noise samples per preview of examples of ``data_shape``: ``num_samples``, else an
@@ -98,7 +124,7 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "d_lr": _POSITIVE,
     "beta1": _BETA,
     "beta2": _BETA,
-    "ema": ((lambda v: 0 < v < 1), "must be in (0, 1)"),
+    "ema": _BETA,  # 0 (the average is G itself) only as the start of an ema schedule
     "top_k": ((lambda v: 0 < v <= 1), "must be in (0, 1]"),
     "top_k_decay": ((lambda v: 0 < v <= 1), "must be in (0, 1]"),
     "sample_every": _at_least(1),
@@ -183,7 +209,7 @@ RESUMABLE_KEYS = ("train.steps", "train.sample_every", "train.checkpoint_every",
 
 def check_train(node: DictConfig) -> TrainConfig:
     """Type- and range-check the ``train`` node."""
-    options: TrainConfig = OmegaConf.to_object(check_against(TrainConfig, node, "train", "train"))
+    options: TrainConfig = _typed(check_against(TrainConfig, node, "train", "train"))
     for field in fields(TrainConfig):
         value = getattr(options, field.name)
         ok, rule = _RULES.get(field.name, (None, ""))  # enums are limited by their type
@@ -201,7 +227,64 @@ def check_train(node: DictConfig) -> TrainConfig:
     if options.batch_size % options.pack:
         raise ConfigError("train.pack", f"must divide train.batch_size ({options.batch_size}) into whole packs, "
                                         f"got {options.pack}")
+    check_schedules(options)
     return options
+
+
+def _typed(node: DictConfig) -> Any:
+    """The dataclass of a checked node; a key left without its value (``final`` or ``steps`` of a
+    schedule) is a ConfigError naming it."""
+    try:
+        return OmegaConf.to_object(node)
+    except MissingMandatoryValue as err:
+        raise ConfigError(f"train.{err.full_key}", "needs a value") from None
+
+
+# Where each schedule's values must lie, as the key it schedules.
+_SCHEDULE_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "lr": _at_least(0), "beta2": _BETA, "gamma": _at_least(0), "ema": _at_least(0),
+    "augment_p": ((lambda v: 0 <= v <= 1), "must be in [0, 1]"),
+}
+
+
+def check_schedules(options: TrainConfig) -> None:
+    """Each schedule's values in range, its horizons in order, and the key it schedules on.
+    (``schedule.gamma`` needs a penalty: checked where the loss is built.)"""
+    for name, ok_rule in _SCHEDULE_RULES.items():
+        schedule: ScheduleOptions | None = getattr(options.schedule, name)
+        if schedule is None:
+            continue
+        key = f"train.schedule.{name}"
+        ok, rule = ok_rule
+        for part in ("final", "warmup_value"):
+            if not ok(getattr(schedule, part)):
+                raise ConfigError(f"{key}.{part}", f"{rule}, got {getattr(schedule, part)}")
+        for part, low in (("steps", 1), ("warmup", 0), ("hold", 0)):
+            if getattr(schedule, part) < low:
+                raise ConfigError(f"{key}.{part}", f"must be >= {low}, got {getattr(schedule, part)}")
+        if schedule.warmup + schedule.hold >= schedule.steps:
+            part = "warmup" if schedule.warmup >= schedule.steps else "hold"
+            raise ConfigError(f"{key}.{part}", f"warmup + hold ({schedule.warmup + schedule.hold}) must be below "
+                                               f"steps ({schedule.steps}): the decay needs steps of its own")
+    _check_schedule_bases(options)
+
+
+def _check_schedule_bases(options: TrainConfig) -> None:
+    """A schedule starts from the key it schedules, which must be on."""
+    schedule = options.schedule
+    if schedule.lr is not None and options.lr_decay:
+        raise ConfigError("train.schedule.lr", "and train.lr_decay both decay the learning rate; choose one")
+    if schedule.ema is not None and options.ema is None:
+        raise ConfigError("train.schedule.ema", "schedules the moving average of G, which is off: set train.ema "
+                                                "(its start; 0 starts from G itself, as R3GAN)")
+    if options.ema == 0 and schedule.ema is None:
+        raise ConfigError("train.ema", "0 averages nothing (the average is G itself); it is only the start of "
+                                       "an ema schedule (train.schedule.ema)")
+    if schedule.augment_p is not None and not options.augment:
+        raise ConfigError("train.schedule.augment_p", "schedules the augmentation, which is off: set train.augment")
+    if schedule.augment_p is not None and options.augment_p == "auto":
+        raise ConfigError("train.schedule.augment_p", "and train.augment_p=auto (ADA) both set the probability; "
+                                                      "give train.augment_p a number, the schedule's start")
 
 
 def _probability_or_auto(value: Any) -> float | str:

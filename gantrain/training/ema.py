@@ -11,10 +11,16 @@ mode over fixed noise and each layer's moving mean and variance become the avera
 statistics. The training loop does this before every preview, evaluation and checkpoint, so
 checkpoints (and ``gantrain-eval``) hold statistics that fit the averaged weights.
 
+A scheduled average (``train.schedule.ema``, R3GAN's) moves its horizon instead: a half-life in
+real images, converted to the decay of each step by :func:`decay_from_half_life`, ``decay`` then a
+variable the step sets.
+
 Usage: ``ema = MovingAverage(generator, 0.999); ema.update(); ema.standing_statistics(); ema.model(z)``.
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 import tensorflow as tf
@@ -29,8 +35,23 @@ def batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
+def half_life(decay: float, batch_size: int) -> float:
+    """The real images after which a weight's share of the average has halved, at ``decay`` per
+    step of ``batch_size`` images: ``batch_size * ln(1/2) / ln(decay)``; 0 for decay 0 (G itself)."""
+    return 0.0 if decay == 0 else batch_size * math.log(0.5) / math.log(decay)
+
+
+def decay_from_half_life(images: tf.Tensor, batch_size: int) -> tf.Tensor:
+    """The decay per step of ``batch_size`` images that halves a weight's share in ``images``
+    images, R3GAN's ``0.5 ** (batch_size / max(images, 1e-8))``: a horizon in images stays the same
+    average whatever the batch."""
+    return 0.5 ** (batch_size / tf.maximum(images, 1e-8))
+
+
 class MovingAverage:
-    def __init__(self, model: keras.Model, decay: float, seed: int = 0, num_classes: int = 0):
+    """``decay``: a float, or a variable that a schedule sets before each update."""
+
+    def __init__(self, model: keras.Model, decay: float | tf.Variable, seed: int = 0, num_classes: int = 0):
         self.decay, self.num_classes = decay, num_classes
         self.source = model
         self.model = keras.models.clone_model(model)

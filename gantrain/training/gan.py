@@ -3,7 +3,9 @@
 :class:`GAN` holds G and D, their optimizers and learning rates, the objective, the random stream,
 the step counter and the fixed sample noise, and the optional parts: an auxiliary network
 (``aux=gon``: objective, network and optimizer travel together as one :class:`Auxiliary`), a
-moving average of G (``train.ema``) and the augmentation of what D sees (``train.augment``). :func:`build_gan` makes all of it inside the strategy's scope.
+moving average of G (``train.ema``) and the augmentation of what D sees (``train.augment``); and
+the variables of the scheduled hyperparameters (``train.schedule``), which the step sets from its
+step counter. :func:`build_gan` makes all of it inside the strategy's scope.
 ``train``, ``gantrain.api``, ``scripts/bench.py`` and the tests all build through it.
 
 Usage::
@@ -14,7 +16,8 @@ Usage::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import keras
@@ -26,10 +29,10 @@ from gantrain.errors import ConfigError
 from gantrain.models import build_auxiliary, build_models
 from gantrain.models.conditioning import noise_size
 from gantrain.training.augment import Augmentation
-from gantrain.training.ema import MovingAverage
+from gantrain.training.ema import MovingAverage, decay_from_half_life, half_life
 from gantrain.training.gon import AUXILIARIES, DualDiscriminatorObjective
 from gantrain.training.losses import LOSSES, Objective
-from gantrain.training.schedules import LearningRate
+from gantrain.training.schedules import LearningRate, Schedule, Scheduled, Schedules
 
 
 @dataclass
@@ -57,6 +60,7 @@ class GAN:
     ema: Optional[MovingAverage] = None
     augment: Optional[Augmentation] = None  # train.augment: what D sees of every image
     num_classes: int = 0  # model.conditional: G and D take labels of this many classes (0: unconditional)
+    schedules: Schedules = field(default_factory=Schedules)  # train.schedule: set by the step, from ``step``
 
     @property
     def sample_labels(self) -> tf.Tensor | None:
@@ -113,27 +117,40 @@ def build_gan(
     strategy = strategy or tf.distribute.get_strategy()
     if opts.augment and len(data_shape) != 3:
         raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
+    if opts.schedule.gamma is not None and objective.penalty is None:
+        raise ConfigError("train.schedule.gamma", f"schedules the penalty's weight (loss.gp_weight), and loss "
+                                                  f"{cfg.loss.name} has no penalty here: set loss.penalty")
     classes = num_classes if conditional else 0
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
         generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack, classes,
                                                 objective.aux_classifier > 0)
+        schedules = _schedules(opts, objective.penalty_weight)
+        if opts.schedule.gamma is not None:
+            objective = dataclasses.replace(objective, penalty_weight=schedules.variable("gamma"))
         # Each optimizer's iterations count its own updates: D (and the auxiliary network) make
         # n_critic per generator step.
         decay = (opts.steps, opts.steps * opts.n_critic) if opts.lr_decay else (None, None)
-        rates = {"g": LearningRate(opts.g_lr, decay[0]), "d": LearningRate(opts.d_lr, decay[1])}
-        g_optimizer, d_optimizer = (_adam(rates[name], opts) for name in ("g", "d"))
+        factor = schedules.variable("lr")  # one schedule scales every learning rate alike
+        rates = {"g": LearningRate(opts.g_lr, decay[0], factor), "d": LearningRate(opts.d_lr, decay[1], factor)}
+        beta2 = schedules.variable("beta2", opts.beta2)
+        g_optimizer, d_optimizer = (_adam(rates[name], opts, beta2) for name in ("g", "d"))
         aux = None
         if aux_objective is not None:
-            rates["aux"] = LearningRate(opts.d_lr, decay[1])
+            rates["aux"] = LearningRate(opts.d_lr, decay[1], factor)
             network = build_auxiliary(cfg.model, data_shape, aux_objective.heads, opts.precision.value)
-            aux = Auxiliary(aux_objective, network, _adam(rates["aux"], opts))
-        ema = MovingAverage(generator, opts.ema, opts.seed, classes) if opts.ema is not None else None
+            aux = Auxiliary(aux_objective, network, _adam(rates["aux"], opts, beta2))
+        ema = None
+        if opts.ema is not None:
+            ema = MovingAverage(generator, schedules.variable("ema_half_life", opts.ema), opts.seed, classes)
         rng = tf.random.Generator.from_seed(opts.seed)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
         augment = None
         if opts.augment:
             augment = Augmentation(tuple(opts.augment), opts.augment_p, opts.seed, opts.batch_size * opts.n_critic)
+            if opts.schedule.augment_p is not None:  # the probability the augmentation checkpoints, set per step
+                schedule = Schedule(opts.augment_p, **dataclasses.asdict(opts.schedule.augment_p))
+                schedules.entries.append(Scheduled("augment_p", schedule, augment.p))
         rows = opts.preview_samples(data_shape)
         z_dim = noise_size(generator)
         if classes:  # one row per class, the same noise in each row: a column is one "style"
@@ -143,11 +160,34 @@ def build_gan(
             noise = tf.random.stateless_normal([rows, z_dim], seed=[opts.seed, 1])
         sample_noise = tf.Variable(noise, trainable=False)
     return GAN(generator, discriminator, g_optimizer, d_optimizer, objective, rates, rng, step, sample_noise,
-               strategy, aux, ema, augment, classes)
+               strategy, aux, ema, augment, classes, schedules)
 
 
-def _adam(lr: LearningRate, opts: TrainConfig) -> keras.optimizers.Optimizer:
-    optimizer = keras.optimizers.Adam(lr, beta_1=opts.beta1, beta_2=opts.beta2)
+def _schedules(opts: TrainConfig, gp_weight: float) -> Schedules:
+    """The scheduled quantities that need a variable of their own (in the current scope), each
+    holding its value at step 0 until the step sets it: the factor of the learning rates (the
+    schedule runs from train.g_lr, and both rates are multiplied by its value over g_lr), Adam's
+    beta2 (every optimizer's), the penalty's weight, and the moving average's decay per step
+    (the schedule's value is a half-life in real images, converted as R3GAN does)."""
+    bases = {"lr": opts.g_lr, "beta2": opts.beta2, "gamma": gp_weight,
+             "ema": half_life(opts.ema, opts.batch_size) if opts.ema is not None else 0.0}
+    converts = {"lr": lambda value: value / opts.g_lr,
+                "ema": lambda value: decay_from_half_life(value, opts.batch_size)}
+    schedules = Schedules()
+    for name, base in bases.items():
+        options = getattr(opts.schedule, name)
+        if options is None:
+            continue
+        schedule = Schedule(base, **dataclasses.asdict(options))
+        convert = converts.get(name, lambda value: value)
+        variable = tf.Variable(tf.cast(convert(schedule(0)), tf.float32), trainable=False, name=f"scheduled_{name}")
+        label = "ema_half_life" if name == "ema" else name  # what its values are
+        schedules.entries.append(Scheduled(label, schedule, variable, convert))
+    return schedules
+
+
+def _adam(lr: LearningRate, opts: TrainConfig, beta2: float | tf.Variable) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.Adam(lr, beta_1=opts.beta1, beta_2=beta2)
     if opts.precision is Precision.mixed_float16:
         # float16 gradients underflow without it; dynamic: the scale adapts and steps with
         # overflowing gradients are skipped.

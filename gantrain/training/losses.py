@@ -90,7 +90,7 @@ class Objective:
     d_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
     g_loss: Callable[[tf.Tensor], tf.Tensor]
     penalty: Optional[Penalty] = None
-    penalty_weight: float = 0.0
+    penalty_weight: float | tf.Variable = 0.0  # a variable when train.schedule.gamma sets it per step
     clip: Optional[float] = None
     aux_classifier: float = 0.0  # ACGAN: weight of the class cross-entropy in D's and G's losses
     relativistic: bool = False  # g_loss(d_fake, d_real): G's update scores a real batch of its own too

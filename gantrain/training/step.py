@@ -11,12 +11,13 @@ gives G and D a label with every example: real examples bring their own, fake on
 drawn uniformly; ACGAN's class loss (``loss.aux_classifier``) joins D's and G's losses. A
 relativistic loss (``loss=rpgan``) pairs each fake with a real example, in G's update too, which
 takes a fresh real batch of its own. Real batches are sampled from the in-memory dataset, or read
-from a stream.
+from a stream. Scheduled hyperparameters (``train.schedule``) are set from the step counter
+(``gan.step``, which each step advances) before the step's updates, and reported with its metrics.
 
 Usage::
 
     step = make_train_step(build_gan(cfg, data_shape), data, check_train(cfg.train))
-    metrics = step()   # one generator step: {"d_loss", "g_loss"[, "gp"]}, scalar tensors
+    metrics = step()   # one generator step: {"d_loss", "g_loss"[, "gp"][, "schedule/lr", ...]}, scalar tensors
     metrics = step(4)  # four, in one call
 """
 
@@ -170,10 +171,13 @@ class TrainStep:
             names.append("aux_loss")
         if self.gan.augment is not None and self.gan.augment.adaptive:
             names += ["real_sign", "augment_p"]  # ADA's r_t: the mean of sign(D(real)), and its p
-        return names
+        return names + self.gan.schedules.names
 
     def one_step(self) -> dict[str, tf.Tensor]:
         strategy = self.gan.strategy
+        # Here, in cross-replica context, before any update reads them: every replica gets the
+        # values of this step, a function of the (checkpointed) count of the steps before it.
+        scheduled = self.gan.schedules.set(self.gan.step)
         per_replica = strategy.run(self.replica_step, args=(self.draw(),))
         if self.gan.ema is not None:
             self.gan.ema.update()  # here, in cross-replica context: one average of the synchronised G
@@ -182,7 +186,8 @@ class TrainStep:
         if "real_sign" in metrics:  # ADA: D's confidence on the reals steers the augmentation
             self.gan.augment.observe(metrics["real_sign"])
             metrics["augment_p"] = tf.identity(self.gan.augment.p)
-        return metrics
+        self.gan.step.assign_add(1)
+        return {**metrics, **scheduled}
 
     def draw(self) -> dict[str, tf.Tensor]:
         """All of one step's randomness for the global batch, from one stream, so a step does the
