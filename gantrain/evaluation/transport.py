@@ -20,7 +20,7 @@ A calibrated logit (an affine map with a positive scale) moves ``d`` and ``k_eff
 factor, so DOT needs no held-out data (a fixed ``k`` is on the scale of D's own logit). Since every
 sample is moved, not drawn again, the latent distribution G sees is no longer Gaussian: this is how
 DOT gets past the bound a continuous G of a Gaussian latent puts on the share of samples between
-modes (README, "Why the trail").
+modes (docs/benchmarks.md, "Why the trail").
 
 Usage::
 

@@ -164,7 +164,7 @@ def check(cfg: DictConfig) -> Checked:
                     "so TensorFlow emulates them and a step is many times slower than in float32")
     if opts.jit_compile and on_cpu and not MODELS.facts(cfg.model.name).xla_on_cpu:
         log.warning("train.jit_compile=true on a CPU: XLA's convolutions there are several times slower than "
-                    "TensorFlow's own (README, \"Performance\"); it pays off on GPUs, and on CPUs for mlp models")
+                    "TensorFlow's own (docs/guides/scaling.md, \"Performance\"); it pays off on GPUs, and on CPUs for mlp models")
     if opts.batch_size % strategy.num_replicas_in_sync:
         raise ConfigError("train.batch_size", f"{opts.batch_size} does not divide over {strategy.num_replicas_in_sync} replicas")
     eval_samples = evals.num_samples or default_num_samples(dataset.name)
