@@ -126,7 +126,7 @@ def test_eval_errors_name_the_argument(tmp_path, make_cfg):
 def test_gantrain_eval_command(tmp_path, make_cfg):
     cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=grid25", "dataset.num_points=300")
     train(cfg, tmp_path / "run")
-    command = [sys.executable, "-m", "gantrain.evaluation.measure"]
+    command = [sys.executable, "-m", "gantrain.commands.evaluate"]
     done = subprocess.run([*command, f"run_dir={tmp_path / 'run'}", "num_samples=50"],
                           capture_output=True, text=True, env=cli_env(), timeout=300)
     assert done.returncode == 0, done.stderr
@@ -238,7 +238,7 @@ def test_fid_and_kid_of_a_subset_run_use_the_whole_split(tmp_path, make_cfg, mni
 
 def run_eval(capsys, *args: str) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of gantrain-eval's entry point, run in this process."""
-    from gantrain.evaluation.measure import main
+    from gantrain.commands.evaluate import main
 
     try:
         main(list(args))

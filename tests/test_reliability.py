@@ -437,7 +437,7 @@ def test_a_full_disk_before_the_run_starts_is_one_line_and_leaves_nothing(tmp_pa
 
 
 def test_a_saved_config_that_cannot_be_read_is_one_line_naming_it(tmp_path, make_cfg, capfd, monkeypatch):
-    from gantrain.evaluation.measure import main as evaluate_main
+    from gantrain.commands.evaluate import main as evaluate_main
 
     run = tmp_path / "run"
     train(tiny_cfg(make_cfg, "train.steps=2"), run)

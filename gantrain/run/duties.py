@@ -29,16 +29,12 @@ import tensorflow as tf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gantrain.config import EvalConfig, NanPolicy, TrainConfig
+from gantrain.config import NanPolicy, TrainConfig
 from gantrain.data import Dataset
 from gantrain.errors import GantrainError
-from gantrain.evaluation.measure import (
-    draw,
-    driven_draw,
-    evaluation_labels,
-    held_out_examples,
-    sample_metrics,
-)
+from gantrain.evaluation.draw import draw, driven_draw, evaluation_labels, held_out_examples
+from gantrain.evaluation.measure import sample_metrics
+from gantrain.evaluation.options import EvalConfig
 from gantrain.evaluation.plan import Plan
 from gantrain.evaluation.rejection import CALIBRATED
 from gantrain.models.conditioning import generate

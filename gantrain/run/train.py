@@ -18,17 +18,11 @@ from typing import Callable
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.config import (
-    EvalConfig,
-    Precision,
-    TrainConfig,
-    check_eval,
-    check_train,
-    resolve,
-)
+from gantrain.config import Precision, TrainConfig, check_train, resolve
 from gantrain.data import Dataset, load
 from gantrain.errors import ConfigError
-from gantrain.evaluation.measure import check_driven_sampling
+from gantrain.evaluation.draw import check_driven_sampling
+from gantrain.evaluation.options import EvalConfig, check_eval
 from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
 from gantrain.run.checkpoints import Checkpoints
 from gantrain.run.directory import MetricsLog, RunDir, RunLock
