@@ -25,8 +25,13 @@ from gantrain.data import DATASETS
 from gantrain.evaluation.draw import driven_draw, held_out_examples
 from gantrain.evaluation.measure import sample_metrics
 from gantrain.evaluation.options import MetricOptions
-from gantrain.evaluation.saved_run import checkpoint_path, restore_discriminator, restore_models, saved_run
 from gantrain.evaluation.plan import evaluation_plan
+from gantrain.evaluation.saved_run import (
+    checkpoint_path,
+    restore_discriminator,
+    restore_models,
+    saved_run,
+)
 
 
 def sampler_options(keys: tuple[str, ...]) -> MetricOptions:

@@ -155,8 +155,8 @@ def test_images_are_chosen_by_d_too(tmp_path, mnist_npz):
 
 def test_a_run_trained_with_augmentation_is_refused_d_driven_sampling(tmp_path, mnist_npz, capsys):
     """Its D has judged augmented images only: its logit on a clean sample is no density ratio."""
-    from gantrain.commands import generate as generate_command
     from gantrain.commands import evaluate as eval_command
+    from gantrain.commands import generate as generate_command
 
     augmented = ["model=dcgan", *TINY["dcgan"], f"dataset.path={mnist_npz}", "train.batch_size=8",
                  "train.n_critic=1", "train.augment=[translation]"]

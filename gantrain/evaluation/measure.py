@@ -17,7 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from gantrain.errors import ConfigError
-from gantrain.evaluation.draw import check_driven_sampling, evaluation_labels, run_samples
+from gantrain.evaluation.draw import (
+    check_driven_sampling,
+    evaluation_labels,
+    run_samples,
+)
 from gantrain.evaluation.options import MetricOptions, check_metric_options
 from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
 from gantrain.evaluation.saved_run import checkpoint_path, restore_models, saved_run
