@@ -2,7 +2,7 @@
 
 :class:`GAN` holds G and D, their optimizers and learning rates, the objective, the random stream,
 the step counter and the fixed sample noise, and the optional parts: an auxiliary network
-(``aux=gon``: objective, network and optimizer travel together as one :class:`Auxiliary`), a
+(GON, ``aux=gon``: objective, network and optimizer travel together as one :class:`GON`), a
 moving average of G (``train.ema``) and the augmentation of what D sees (``train.augment``). :func:`build_gan` makes all of it inside the strategy's scope.
 ``train``, ``gantrain.api``, ``scripts/bench.py`` and the tests all build through it.
 
@@ -33,8 +33,9 @@ from gantrain.training.schedules import LearningRate
 
 
 @dataclass
-class Auxiliary:
-    """A network trained beside D whose judgement joins G's objective (``gantrain.training.gon``)."""
+class GON:
+    """GC-GAN's network trained beside D whose judgement joins G's objective (``aux=gon``,
+    ``gantrain.training.gon``)."""
 
     objective: DualDiscriminatorObjective
     network: keras.Model
@@ -48,12 +49,12 @@ class GAN:
     g_optimizer: keras.optimizers.Optimizer
     d_optimizer: keras.optimizers.Optimizer
     objective: Objective
-    learning_rates: dict[str, LearningRate]  # "g", "d" (and "aux"): what a divergence rollback lowers
+    learning_rates: dict[str, LearningRate]  # "g", "d" (and "gon"): what a divergence rollback lowers
     rng: tf.random.Generator  # the source of every random draw during training (checkpointed)
     step: tf.Variable  # generator steps done
     sample_noise: tf.Variable  # the fixed noise of the previews
     strategy: tf.distribute.Strategy
-    aux: Optional[Auxiliary] = None
+    gon: Optional[GON] = None
     ema: Optional[MovingAverage] = None
     augment: Optional[Augmentation] = None  # train.augment: what D sees of every image
     num_classes: int = 0  # model.conditional: G and D take labels of this many classes (0: unconditional)
@@ -78,8 +79,8 @@ class GAN:
             "step": self.step, "rng": self.rng, "sample_noise": self.sample_noise,
             "lr_scales": [rate.scale for rate in self.learning_rates.values()],
         }
-        if self.aux is not None:
-            objects.update(aux_network=self.aux.network, aux_optimizer=self.aux.optimizer)
+        if self.gon is not None:
+            objects.update(aux_network=self.gon.network, aux_optimizer=self.gon.optimizer)
         if self.ema is not None:
             objects["ema_generator"] = self.ema.model
         if self.augment is not None:
@@ -101,32 +102,36 @@ def build_gan(
     conditional model's dataset."""
     opts = check_train(cfg.train)
     objective = LOSSES.build(cfg.loss)
-    aux_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
+    gon_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
     conditional = bool(cfg.model.get("conditional"))
-    if objective.aux_classifier > 0 and not conditional:
+    if objective.class_weight > 0 and not conditional:
         raise ConfigError("loss.aux_classifier", "ACGAN's class loss needs a conditional model: add model.conditional=true")
-    if conditional and aux_objective is not None:
+    if conditional and gon_objective is not None:
         raise ConfigError("aux", f"{cfg.aux.name} judges samples without their labels; it does not combine with model.conditional")
     if conditional and opts.pack > 1:
         raise ConfigError("train.pack", "packs mix samples of different classes; a conditional model needs train.pack=1")
     strategy = strategy or tf.distribute.get_strategy()
+    replica_batch = opts.batch_size // strategy.num_replicas_in_sync
+    if replica_batch % opts.pack:
+        raise ConfigError("train.pack", f"must divide each replica's share of the batch ({replica_batch}) "
+                                        f"into whole packs, got {opts.pack}")
     if opts.augment and len(data_shape) != 3:
         raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
     classes = num_classes if conditional else 0
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
         generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack, classes,
-                                                objective.aux_classifier > 0)
+                                                objective.class_weight > 0)
         # Each optimizer's iterations count its own updates: D (and the auxiliary network) make
         # n_critic per generator step.
         decay = (opts.steps, opts.steps * opts.n_critic) if opts.lr_decay else (None, None)
         rates = {"g": LearningRate(opts.g_lr, decay[0]), "d": LearningRate(opts.d_lr, decay[1])}
         g_optimizer, d_optimizer = (_adam(rates[name], opts) for name in ("g", "d"))
-        aux = None
-        if aux_objective is not None:
-            rates["aux"] = LearningRate(opts.d_lr, decay[1])
-            network = build_auxiliary(cfg.model, data_shape, aux_objective.heads, opts.precision.value)
-            aux = Auxiliary(aux_objective, network, _adam(rates["aux"], opts))
+        gon = None
+        if gon_objective is not None:
+            rates["gon"] = LearningRate(opts.d_lr, decay[1])
+            network = build_auxiliary(cfg.model, data_shape, gon_objective.heads, opts.precision.value)
+            gon = GON(gon_objective, network, _adam(rates["gon"], opts))
         ema = MovingAverage(generator, opts.ema, opts.seed, classes) if opts.ema is not None else None
         rng = tf.random.Generator.from_seed(opts.seed)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -142,7 +147,7 @@ def build_gan(
             noise = tf.random.stateless_normal([rows, z_dim], seed=[opts.seed, 1])
         sample_noise = tf.Variable(noise, trainable=False)
     return GAN(generator, discriminator, g_optimizer, d_optimizer, objective, rates, rng, step, sample_noise,
-               strategy, aux, ema, augment, classes)
+               strategy, gon, ema, augment, classes)
 
 
 def _adam(lr: LearningRate, opts: TrainConfig) -> keras.optimizers.Optimizer:
