@@ -44,19 +44,24 @@ def parse(schema: type, args: list[str], program: str):
     must be given. A bad argument is a ConfigError naming it."""
     bad = [a for a in args if "=" not in a]
     if bad:
-        raise ConfigError(bad[0], f"expected key=value (keys: {', '.join(f.name for f in fields(schema))})")
+        raise ConfigError(bad[0], f"expected key=value (keys: {', '.join(f.name for f in ordered_keys(schema))})")
     typed = check_against(schema, OmegaConf.from_dotlist(args), "", program)
     if OmegaConf.is_missing(typed, "run_dir"):
         raise ConfigError("run_dir", f"required: {program} run_dir=<run directory>")
     return OmegaConf.to_object(typed)
 
 
-def keys_help(schema: type) -> str:
-    """One line per key: the required ``run_dir`` first, then the command's own keys, then those it
-    shares (declared by the classes it extends, the nearest first); each with its default and ``help``."""
-    declared: dict[str, int] = {}  # each key's class: 0 the schema, 1 its parent ...
+def ordered_keys(schema: type) -> list[dataclasses.Field]:
+    """The command's keys: the required ``run_dir`` first, then the command's own keys, then those
+    it shares (declared by the classes it extends, the nearest first)."""
+    declared: dict[str, int] = {}  # where each key is declared: 0 the schema, 1 its parent ...
     for distance, cls in enumerate(schema.__mro__):
-        declared.update({name: distance for name in vars(cls).get("__annotations__", {})})
-    ordered = sorted(fields(schema), key=lambda f: (f.name != "run_dir", declared[f.name]))
+        for name in vars(cls).get("__annotations__", {}):
+            declared.setdefault(name, distance)
+    return sorted(fields(schema), key=lambda f: (f.name != "run_dir", declared[f.name]))
+
+
+def keys_help(schema: type) -> str:
+    """One line per key (:func:`ordered_keys`): its default and its ``help``."""
     return "\n".join(f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
-                     for f in ordered)
+                     for f in ordered_keys(schema))

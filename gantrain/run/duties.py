@@ -73,6 +73,8 @@ class Duty:
 
 
 class EveryCall(Duty):
+    """Due after every call of the step."""
+
     def due(self, done: int, n: int, final: bool) -> bool:
         return True
 
