@@ -15,7 +15,6 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from gantrain.errors import ConfigError, nearest
-from gantrain.evaluation.plan import EXTRACTORS
 from gantrain.registry import check_against
 
 
@@ -138,71 +137,6 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "max_rollbacks": _at_least(0),
 }
 
-@dataclass
-class MetricOptions:
-    """How samples are measured: the keys the ``eval`` node and ``gantrain-eval`` share."""
-
-    num_samples: Optional[int] = field(default=None, metadata={
-        "help": "samples drawn from fixed noise; default 2500 (26000 for stacked_mnist, as VEEGAN/PacGAN)"})
-    features: str = field(default="auto", metadata={
-        "help": "image features: auto, classifier (MNIST, Fashion-MNIST), inception, none (pixel statistics)"})
-    weights: Optional[str] = field(default=None, metadata={
-        "help": "InceptionV3 weights (.h5); default: the Keras cache, else a download"})
-    inception_graph: Optional[str] = field(default=None, metadata={
-        "help": "the 2015 Inception graph (.pb) of published FIDs, instead of Keras's"})
-    sampling: str = field(default="none", metadata={
-        "help": "none, drs (discriminator rejection sampling), mh (Metropolis-Hastings): D chooses the samples; "
-                "dot (discriminator optimal transport): D moves them"})
-    drs_percentile: Optional[float] = field(default=95.0, metadata={
-        "help": "drs: the percentile of F(x) kept with probability 1/2 (gamma); null: exact rejection sampling"})
-    mh_steps: int = field(default=100, metadata={"help": "mh: proposals per chain (D calls per sample)"})
-    dot_steps: int = field(default=100, metadata={"help": "dot: Adam updates of each sample's noise (D gradients per sample)"})
-    dot_lr: float = field(default=0.01, metadata={"help": "dot: the Adam step size in latent space"})
-    dot_k: Optional[float] = field(default=None, metadata={
-        "help": "dot: the Lipschitz constant dividing D's logit; null: k_eff estimated from 100 pairs of noise"})
-
-
-def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
-    """Range checks of the keys ``eval`` and ``gantrain-eval`` share; ``prefix``: ``eval.`` or none."""
-    from gantrain.evaluation.rejection import SAMPLERS
-
-    if options.features not in EXTRACTORS:
-        raise ConfigError(f"{prefix}features", f"unknown extractor '{options.features}'; known: {', '.join(EXTRACTORS)}")
-    if options.sampling not in SAMPLERS:
-        raise ConfigError(f"{prefix}sampling", f"unknown sampler '{options.sampling}'; known: {', '.join(SAMPLERS)}")
-    if options.drs_percentile is not None and not 0 <= options.drs_percentile <= 100:
-        raise ConfigError(f"{prefix}drs_percentile", f"must be in [0, 100] or null, got {options.drs_percentile}")
-    if options.mh_steps < 1:
-        raise ConfigError(f"{prefix}mh_steps", f"must be >= 1, got {options.mh_steps}")
-    if options.dot_steps < 1:
-        raise ConfigError(f"{prefix}dot_steps", f"must be >= 1, got {options.dot_steps}")
-    for key in ("dot_lr", "dot_k"):
-        if getattr(options, key) is not None and not getattr(options, key) > 0:
-            raise ConfigError(f"{prefix}{key}", f"must be > 0, got {getattr(options, key)}")
-
-
-@dataclass
-class EvalConfig(MetricOptions):
-    """The ``eval`` node: metrics of the generator during training (``gantrain.evaluation.measure``)."""
-
-    every: Optional[int] = None  # generator steps between evaluations; null: none during training
-    # A metric to keep the best checkpoint by (checkpoints/best/), e.g. fid or hq; null: none.
-    select: Optional[str] = None
-
-
-def check_eval(node: DictConfig | None) -> EvalConfig:
-    """Type- and range-check the ``eval`` node (absent in runs saved before it existed: off)."""
-    options: EvalConfig = OmegaConf.to_object(check_against(EvalConfig, node or {}, "eval", "eval"))
-    for key in ("every", "num_samples"):
-        value = getattr(options, key)
-        if value is not None and value < 1:
-            raise ConfigError(f"eval.{key}", f"must be >= 1, got {value}")
-    check_metric_options(options, "eval.")
-    if options.select is not None and options.every is None:
-        raise ConfigError("eval.select", "needs eval.every: the best checkpoint is chosen among evaluations")
-    return options
-
-
 # The keys a resumed run may change: how long it runs and how often it reports.
 RESUMABLE_KEYS = ("train.steps", "train.sample_every", "train.checkpoint_every", "train.log_every", "eval.every")
 
@@ -210,11 +144,11 @@ RESUMABLE_KEYS = ("train.steps", "train.sample_every", "train.checkpoint_every",
 def check_train(node: DictConfig) -> TrainConfig:
     """Type- and range-check the ``train`` node."""
     options: TrainConfig = _typed(check_against(TrainConfig, node, "train", "train"))
-    for field in fields(TrainConfig):
-        value = getattr(options, field.name)
-        ok, rule = _RULES.get(field.name, (None, ""))  # enums are limited by their type
+    for option in fields(TrainConfig):
+        value = getattr(options, option.name)
+        ok, rule = _RULES.get(option.name, (None, ""))  # enums are limited by their type
         if ok is not None and value is not None and not ok(value):
-            raise ConfigError(f"train.{field.name}", f"{rule}, got {value}")
+            raise ConfigError(f"train.{option.name}", f"{rule}, got {value}")
     if options.augment:
         from gantrain.training.augment import (
             TRANSFORMS,  # TensorFlow, only when asked for

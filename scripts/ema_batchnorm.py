@@ -22,8 +22,10 @@ import tensorflow as tf  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from gantrain.data import DATASETS  # noqa: E402
-from gantrain.evaluation.measure import checkpoint_path, draw, sample_metrics  # noqa: E402
+from gantrain.evaluation.draw import draw  # noqa: E402
+from gantrain.evaluation.measure import sample_metrics  # noqa: E402
 from gantrain.evaluation.plan import default_num_samples, evaluation_plan  # noqa: E402
+from gantrain.evaluation.saved_run import checkpoint_path  # noqa: E402
 from gantrain.models import build_models  # noqa: E402
 from gantrain.run.directory import RunDir  # noqa: E402
 from gantrain.training.ema import batch_norms  # noqa: E402

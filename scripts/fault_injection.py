@@ -51,7 +51,7 @@ import numpy as np
 from PIL import Image
 
 BIN = Path(sys.executable).parent
-MODULES = {"gantrain": "gantrain.commands.train", "gantrain-eval": "gantrain.evaluation.measure", "gantrain-generate": "gantrain.commands.generate"}
+MODULES = {"gantrain": "gantrain.commands.train", "gantrain-eval": "gantrain.commands.evaluate", "gantrain-generate": "gantrain.commands.generate"}
 # A toy run that trains a step in milliseconds: the widths of tests/conftest.py's TINY.
 TOY = ["model=mlp", "model.z_dim=4", "model.g_hidden=[16,16]", "model.d_hidden=[16,16]", "dataset=ring8",
        "dataset.num_points=200", "train.batch_size=8", "train.n_critic=1", "train.log_every=1", "train.sample_every=1000"]

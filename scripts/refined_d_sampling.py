@@ -21,18 +21,17 @@ import tensorflow as tf
 from benchmark_run import SAMPLERS
 from omegaconf import OmegaConf
 
-from gantrain.config import MetricOptions
 from gantrain.data import DATASETS
-from gantrain.evaluation.measure import (
+from gantrain.evaluation.draw import driven_draw, held_out_examples
+from gantrain.evaluation.measure import sample_metrics
+from gantrain.evaluation.options import MetricOptions
+from gantrain.evaluation.plan import evaluation_plan
+from gantrain.evaluation.saved_run import (
     checkpoint_path,
-    driven_draw,
-    held_out_examples,
     restore_discriminator,
     restore_models,
-    sample_metrics,
     saved_run,
 )
-from gantrain.evaluation.plan import evaluation_plan
 
 
 def sampler_options(keys: tuple[str, ...]) -> MetricOptions:

@@ -12,7 +12,8 @@ from omegaconf import OmegaConf
 
 from gantrain.commands.evaluate import EvalCommand
 from gantrain.commands.generate import GenerateCommand, generate
-from gantrain.config import EvalConfig, MetricOptions, TrainConfig, config_dir
+from gantrain.config import TrainConfig, config_dir
+from gantrain.evaluation.options import EvalConfig, MetricOptions
 from gantrain.data import DATASETS
 from gantrain.evaluation.measure import evaluate
 from gantrain.models import MODELS

@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from gantrain import api
-from gantrain.commands.generate import main, slerp
+from gantrain.commands.generate import main
+from gantrain.evaluation.interpolation import slerp
 from tests.conftest import TINY, fake_images, snapshot
 
 pytestmark = pytest.mark.slow  # each module run trains two tiny runs first
@@ -83,11 +84,8 @@ def test_generated_class_samples_are_what_g_makes_for_that_class(runs, tmp_path,
     import tensorflow as tf
 
     from gantrain.data import DATASETS
-    from gantrain.evaluation.measure import (
-        checkpoint_path,
-        evaluation_noise,
-        restore_models,
-    )
+    from gantrain.evaluation.draw import evaluation_noise
+    from gantrain.evaluation.saved_run import checkpoint_path, restore_models
     from gantrain.run.directory import RunDir
 
     run_generate(capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'png'}", "classes=[3,7]", "num_samples=4")

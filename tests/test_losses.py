@@ -83,7 +83,7 @@ def test_penalty_of_linear_critic(w):
     fake = tf.random.normal([5, 2], seed=2)
     eps = tf.random.uniform([5], seed=3)
     expected = (np.linalg.norm(w.numpy()) - 1.0) ** 2
-    d_real, d_fake, penalty = critic_scores(critic, real, fake, GRADIENT_PENALTY, eps)
+    d_real, d_fake, penalty, _ = critic_scores(critic, real, fake, GRADIENT_PENALTY, eps)
     np.testing.assert_allclose(penalty, [expected] * 5, rtol=1e-5)
     # The batched call scores real and fake examples as separate calls would.
     np.testing.assert_allclose(d_real, critic(real), rtol=1e-6)
@@ -103,7 +103,7 @@ def test_penalty_uses_one_interpolation_weight_per_example():
 def test_no_penalty_scores_real_and_fake_in_one_call():
     calls = []
     critic = lambda x: calls.append(x.shape[0]) or tf.reduce_sum(x, axis=1)  # noqa: E731
-    d_real, d_fake, penalty = critic_scores(critic, tf.ones([3, 2]), tf.zeros([3, 2]))
+    d_real, d_fake, penalty, _ = critic_scores(critic, tf.ones([3, 2]), tf.zeros([3, 2]))
     assert calls == [6]
     np.testing.assert_allclose(d_real, [2, 2, 2])
     np.testing.assert_allclose(d_fake, [0, 0, 0])
@@ -158,7 +158,7 @@ def linear_critic(w):
 def test_one_sided_penalty_ignores_gradients_flatter_than_one():
     real, fake, eps = tf.ones([3, 2]), tf.zeros([3, 2]), tf.fill([3], 0.5)
     for w, expected in (([0.3, 0.4], 0.0), ([3.0, 4.0], 16.0)):
-        *_, penalty = critic_scores(linear_critic(w), real, fake, ONE_SIDED_GRADIENT_PENALTY, eps)
+        penalty = critic_scores(linear_critic(w), real, fake, ONE_SIDED_GRADIENT_PENALTY, eps).penalty
         np.testing.assert_allclose(penalty, [expected] * 3, rtol=1e-5)
 
 
@@ -167,7 +167,7 @@ def test_r1_is_half_the_squared_gradient_norm_at_real_examples():
     critic = lambda x: 0.5 * tf.reduce_sum(tf.square(x), axis=1)  # noqa: E731
     real = tf.constant([[3.0, 4.0], [1.0, 0.0]])
     fake = tf.constant([[100.0, 100.0], [-7.0, 2.0]])
-    *_, penalty = critic_scores(critic, real, fake, R1, tf.fill([2], 0.5))
+    penalty = critic_scores(critic, real, fake, R1, tf.fill([2], 0.5)).penalty
     np.testing.assert_allclose(penalty, [12.5, 0.5], rtol=1e-6)
 
 
@@ -178,7 +178,7 @@ def test_dragan_points_perturb_the_real_batch_only():
     points = DRAGAN.points(real, tf.fill([2, 2], 99.0), eps, noise)
     np.testing.assert_allclose(points, [[0.5, 0.25], [2.0, 2.25]], rtol=1e-6)
     # Around the data the cost is WGAN-GP's: (||w|| - 1)^2 for a linear critic.
-    *_, penalty = critic_scores(linear_critic([3.0, 4.0]), real, real, DRAGAN, eps, noise)
+    penalty = critic_scores(linear_critic([3.0, 4.0]), real, real, DRAGAN, eps, noise).penalty
     np.testing.assert_allclose(penalty, [16.0, 16.0], rtol=1e-5)
 
 
@@ -206,13 +206,13 @@ def test_r1_r2_is_half_the_squared_gradient_norms_at_real_and_fake_examples():
 
     real = tf.constant([[3.0, 4.0], [1.0, 0.0]])
     fake = tf.constant([[1.0, 2.0], [-2.0, 2.0]])
-    d_real, d_fake, penalty = critic_scores(critic, real, fake, R1_R2, tf.fill([2], 0.5))
+    d_real, d_fake, penalty, _ = critic_scores(critic, real, fake, R1_R2, tf.fill([2], 0.5))
     np.testing.assert_allclose(penalty, [12.5 + 2.5, 0.5 + 4.0], rtol=1e-6)
     np.testing.assert_allclose(d_real, [12.5, 0.5], rtol=1e-6)
     np.testing.assert_allclose(d_fake, [2.5, 4.0], rtol=1e-6)
     assert calls == [4]  # one forward pass of D for the loss and both penalties
     calls.clear()
-    *_, r1 = critic_scores(critic, real, fake, R1, tf.fill([2], 0.5))
+    r1 = critic_scores(critic, real, fake, R1, tf.fill([2], 0.5)).penalty
     np.testing.assert_allclose(r1, [12.5, 0.5], rtol=1e-6)
     assert calls == [4]
 

@@ -36,7 +36,7 @@ def two_steps(model: str, shape, loss: dict, aux: str | None = None, spectral_no
     gan, step = build_step(overrides, tiny_data(shape))
     metrics = {name: float(value) for name, value in step(2).items()}
     assert all(np.isfinite(v) for v in metrics.values()), metrics
-    networks = [gan.generator, gan.discriminator] + ([gan.aux.network] if gan.aux else [])
+    networks = [gan.generator, gan.discriminator] + ([gan.gon.network] if gan.gon else [])
     for network in networks:
         for w in network.weights:
             assert np.isfinite(w.numpy()).all()

@@ -82,7 +82,7 @@ def test_the_penalty_s_points_are_packs():
     critic = lambda x: tf.reshape(critic_net(pack(x, 2)), [-1])  # noqa: E731
     real, fake = tf.constant(POINTS[:4]), tf.constant(POINTS[4:8])
     eps = tf.constant([0.3, 0.3, 0.8, 0.8])
-    _, _, penalty = critic_scores(critic, real, fake, GRADIENT_PENALTY, eps, pack=2)
+    penalty = critic_scores(critic, real, fake, GRADIENT_PENALTY, eps, pack=2).penalty
     points = tf.constant([[0.3], [0.8]]) * pack(real, 2) + tf.constant([[0.7], [0.2]]) * pack(fake, 2)
     with tf.GradientTape() as tape:
         tape.watch(points)

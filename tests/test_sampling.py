@@ -16,7 +16,8 @@ from scipy import stats
 from gantrain import api
 from gantrain.data import DATASETS
 from gantrain.errors import ConfigError
-from gantrain.evaluation.measure import evaluate, held_out_examples
+from gantrain.evaluation.draw import held_out_examples
+from gantrain.evaluation.measure import evaluate
 from gantrain.evaluation.rejection import calibrate, drive
 from gantrain.models import build_models
 from gantrain.run.train import train
@@ -154,8 +155,8 @@ def test_images_are_chosen_by_d_too(tmp_path, mnist_npz):
 
 def test_a_run_trained_with_augmentation_is_refused_d_driven_sampling(tmp_path, mnist_npz, capsys):
     """Its D has judged augmented images only: its logit on a clean sample is no density ratio."""
+    from gantrain.commands import evaluate as eval_command
     from gantrain.commands import generate as generate_command
-    from gantrain.evaluation import measure as eval_command
 
     augmented = ["model=dcgan", *TINY["dcgan"], f"dataset.path={mnist_npz}", "train.batch_size=8",
                  "train.n_critic=1", "train.augment=[translation]"]

@@ -87,7 +87,7 @@ def test_gon_weights_are_checked():
 
 def test_gon_trains_beside_the_critic_and_reaches_the_generator():
     step, gan = make_step({"name": "nsgan"}, "aux=gon")
-    network = gan.aux.network
+    network = gan.gon.network
     assert network.output_shape == (None, 2)
     before = [w.numpy().copy() for w in network.trainable_weights]
     metrics = step()

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from gantrain.commands.keys import keys_help, run_command
-from gantrain.config import MetricOptions
 from gantrain.evaluation.measure import evaluate
+from gantrain.evaluation.options import MetricOptions
 from gantrain.evaluation.plan import legend
 
 

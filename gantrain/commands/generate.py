@@ -22,21 +22,27 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from gantrain.commands.keys import check_target, keys_help, run_command
-from gantrain.config import MetricOptions, check_metric_options
+from gantrain.commands.keys import keys_help, run_command
 from gantrain.errors import ConfigError, naming
-from gantrain.run.directory import new_folders, temporary_path
+from gantrain.evaluation.options import SamplingOptions, check_sampling
+from gantrain.run.directory import check_target, new_folders, temporary_path
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from gantrain.data import Dataset
 
 FORMATS = ("png", "npz")
 
 
 @dataclass
-class GenerateCommand:
-    """The keys of ``gantrain-generate``."""
+class GenerateCommand(SamplingOptions):
+    """The keys of ``gantrain-generate``: which run and checkpoint, what to draw and where, and
+    the sampling keys it shares with ``gantrain-eval``."""
 
     run_dir: str = field(default="???", metadata={"help": "the run directory to draw from (required)"})
     out: Optional[str] = field(default=None, metadata={"help": "the folder to write into (required; new or empty)"})
@@ -45,12 +51,6 @@ class GenerateCommand:
     format: str = field(default="png", metadata={"help": "png (numbered files) or npz (one samples.npz)"})
     classes: Optional[list[int]] = field(default=None, metadata={"help": "conditional runs: the classes to draw, e.g. [3,7]; default all"})
     seed: Optional[int] = field(default=None, metadata={"help": "seed of the noise; default the run's train.seed (gantrain-eval's samples)"})
-    sampling: str = field(default="none", metadata={"help": "none, drs or mh: the run's D chooses the samples; dot: it moves them (gantrain-eval --help)"})
-    drs_percentile: Optional[float] = field(default=95.0, metadata={"help": "drs: gamma's percentile; null: exact rejection sampling"})
-    mh_steps: int = field(default=100, metadata={"help": "mh: proposals per chain"})
-    dot_steps: int = field(default=100, metadata={"help": "dot: Adam updates of each sample's noise"})
-    dot_lr: float = field(default=0.01, metadata={"help": "dot: their step size"})
-    dot_k: Optional[float] = field(default=None, metadata={"help": "dot: the Lipschitz constant dividing D's logit; null: estimated"})
     interpolate: Optional[int] = field(default=None, metadata={"help": "n >= 2: write interpolation.png, n images per row along a slerp"})
     overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty (files of the same names are replaced)"})
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
@@ -64,29 +64,55 @@ def generate(
     format: str = "png",
     classes: list[int] | None = None,
     seed: int | None = None,
-    sampling: str = "none",
-    drs_percentile: float | None = 95.0,
-    mh_steps: int = 100,
-    dot_steps: int = 100,
-    dot_lr: float = 0.01,
-    dot_k: float | None = None,
     interpolate: int | None = None,
     overwrite: bool = False,
     batch_size: int = 500,
+    **sampling,
 ) -> dict:
     """Write samples of the run's generator at ``checkpoint`` into ``out`` (the keys are those of
-    :class:`GenerateCommand`); returns what was written. Every check runs before ``out`` is touched."""
-    from gantrain.data import DATASETS
-    from gantrain.evaluation.measure import (
-        as_exported,
-        check_driven_sampling,
-        checkpoint_path,
-        evaluation_labels,
-        restore_models,
-        run_samples,
-        saved_run,
-    )
+    :class:`GenerateCommand`; ``sampling``: those of :class:`~gantrain.evaluation.options.SamplingOptions`);
+    returns what was written. Every check runs before ``out`` is touched."""
+    from gantrain.evaluation.draw import run_samples
+    from gantrain.evaluation.measure import as_exported
+    from gantrain.evaluation.saved_run import restore_models
     from gantrain.run.checkpoints import step_of
+
+    driving = SamplingOptions(**sampling)
+    request = check_request(run_dir, out, checkpoint, num_samples, format, classes, interpolate, overwrite,
+                            batch_size, driving)
+    generator, discriminator = restore_models(request.cfg, request.dataset, request.path)
+    seed = int(request.cfg.train.seed) if seed is None else seed
+    summary: dict = {"out": str(request.folder), "step": step_of(request.path), "seed": seed}
+    if interpolate is not None:
+        return {**summary, **write_interpolation(request.folder, generator, interpolate, num_samples,
+                                                 request.classes, seed)}
+    labels = class_labels(request.classes, num_samples)
+    samples, extra = run_samples(request.cfg, generator, discriminator, request.path, driving, num_samples, seed,
+                                 batch_size, labels)
+    summary.update(extra)
+    if format == "npz":
+        return {**summary, **write_npz(request.folder, as_exported(samples), labels)}
+    return {**summary, **write_png(request.folder, as_exported(samples), labels, request.classes)}
+
+
+@dataclass
+class Request:
+    """What :func:`check_request` established, before anything is written."""
+
+    cfg: DictConfig  # the run's saved config
+    path: str  # the checkpoint drawn from
+    dataset: Dataset
+    classes: list[int] | None  # a conditional run's classes to draw, in turn (None: unconditional)
+    folder: Path  # where the files go
+
+
+def check_request(run_dir: str | Path, out: str | Path | None, checkpoint: str | int, num_samples: int, format: str,
+                  classes: list[int] | None, interpolate: int | None, overwrite: bool, batch_size: int,
+                  driving: SamplingOptions) -> Request:
+    """Every check of :func:`generate`'s keys against the run, or a ConfigError naming the key."""
+    from gantrain.data import DATASETS
+    from gantrain.evaluation.draw import check_driven_sampling
+    from gantrain.evaluation.saved_run import checkpoint_path, saved_run
 
     if out is None:
         raise ConfigError("out", "required: gantrain-generate run_dir=<run directory> out=<folder>")
@@ -99,10 +125,8 @@ def generate(
         raise ConfigError("format", f"unknown format '{format}'; known: {', '.join(FORMATS)}")
     if interpolate is not None and interpolate < 2:
         raise ConfigError("interpolate", f"needs at least 2 points (the two ends), got {interpolate}")
-    driving = MetricOptions(sampling=sampling, drs_percentile=drs_percentile, mh_steps=mh_steps, dot_steps=dot_steps,
-                            dot_lr=dot_lr, dot_k=dot_k)
-    check_metric_options(driving)
-    if sampling != "none":
+    check_sampling(driving)
+    if driving.sampling != "none":
         check_driven_sampling(cfg, "sampling")
         if interpolate is not None:
             raise ConfigError("interpolate", "draws a path through the noise; it does not combine with sampling")
@@ -113,27 +137,40 @@ def generate(
                           f"{cfg.dataset.name} samples are 2-D points, not images: use format=npz")
     folder = Path(out).expanduser()
     check_target(folder, "out", overwrite, folder=True)
+    return Request(cfg, path, dataset, drawn_classes, folder)
 
-    generator, discriminator = restore_models(cfg, dataset, path)
-    seed = int(cfg.train.seed) if seed is None else seed
-    summary: dict = {"out": str(folder), "step": step_of(path), "seed": seed}
-    if interpolate is not None:
-        image = interpolation_strip(generator, interpolate, num_samples, drawn_classes, seed)
-        write_into(folder, lambda staging: image.save(staging / "interpolation.png"))
-        return {**summary, "written": str(folder / "interpolation.png")}
-    labels = None  # the requested classes in turn, as gantrain-eval draws every class in turn
-    if drawn_classes is not None:
-        labels = np.asarray(drawn_classes, np.int32)[evaluation_labels(num_samples, len(drawn_classes))]
-    samples, extra = run_samples(cfg, generator, discriminator, path, driving, num_samples, seed, batch_size, labels)
-    summary.update(extra)
-    samples = as_exported(samples)
-    if format == "npz":
-        arrays = {"x": samples} if labels is None else {"x": samples, "y": labels}
-        write_into(folder, lambda staging: np.savez(staging / "samples.npz", **arrays))
-        return {**summary, "written": num_samples, "file": str(folder / "samples.npz")}
-    write_into(folder, lambda staging: write_pngs(staging, samples, labels))
-    counts = {} if labels is None else {str(k): int((labels == k).sum()) for k in drawn_classes}
-    return {**summary, "written": num_samples, **({"per_class": counts} if counts else {})}
+
+def class_labels(classes: list[int] | None, num_samples: int) -> np.ndarray | None:
+    """The label of each sample: the requested classes in turn, as gantrain-eval draws every class
+    in turn (None: unconditional)."""
+    from gantrain.evaluation.draw import evaluation_labels
+
+    if classes is None:
+        return None
+    return np.asarray(classes, np.int32)[evaluation_labels(num_samples, len(classes))]
+
+
+def write_interpolation(folder: Path, generator, n: int, rows: int, classes: list[int] | None, seed: int) -> dict:
+    """``interpolation.png``: rows of ``n`` images along a slerp (:mod:`gantrain.evaluation.interpolation`)."""
+    from gantrain.evaluation.interpolation import interpolation_strip
+
+    image = interpolation_strip(generator, n, rows, classes, seed)
+    write_into(folder, lambda staging: image.save(staging / "interpolation.png"))
+    return {"written": str(folder / "interpolation.png")}
+
+
+def write_npz(folder: Path, samples: np.ndarray, labels: np.ndarray | None) -> dict:
+    """One ``samples.npz``: ``x`` the samples, ``y`` their classes (conditional)."""
+    arrays = {"x": samples} if labels is None else {"x": samples, "y": labels}
+    write_into(folder, lambda staging: np.savez(staging / "samples.npz", **arrays))
+    return {"written": len(samples), "file": str(folder / "samples.npz")}
+
+
+def write_png(folder: Path, images: np.ndarray, labels: np.ndarray | None, classes: list[int] | None) -> dict:
+    """Numbered PNGs (:func:`write_pngs`), and how many of each class."""
+    write_into(folder, lambda staging: write_pngs(staging, images, labels))
+    counts = {} if labels is None else {str(k): int((labels == k).sum()) for k in classes}
+    return {"written": len(images), **({"per_class": counts} if counts else {})}
 
 
 def chosen_classes(classes: list[int] | None, num_classes: int) -> list[int] | None:
@@ -186,38 +223,6 @@ def write_pngs(folder: Path, images: np.ndarray, labels: np.ndarray | None) -> N
         number = counters.get(label, 0)
         counters[label] = number + 1
         Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(where / f"{number:06d}.png")
-
-
-def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Points at fractions ``t`` (n,) along the great circle from z0 to z1 (each (z_dim,)), with
-    their norms interpolated linearly; a straight line where the two are (anti)parallel."""
-    u0, u1 = z0 / np.linalg.norm(z0), z1 / np.linalg.norm(z1)
-    omega = np.arccos(np.clip(np.dot(u0, u1), -1.0, 1.0))
-    t = t[:, None]
-    if np.sin(omega) < 1e-6:
-        return (1 - t) * z0 + t * z1
-    unit = (np.sin((1 - t) * omega) * u0 + np.sin(t * omega) * u1) / np.sin(omega)
-    return unit * ((1 - t) * np.linalg.norm(z0) + t * np.linalg.norm(z1))
-
-
-def interpolation_strip(generator, n: int, rows: int, classes: list[int] | None, seed: int):
-    """A grid with one slerp of ``n`` points per row: ``rows`` rows, each between its own two
-    latents; or, conditional, one row per class between the same two latents."""
-    from gantrain.models.conditioning import generate as call
-    from gantrain.models.conditioning import noise_size
-    from gantrain.pictures import image_grid
-
-    rng = np.random.default_rng(seed)
-    count = rows if classes is None else 1
-    ends = rng.standard_normal((count, 2, noise_size(generator))).astype(np.float32)
-    t = np.linspace(0.0, 1.0, n, dtype=np.float32)
-    paths = np.stack([slerp(a, b, t) for a, b in ends]).astype(np.float32)  # (count, n, z_dim)
-    if classes is None:
-        z, labels = paths.reshape(-1, paths.shape[-1]), None
-    else:
-        z = np.tile(paths[0], (len(classes), 1))
-        labels = np.repeat(np.asarray(classes, np.int32), n)
-    return image_grid(call(generator, z, labels).numpy(), rows=len(z) // n)
 
 
 def usage() -> str:

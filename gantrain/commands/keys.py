@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import fields
-from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import OmegaConf
@@ -49,31 +48,24 @@ def parse(schema: type, args: list[str], program: str):
     must be given. A bad argument is a ConfigError naming it."""
     bad = [a for a in args if "=" not in a]
     if bad:
-        raise ConfigError(bad[0], f"expected key=value (keys: {', '.join(f.name for f in fields(schema))})")
+        raise ConfigError(bad[0], f"expected key=value (keys: {', '.join(f.name for f in ordered_keys(schema))})")
     typed = check_against(schema, OmegaConf.from_dotlist(args), "", program)
     if OmegaConf.is_missing(typed, "run_dir"):
         raise ConfigError("run_dir", f"required: {program} run_dir=<run directory>")
     return OmegaConf.to_object(typed)
 
 
+def ordered_keys(schema: type) -> list[dataclasses.Field]:
+    """The command's keys: the required ``run_dir`` first, then the command's own keys, then those
+    it shares (declared by the classes it extends, the nearest first)."""
+    declared: dict[str, int] = {}  # where each key is declared: 0 the schema, 1 its parent ...
+    for distance, cls in enumerate(schema.__mro__):
+        for name in vars(cls).get("__annotations__", {}):
+            declared.setdefault(name, distance)
+    return sorted(fields(schema), key=lambda f: (f.name != "run_dir", declared[f.name]))
+
+
 def keys_help(schema: type) -> str:
-    """One line per key (the required ``run_dir`` first): its default and its ``help``."""
-    ordered = sorted(fields(schema), key=lambda f: f.name != "run_dir")
+    """One line per key (:func:`ordered_keys`): its default and its ``help``."""
     return "\n".join(f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
-                     for f in ordered)
-
-
-def check_target(path: Path, key: str, overwrite: bool, folder: bool = False) -> None:
-    """Refuse an output ``path`` (set by ``key``) that holds something of the user's: an existing
-    file, or a folder that is not empty, is written to only with ``overwrite=true``; a file where a
-    folder goes (or a folder where a file goes) never."""
-    if not path.exists():
-        return
-    if path.is_dir() != folder:
-        raise ConfigError(key, f"{path} is a {'file' if folder else 'folder'}; name a {'folder' if folder else 'file'}")
-    if overwrite:
-        return
-    if not folder:
-        raise ConfigError(key, f"{path} exists; choose a new name or add overwrite=true")
-    if any(path.iterdir()):
-        raise ConfigError(key, f"{path} is not an empty folder; choose a new one or add overwrite=true")
+                     for f in ordered_keys(schema))

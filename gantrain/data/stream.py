@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from gantrain.data.folder import load_images
+from gantrain.data.images import load_images
 from gantrain.errors import ConfigError, naming
 
 log = logging.getLogger(__name__)

@@ -135,10 +135,6 @@ def generate(generator: keras.Model, z, labels=None, training: bool = False):
     return generator([tf.convert_to_tensor(z), tf.cast(labels, tf.int32)], training=training)
 
 
-def is_conditional(model: keras.Model) -> bool:
-    return len(model.inputs) == 2
-
-
 def noise_size(generator: keras.Model) -> int:
     """z_dim of either kind of G."""
     return generator.inputs[0].shape[-1]

@@ -1,4 +1,5 @@
-"""The run directory: its layout, the saved config, what a resume may change, and metrics.jsonl.
+"""The run directory: its layout, the saved config, what a resume may change, and metrics.jsonl;
+and the checks of other output paths a command writes (``check_target``, ``check_makeable``).
 
     <run>/.hydra/config.yaml      the full config (what ``resume=<run>`` reloads)
     <run>/.hydra/overrides.yaml   the command-line overrides that made it
@@ -221,6 +222,22 @@ def check_makeable(path: str | Path, key: str) -> None:
         raise ConfigError(key, f"{display_path(existing)} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(key, f"{display_path(existing)} is not writable (read-only, or not yours)")
+
+
+def check_target(path: Path, key: str, overwrite: bool, folder: bool = False) -> None:
+    """Refuse an output ``path`` (set by ``key``) that holds something of the user's: an existing
+    file, or a folder that is not empty, is written to only with ``overwrite=true``; a file where a
+    folder goes (or a folder where a file goes) never."""
+    if not path.exists():
+        return
+    if path.is_dir() != folder:
+        raise ConfigError(key, f"{path} is a {'file' if folder else 'folder'}; name a {'folder' if folder else 'file'}")
+    if overwrite:
+        return
+    if not folder:
+        raise ConfigError(key, f"{path} exists; choose a new name or add overwrite=true")
+    if any(path.iterdir()):
+        raise ConfigError(key, f"{path} is not an empty folder; choose a new one or add overwrite=true")
 
 
 def display_path(path: str | Path) -> str:

@@ -8,10 +8,10 @@ Usage: ``metrics = train(cfg, "outputs/run")`` -> the last logged metrics.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,17 +19,11 @@ from typing import Callable
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.config import (
-    EvalConfig,
-    Precision,
-    TrainConfig,
-    check_eval,
-    check_train,
-    resolve,
-)
+from gantrain.config import Precision, TrainConfig, check_train, resolve
 from gantrain.data import Dataset, load
 from gantrain.errors import ConfigError
-from gantrain.evaluation.measure import check_driven_sampling
+from gantrain.evaluation.draw import check_driven_sampling
+from gantrain.evaluation.options import EvalConfig, check_eval
 from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
 from gantrain.models import MODELS
 from gantrain.run.checkpoints import Checkpoints
@@ -37,10 +31,15 @@ from gantrain.run.directory import MetricsLog, RunDir, RunLock
 from gantrain.run.duties import (
     Checkpointing,
     DivergenceGuard,
+    Duty,
     Evaluation,
+    FiniteWeights,
     Log,
+    NotStepTime,
     Preview,
     Progress,
+    RolledBack,
+    StandingStatistics,
 )
 from gantrain.run.environment import cpu_has_bfloat16, describe
 from gantrain.run.interrupts import GracefulStop
@@ -73,53 +72,73 @@ def train(
     # -- Build: seeded initialisation, deterministic kernels, every training draw from gan.rng ----
     tf.config.experimental.enable_op_determinism()
     gan = build_gan(cfg, dataset.shape, strategy, dataset.classes, opts)
-    streamed = {}
-    if dataset.stream is not None:  # read from disk as the step trains; its position is checkpointed
-        if not resume:
-            run.check_new()  # the last check that can refuse the command: the cache is written after it
-        reals = opts.n_critic + int(gan.objective.relativistic)  # real batches per step
-        batches = dataset.stream.prepare().batches(reals * opts.batch_size, opts.seed)
-        data = RealBatches(iter(batches), dataset.size)
-        streamed["data_iterator"] = data.iterator
-    else:
-        data = tf.convert_to_tensor(dataset.x)  # the one in-memory copy the step samples from
-    labels = tf.convert_to_tensor(dataset.y.astype("int64")) if gan.num_classes else None
+    data, labels, streamed = real_data(dataset, gan, opts, run, resume)
     train_step = make_train_step(gan, data, opts, labels)
 
     # -- Open the run: a new one, or the one to continue ------------------------------------------
     with RunLock(run.root):  # before the first write into the run directory
         ckpts = Checkpoints(run.checkpoints, keep=opts.keep_checkpoints, **gan.checkpointed(), **streamed)
-        start = open_run(run, cfg, gan, ckpts, resume, overrides)
+        start, cfg = open_run(run, cfg, gan, ckpts, resume, overrides)
         if opened is not None:
             opened()
         if start >= opts.steps:
             log.info("already at step %d of train.steps=%d: nothing to do", start, opts.steps)
             return {"step": start}
-        environment = describe(devices(strategy))
-        run.record_environment({"step": start, **environment})
-        writer = tf.summary.create_file_writer(str(run.tb))
-        with writer.as_default():
-            tf.summary.text("config", f"```\n{OmegaConf.to_yaml(cfg)}```", step=start)
-            tf.summary.text("environment", f"```\n{json.dumps(environment, indent=2)}\n```", step=start)
+        writer = open_tensorboard(run, cfg, strategy, start)
 
         # -- Loop ---------------------------------------------------------------------------------
         real_points = dataset.x[:opts.preview_samples(dataset.shape)] if not dataset.is_image else None
         evaluation = Evaluation(checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed,
-                                run, ckpts, gan.num_classes)
+                                gan, run, ckpts)
         del dataset, checked
         with writer.as_default(), GracefulStop() as stop, Progress(opts.steps, start) as progress:
-            logger = Log(opts.log_every, run, ckpts, progress, start)
-            duties = Duties(progress, logger, Preview(opts.sample_every, run, ckpts, real_points, gan.num_classes),
-                            evaluation, Checkpointing(opts.checkpoint_every, ckpts),
-                            DivergenceGuard(opts, ckpts, gan.learning_rates, logger))
-            last, done = loop(gan, train_step, opts, start, stop, duties)
+            logger = Log(opts.log_every, run, ckpts, progress, start, evaluation)
+            preview = Preview(opts.sample_every, gan, run, ckpts, real_points)
+            duties = in_order(gan, opts, ckpts, progress, logger, preview, evaluation,
+                              Checkpointing(opts.checkpoint_every, ckpts))
+            done = loop(gan, train_step, opts, start, stop, duties)
         writer.flush()
-        if evaluation.best is not None and evaluation.best.value is not None:
-            last[f"best_{evaluation.best.metric}"] = evaluation.best.value
-        if stop.requested:
-            last["stopped_by"] = signal.Signals(stop.signal).name
-            log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], done, run.root)
-        return last
+        return ending(logger.last, evaluation, stop, done, run)
+
+
+def real_data(dataset: Dataset, gan: GAN, opts: TrainConfig, run: RunDir, resume: bool):
+    """(what the step draws its real batches from: the dataset in memory or a stream's batches,
+    the labels of a conditional GAN, the stream's position to checkpoint)."""
+    labels = tf.convert_to_tensor(dataset.y.astype("int64")) if gan.num_classes else None
+    if dataset.stream is None:
+        return tf.convert_to_tensor(dataset.x), labels, {}  # the one in-memory copy the step samples from
+    # Read from disk as the step trains; its position is checkpointed.
+    if not resume:
+        run.check_new()  # the last check that can refuse the command: the cache is written after it
+    reals = opts.n_critic + int(gan.objective.relativistic)  # real batches per step
+    batches = dataset.stream.prepare().batches(reals * opts.batch_size, opts.seed)
+    data = RealBatches(iter(batches), dataset.size)
+    return data, labels, {"data_iterator": data.iterator}
+
+
+def open_tensorboard(run: RunDir, cfg: DictConfig, strategy: tf.distribute.Strategy, start: int):
+    """The run's TensorBoard writer, the config and the environment written first (the environment
+    also to environment.jsonl)."""
+    environment = describe(devices(strategy))
+    run.record_environment({"step": start, **environment})
+    writer = tf.summary.create_file_writer(str(run.tb))
+    with writer.as_default():
+        tf.summary.text("config", f"```\n{OmegaConf.to_yaml(cfg)}```", step=start)
+        tf.summary.text("environment", f"```\n{json.dumps(environment, indent=2)}\n```", step=start)
+    return writer
+
+
+def ending(last: dict[str, float], evaluation: Evaluation, stop: GracefulStop, done: int,
+           run: RunDir) -> dict[str, float]:
+    """What :func:`train` returns: the last logged metrics, the best evaluation, the signal that
+    stopped the run early."""
+    last = dict(last)
+    if evaluation.best is not None and evaluation.best.value is not None:
+        last[f"best_{evaluation.best.metric}"] = evaluation.best.value
+    if stop.requested:
+        last["stopped_by"] = signal.Signals(stop.signal).name
+        log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], done, run.root)
+    return last
 
 
 @dataclass
@@ -172,68 +191,59 @@ def check(cfg: DictConfig) -> Checked:
 
 
 def open_run(run: RunDir, cfg: DictConfig, gan: GAN, ckpts: Checkpoints, resume: bool,
-             overrides: list[str] | None) -> int:
+             overrides: list[str] | None) -> tuple[int, DictConfig]:
     """Restore the run to continue (its metrics after the checkpoint dropped), or start a new one
-    with a checkpoint at step 0. Returns the step training starts from."""
+    with a checkpoint at step 0. Returns the step training starts from and the config as saved
+    (a new run's with its data path made absolute; ``cfg`` itself is left as it was)."""
     if resume:
         start = ckpts.restore()
         MetricsLog(run.metrics).truncate_after(start)
         run.save_config(cfg)
         log.info("resumed %s at step %d", run.root, start)
-        return start
+        return start, cfg
     run.check_new()
     if cfg.dataset.get("path"):
         # Saved absolute, so a resume from another working directory finds the data.
+        cfg = copy.deepcopy(cfg)
         cfg.dataset.path = str(Path(cfg.dataset.path).expanduser().resolve())
     run.save_config(cfg, overrides)
     if gan.ema is not None:
         gan.ema.standing_statistics()
     ckpts.save(0)  # a crash or divergence in the first steps has a start to return to
     log.info("new run in %s", run.root)
-    return 0
+    return 0, cfg
 
 
-@dataclass
-class Duties:
-    progress: Progress
-    log: Log
-    preview: Preview
-    evaluation: Evaluation
-    checkpointing: Checkpointing
-    guard: DivergenceGuard
+def in_order(gan: GAN, opts: TrainConfig, ckpts: Checkpoints, progress: Progress, logger: Log, preview: Preview,
+             evaluation: Evaluation, checkpointing: Checkpointing) -> list[Duty]:
+    """The duties of a call of the step, in the order they must run: the bar; the divergence guard
+    before anything is logged, drawn or saved (the weights too when one of those is due); the moving
+    average's batch-norm statistics before it is measured, drawn or saved; the evaluation before the
+    log that writes its scores; the preview; the checkpoint."""
+    reports: list[Duty] = [logger, preview, evaluation, checkpointing]
+    guard = DivergenceGuard(opts, ckpts, gan.learning_rates, logger, progress)
+    duties: list[Duty] = [progress, guard, FiniteWeights(reports, guard)]
+    if gan.ema is not None:
+        duties.append(StandingStatistics(reports, gan.ema))
+    # An evaluation's time (minutes, the first time MNIST's classifier trains) is kept out of steps_per_sec.
+    return [*duties, NotStepTime(evaluation, logger), logger, preview, checkpointing]
 
 
-def loop(gan: GAN, train_step, opts: TrainConfig, start: int, stop: GracefulStop,
-         duties: Duties) -> tuple[dict[str, float], int]:
-    """Call the step until train.steps or a stop signal, doing each duty when it is due.
-    Returns (the last logged record, the step reached)."""
-    last: dict[str, float] = {}
+def loop(gan: GAN, train_step, opts: TrainConfig, start: int, stop: GracefulStop, duties: list[Duty]) -> int:
+    """Call the step until train.steps or a stop signal; after each call, every duty that is due,
+    in order (a rollback drops the rest of them). Returns the step reached."""
     done, stopping = start, False
     while done < opts.steps and not stopping:
         n = min(opts.steps_per_call, opts.steps - done)
-        metrics = {name: float(value) for name, value in stop.call(train_step, n).items()}
+        record = {name: float(value) for name, value in stop.call(train_step, n).items()}
         done += n
         gan.step.assign(done)
-        duties.progress.advance(n, metrics)
         stopping = stop.requested  # read once: a signal after this line is handled after the next call
         final = done == opts.steps or stopping
-        due = {duty: duty.due(done, n, final) for duty in (duties.log, duties.preview, duties.evaluation,
-                                                           duties.checkpointing)}
-        problem = duties.guard.problem(metrics, done, any(due.values()))
-        if problem:
-            done = duties.guard.recover(problem)
-            duties.progress.reset(done)
-            continue
-        if gan.ema is not None and any(due.values()):
-            gan.ema.standing_statistics()  # batch-norm statistics of the averaged weights
-        if due[duties.evaluation]:
-            started = time.perf_counter()
-            metrics.update(duties.evaluation(done, gan.sampler, gan.discriminator))
-            duties.log.exclude(time.perf_counter() - started)  # steps_per_sec counts steps only
-        if due[duties.log] or due[duties.evaluation]:
-            last = duties.log(done, metrics)
-        if due[duties.preview]:
-            duties.preview(done, gan.sampler, gan.sample_noise, gan.sample_labels)
-        if due[duties.checkpointing]:
-            duties.checkpointing(done)
-    return last, done
+        try:
+            for duty in duties:
+                if duty.due(done, n, final):
+                    duty(done, record)
+        except RolledBack as back:
+            done = back.step
+    return done

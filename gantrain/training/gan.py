@@ -2,7 +2,7 @@
 
 :class:`GAN` holds G and D, their optimizers and learning rates, the objective, the random stream,
 the step counter and the fixed sample noise, and the optional parts: an auxiliary network
-(``aux=gon``: objective, network and optimizer travel together as one :class:`Auxiliary`), a
+(GON, ``aux=gon``: objective, network and optimizer travel together as one :class:`GON`), a
 moving average of G (``train.ema``) and the augmentation of what D sees (``train.augment``); and
 the variables of the scheduled hyperparameters (``train.schedule``), which the step sets from its
 step counter. :func:`build_gan` makes all of it inside the strategy's scope.
@@ -36,8 +36,9 @@ from gantrain.training.schedules import LearningRate, Schedule, Scheduled, Sched
 
 
 @dataclass
-class Auxiliary:
-    """A network trained beside D whose judgement joins G's objective (``gantrain.training.gon``)."""
+class GON:
+    """GC-GAN's network trained beside D whose judgement joins G's objective (``aux=gon``,
+    ``gantrain.training.gon``)."""
 
     objective: DualDiscriminatorObjective
     network: keras.Model
@@ -51,12 +52,12 @@ class GAN:
     g_optimizer: keras.optimizers.Optimizer
     d_optimizer: keras.optimizers.Optimizer
     objective: Objective
-    learning_rates: dict[str, LearningRate]  # "g", "d" (and "aux"): what a divergence rollback lowers
+    learning_rates: dict[str, LearningRate]  # "g", "d" (and "gon"): what a divergence rollback lowers
     rng: tf.random.Generator  # the source of every random draw during training (checkpointed)
     step: tf.Variable  # generator steps done
     sample_noise: tf.Variable  # the fixed noise of the previews
     strategy: tf.distribute.Strategy
-    aux: Optional[Auxiliary] = None
+    gon: Optional[GON] = None
     ema: Optional[MovingAverage] = None
     augment: Optional[Augmentation] = None  # train.augment: what D sees of every image
     num_classes: int = 0  # model.conditional: G and D take labels of this many classes (0: unconditional)
@@ -82,8 +83,8 @@ class GAN:
             "step": self.step, "rng": self.rng, "sample_noise": self.sample_noise,
             "lr_scales": [rate.scale for rate in self.learning_rates.values()],
         }
-        if self.aux is not None:
-            objects.update(aux_network=self.aux.network, aux_optimizer=self.aux.optimizer)
+        if self.gon is not None:
+            objects.update(aux_network=self.gon.network, aux_optimizer=self.gon.optimizer)
         if self.ema is not None:
             objects["ema_generator"] = self.ema.model
         if self.augment is not None:
@@ -106,15 +107,19 @@ def build_gan(
     samples; a conditional run rounds that up to whole rows, one per class."""
     opts = opts or check_train(cfg.train)
     objective = LOSSES.build(cfg.loss)
-    aux_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
+    gon_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
     conditional = bool(cfg.model.get("conditional"))
-    if objective.aux_classifier > 0 and not conditional:
+    if objective.class_weight > 0 and not conditional:
         raise ConfigError("loss.aux_classifier", "ACGAN's class loss needs a conditional model: add model.conditional=true")
-    if conditional and aux_objective is not None:
+    if conditional and gon_objective is not None:
         raise ConfigError("aux", f"{cfg.aux.name} judges samples without their labels; it does not combine with model.conditional")
     if conditional and opts.pack > 1:
         raise ConfigError("train.pack", "packs mix samples of different classes; a conditional model needs train.pack=1")
     strategy = strategy or tf.distribute.get_strategy()
+    replica_batch = opts.batch_size // strategy.num_replicas_in_sync
+    if replica_batch % opts.pack:
+        raise ConfigError("train.pack", f"must divide each replica's share of the batch ({replica_batch}) "
+                                        f"into whole packs, got {opts.pack}")
     if opts.augment and len(data_shape) != 3:
         raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
     if opts.schedule.gamma is not None and objective.penalty is None:
@@ -124,22 +129,11 @@ def build_gan(
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
         generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack, classes,
-                                                objective.aux_classifier > 0)
+                                                objective.class_weight > 0)
         schedules = _schedules(opts, objective.penalty_weight)
         if opts.schedule.gamma is not None:
             objective = dataclasses.replace(objective, penalty_weight=schedules.variable("gamma"))
-        # Each optimizer's iterations count its own updates: D (and the auxiliary network) make
-        # n_critic per generator step.
-        decay = (opts.steps, opts.steps * opts.n_critic) if opts.lr_decay else (None, None)
-        factor = schedules.variable("lr")  # one schedule scales every learning rate alike
-        rates = {"g": LearningRate(opts.g_lr, decay[0], factor), "d": LearningRate(opts.d_lr, decay[1], factor)}
-        beta2 = schedules.variable("beta2", opts.beta2)
-        g_optimizer, d_optimizer = (_adam(rates[name], opts, beta2) for name in ("g", "d"))
-        aux = None
-        if aux_objective is not None:
-            rates["aux"] = LearningRate(opts.d_lr, decay[1], factor)
-            network = build_auxiliary(cfg.model, data_shape, aux_objective.heads, opts.precision.value)
-            aux = Auxiliary(aux_objective, network, _adam(rates["aux"], opts, beta2))
+        rates, g_optimizer, d_optimizer, gon = _optimizers(cfg, data_shape, opts, schedules, gon_objective)
         ema = None
         if opts.ema is not None:
             ema = MovingAverage(generator, schedules.variable("ema_half_life", opts.ema), opts.seed, classes)
@@ -160,7 +154,26 @@ def build_gan(
             noise = tf.random.stateless_normal([rows, z_dim], seed=[opts.seed, 1])
         sample_noise = tf.Variable(noise, trainable=False)
     return GAN(generator, discriminator, g_optimizer, d_optimizer, objective, rates, rng, step, sample_noise,
-               strategy, aux, ema, augment, classes, schedules)
+               strategy, gon, ema, augment, classes, schedules)
+
+
+def _optimizers(cfg: DictConfig, data_shape: tuple[int, ...], opts: TrainConfig, schedules: Schedules,
+                gon_objective: DualDiscriminatorObjective | None):
+    """(the learning rates by network, G's and D's optimizers, GON or None), in the current scope:
+    Adam with train.beta1 and train.beta2 (or its schedule), each rate decayed (train.lr_decay) and
+    scaled by the lr schedule alike."""
+    # Each optimizer's iterations count its own updates: D (and GON) make n_critic per generator step.
+    decay = (opts.steps, opts.steps * opts.n_critic) if opts.lr_decay else (None, None)
+    factor = schedules.variable("lr")  # one schedule scales every learning rate alike
+    rates = {"g": LearningRate(opts.g_lr, decay[0], factor), "d": LearningRate(opts.d_lr, decay[1], factor)}
+    beta2 = schedules.variable("beta2", opts.beta2)
+    g_optimizer, d_optimizer = (_adam(rates[name], opts, beta2) for name in ("g", "d"))
+    gon = None
+    if gon_objective is not None:
+        rates["gon"] = LearningRate(opts.d_lr, decay[1], factor)
+        network = build_auxiliary(cfg.model, data_shape, gon_objective.heads, opts.precision.value)
+        gon = GON(gon_objective, network, _adam(rates["gon"], opts, beta2))
+    return rates, g_optimizer, d_optimizer, gon
 
 
 def _schedules(opts: TrainConfig, gp_weight: float) -> Schedules:

@@ -92,7 +92,7 @@ class Objective:
     penalty: Optional[Penalty] = None
     penalty_weight: float | tf.Variable = 0.0  # a variable when train.schedule.gamma sets it per step
     clip: Optional[float] = None
-    aux_classifier: float = 0.0  # ACGAN: weight of the class cross-entropy in D's and G's losses
+    class_weight: float = 0.0  # ACGAN (loss.aux_classifier): weight of the class cross-entropy in D's and G's losses
     relativistic: bool = False  # g_loss(d_fake, d_real): G's update scores a real batch of its own too
 
 
@@ -103,17 +103,20 @@ def class_cross_entropy(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor
     return tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), tf.cast(class_logits, tf.float32))
 
 
-def _objective(d_loss, g_loss, penalty: PenaltyName, gp_weight: float, one_sided: bool, clip=None,
+def _objective(d_loss, g_loss, penalty: PenaltyName, penalty_weight: float, one_sided: bool, clip=None,
                aux_classifier: float = 0.0, relativistic: bool = False) -> Objective:
-    if gp_weight < 0:
-        raise ConfigError("loss.gp_weight", f"must be >= 0, got {gp_weight}")
+    """The objective of a loss option; ``penalty_weight``: the key ``loss.gp_weight``, WGAN-GP's
+    lambda and R1's (R1 + R2's) gamma alike."""
+    if penalty_weight < 0:
+        raise ConfigError("loss.gp_weight", f"must be >= 0, got {penalty_weight}")
     if aux_classifier < 0:
         raise ConfigError("loss.aux_classifier", f"must be >= 0, got {aux_classifier}")
     if penalty is PenaltyName.none:
-        return Objective(d_loss, g_loss, clip=clip, aux_classifier=aux_classifier, relativistic=relativistic)
+        return Objective(d_loss, g_loss, clip=clip, class_weight=aux_classifier, relativistic=relativistic)
     if (penalty.value, one_sided) not in PENALTIES:
         raise ConfigError("loss.one_sided", f"applies to penalty gp or dragan, not {penalty.value}")
-    return Objective(d_loss, g_loss, PENALTIES[penalty.value, one_sided], gp_weight, clip, aux_classifier, relativistic)
+    return Objective(d_loss, g_loss, PENALTIES[penalty.value, one_sided], penalty_weight, clip, aux_classifier,
+                     relativistic)
 
 
 def _register(name: str, d_loss, g_loss, doc: str, default_penalty: PenaltyName = PenaltyName.none,

@@ -18,14 +18,14 @@ independently, so the numbers are those of two calls). R1 and R1 + R2 take D's g
 same call, at the examples it scores, as R3GAN does; the other penalties score their own points in
 a second call.
 
-Usage: ``d_real, d_fake, penalty = critic_scores(critic, real, fake, PENALTIES["gp"](), eps, noise)``.
+Usage: ``d_real, d_fake, penalty, _ = critic_scores(critic, real, fake, PENALTIES["gp"](), eps, noise)``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import tensorflow as tf
 
@@ -105,8 +105,17 @@ PENALTIES: dict[tuple[str, bool], Penalty] = {
 }
 
 
+class CriticScores(NamedTuple):
+    """What :func:`critic_scores` returns, each (B,) float32 but ``head``."""
+
+    real: tf.Tensor  # D(real)
+    fake: tf.Tensor  # D(fake)
+    penalty: tf.Tensor  # per example; zeros without a penalty
+    head: Optional[tf.Tensor] = None  # D's second output in the call that scored both (ACGAN's class logits)
+
+
 def critic_scores(
-    critic: Callable[[tf.Tensor], tf.Tensor],
+    critic: Callable[[tf.Tensor], tf.Tensor | tuple[tf.Tensor, tf.Tensor]],
     real: tf.Tensor,
     fake: tf.Tensor,
     penalty: Optional[Penalty] = None,
@@ -115,43 +124,52 @@ def critic_scores(
     loss_scale: tf.Tensor | float = 1.0,
     point_critic: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
     pack: int = 1,
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(D(real), D(fake), penalty per example), each (B,) float32.
+) -> CriticScores:
+    """(D(real), D(fake), penalty per example, D's head) from one batched call of ``critic`` on
+    both, which returns D's scores, or (scores, head) when D has a second output.
 
     Called inside D's gradient tape, so D's update differentiates through the penalty's gradient.
-    Without a penalty the third value is zeros. ``loss_scale`` (mixed float16) scales D's output
-    before the penalty's gradient and unscales after, so small gradients do not flush to zero.
-    ``point_critic``: D as the penalty's points see it (default ``critic``; augmentation draws anew
-    for each call of D). ``pack`` > 1: ``critic`` scores packs of that many consecutive examples
-    (PacGAN), and the penalty is charged per pack, on the gradient with respect to the whole pack.
+    ``loss_scale`` (mixed float16) scales D's output before the penalty's gradient and unscales
+    after, so small gradients do not flush to zero. ``point_critic``: D as the penalty's points see
+    it (default ``critic``; augmentation draws anew for each call of D). ``pack`` > 1: ``critic``
+    scores packs of that many consecutive examples (PacGAN), and the penalty is charged per pack,
+    on the gradient with respect to the whole pack.
     """
     both = tf.concat([real, fake], 0)
     if penalty is None:
-        d_real, d_fake = tf.split(critic(both), 2)
-        return d_real, d_fake, tf.zeros_like(d_real)
+        scores, head = _scored(critic, both)
+        d_real, d_fake = tf.split(scores, 2)
+        return CriticScores(d_real, d_fake, tf.zeros_like(d_real), head)
     if penalty.points is None:  # zero-centred at the scored examples: one call of D gives both
-        scores, grad = _scores_and_input_gradient(critic, both, loss_scale, pack)
+        scores, head, grad = _scores_and_input_gradient(critic, both, loss_scale, pack)
         d_real, d_fake = tf.split(scores, 2)
         grad_real, grad_fake = tf.split(grad, 2)
         cost = penalty.cost(grad_real)
         if penalty.at_fakes:
             cost += penalty.cost(grad_fake)
-        return d_real, d_fake, cost
-    d_real, d_fake = tf.split(critic(both), 2)
+        return CriticScores(d_real, d_fake, cost, head)
+    scores, head = _scored(critic, both)
+    d_real, d_fake = tf.split(scores, 2)
     # A call of its own: inside the batched call, the penalty's second-order gradient would
     # also run back through the real and fake examples (measured: +50% FLOPs per step).
     points = penalty.points(real, fake, eps, noise)
-    _, grad = _scores_and_input_gradient(point_critic or critic, points, loss_scale, pack)
-    return d_real, d_fake, penalty.cost(grad)  # the norm in float32
+    *_, grad = _scores_and_input_gradient(point_critic or critic, points, loss_scale, pack)
+    return CriticScores(d_real, d_fake, penalty.cost(grad), head)  # the norm in float32
 
 
-def _scores_and_input_gradient(critic, x: tf.Tensor, loss_scale, pack: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """(D(x), grad_x D(x)) from one call of D, the gradient in float32, one row per pack."""
+def _scored(critic, x: tf.Tensor) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
+    """(D's scores of ``x``, its second output or None)."""
+    out = critic(x)
+    return out if isinstance(out, tuple) else (out, None)
+
+
+def _scores_and_input_gradient(critic, x: tf.Tensor, loss_scale, pack: int):
+    """(D(x), D's head or None, grad_x D(x)) from one call of D, the gradient in float32, one row per pack."""
     with tf.GradientTape() as tape:
         tape.watch(x)
-        scores = critic(x)
+        scores, head = _scored(critic, x)
         scaled = scores * loss_scale
     grad = tf.cast(tape.gradient(scaled, x), tf.float32) / loss_scale
     if pack > 1:
         grad = tf.reshape(grad, [-1, pack * math.prod(grad.shape[1:])])  # one row per pack
-    return scores, grad
+    return scores, head, grad

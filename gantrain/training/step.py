@@ -108,16 +108,41 @@ def make_train_step(gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig,
     return TrainStep(gan, data, opts, labels).compiled
 
 
+def check_labels(gan: GAN, data: tf.Tensor | RealBatches, labels: tf.Tensor | None) -> None:
+    """A conditional GAN samples its real examples' labels with them, so they must be in memory."""
+    if gan.num_classes and (labels is None or isinstance(data, RealBatches)):
+        raise ConfigError("model.conditional", "needs the dataset's labels in memory (a streamed folder has none)")
+
+
+def clip_weights(discriminator, clip: float | None) -> None:
+    """WGAN's weight clipping as Keras constraints: the optimizer applies them right after each of
+    D's updates, on every replica (``clip`` None: none)."""
+    if clip is not None:
+        for variable in discriminator.trainable_variables:
+            variable.constraint = lambda w, c=clip: tf.clip_by_value(w, -c, c)
+
+
+def build_optimizer_slots(gan: GAN) -> None:
+    """Every optimizer's slots made now, in the strategy's scope: a checkpoint can fill them, and a
+    mirrored step cannot create variables while tracing."""
+    pairs = [(gan.g_optimizer, gan.generator), (gan.d_optimizer, gan.discriminator)]
+    if gan.gon is not None:
+        pairs.append((gan.gon.optimizer, gan.gon.network))
+    with gan.strategy.scope():
+        for optimizer, model in pairs:
+            if not optimizer.built:
+                optimizer.build(model.trainable_variables)
+
+
 class TrainStep:
     """Algorithm 1, one method per part: the draws for the global batch, a critic update, the
     auxiliary network's update, the generator update; :attr:`compiled` runs n steps per call."""
 
     def __init__(self, gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig, labels: tf.Tensor | None = None):
+        check_labels(gan, data, labels)
         self.gan, self.objective = gan, gan.objective
         self.data, self.stream = (None, data) if isinstance(data, RealBatches) else (data, None)
         self.classes, self.labels = gan.num_classes, labels
-        if self.classes and (labels is None or self.stream is not None):
-            raise ConfigError("model.conditional", "needs the dataset's labels in memory (a streamed folder has none)")
         if self.stream is not None:
             self.size, self.example_shape = data.size, tuple(data.iterator.element_spec.shape[1:])
         else:
@@ -127,28 +152,13 @@ class TrainStep:
         self.packs = self.batch_size // self.pack  # what D judges per global batch
         # Fresh real batches per step: one per critic update, and one for G's relativistic loss.
         self.real_batches = self.n_critic + int(self.objective.relativistic)
-        if self.objective.clip is not None:
-            # WGAN's weight clipping as Keras constraints: the optimizer applies them right after
-            # each of D's updates, on every replica.
-            for variable in gan.discriminator.trainable_variables:
-                variable.constraint = lambda w, c=self.objective.clip: tf.clip_by_value(w, -c, c)
-        pairs = [(gan.g_optimizer, gan.generator), (gan.d_optimizer, gan.discriminator)]
-        if gan.aux is not None:
-            pairs.append((gan.aux.optimizer, gan.aux.network))
-        with gan.strategy.scope():
-            for optimizer, model in pairs:
-                if not optimizer.built:
-                    # Slots made now, in the strategy's scope: a checkpoint can fill them, and a
-                    # mirrored step cannot create variables while tracing.
-                    optimizer.build(model.trainable_variables)
         self.z_dim = noise_size(gan.generator)
         self.replica_batch = self.batch_size // gan.strategy.num_replicas_in_sync
-        if self.replica_batch % self.pack:
-            raise ConfigError("train.pack", f"must divide each replica's share of the batch ({self.replica_batch}) "
-                                            f"into whole packs, got {self.pack}")
         # Generator steps that draw as many examples as the data holds.
         self.steps_per_epoch = self.size / self.batch_size
         self.jit_compile = opts.jit_compile
+        clip_weights(gan.discriminator, self.objective.clip)
+        build_optimizer_slots(gan)
         self.compiled = tf.function(self.steps, jit_compile=opts.jit_compile)
 
     def steps(self, n: int = 1) -> dict[str, tf.Tensor]:
@@ -167,8 +177,8 @@ class TrainStep:
         names = ["d_loss", "g_loss"]
         if self.objective.penalty is not None:
             names.append("gp")
-        if self.gan.aux is not None:
-            names.append("aux_loss")
+        if self.gan.gon is not None:
+            names.append("aux_loss")  # the key of the aux group's network, GON
         if self.gan.augment is not None and self.gan.augment.adaptive:
             names += ["real_sign", "augment_p"]  # ADA's r_t: the mean of sign(D(real)), and its p
         return names + self.gan.schedules.names
@@ -220,17 +230,17 @@ class TrainStep:
         # This replica's slice of the global batch (axis 1 of every draw).
         start = tf.distribute.get_replica_context().replica_id_in_sync_group * self.replica_batch
         mine = {name: value[:, start : start + self.replica_batch] for name, value in draws.items()}
-        d_sum, penalty_sum, aux_sum, sign_sum = (tf.constant(0.0) for _ in range(4))
+        d_sum, penalty_sum, gon_sum, sign_sum = (tf.constant(0.0) for _ in range(4))
         # A Python loop (unrolled when traced): a tf.while_loop cannot hold the gradient
         # all-reduce that each update does under a multi-replica strategy.
         for i in range(self.n_critic):
-            d_loss, penalty, aux_loss, real_sign = self.critic_update(mine, i)
+            d_loss, penalty, gon_loss, real_sign = self.critic_update(mine, i)
             d_sum += d_loss
             penalty_sum += penalty
             sign_sum += real_sign
-            if aux_loss is not None:
-                aux_sum += aux_loss
-        sums = {"d_loss": d_sum, "gp": penalty_sum, "aux_loss": aux_sum, "real_sign": sign_sum}
+            if gon_loss is not None:
+                gon_sum += gon_loss
+        sums = {"d_loss": d_sum, "gp": penalty_sum, "aux_loss": gon_sum, "real_sign": sign_sum}
         means = {name: total / self.n_critic for name, total in sums.items()}
         means["g_loss"] = self.generator_update(mine)
         # In metric_names' order; augment_p is added by one_step, after the replicas' results are summed.
@@ -282,44 +292,41 @@ class TrainStep:
         both_labels = tf.concat([real_labels, fake_labels], 0) if self.classes else None
         views = mine["d_augment"][i] if "d_augment" in mine else None  # (B, views, width)
         both_views = tf.concat([views[:, 0], views[:, 1]], 0) if views is not None else None
-        class_logits = []  # ACGAN's head on real and fake, from the same call of D
 
-        def critic(x):
-            scores, classes = self.critic(x, both_labels, both_views)
-            class_logits.append(classes)
-            return scores
+        def critic(x):  # D's scores and ACGAN's class logits, of real and fake in one call
+            return self.critic(x, both_labels, both_views)
 
         def point_critic(x):  # a penalty with points of its own (gp, dragan): the third view
             return self.critic(x, real_labels, views[:, 2] if views is not None else None)[0]
 
         with tf.GradientTape() as tape:
-            d_real, d_fake, penalty = critic_scores(
+            d_real, d_fake, penalty, class_logits = critic_scores(
                 critic, real, fake, objective.penalty, eps, noise, getattr(gan.d_optimizer, "dynamic_scale", 1.0),
                 point_critic, self.pack,
             )
             d_loss = self.average(objective.d_loss(d_real, d_fake), self.packs)
-            if objective.aux_classifier > 0:  # ACGAN: D names the class of real and fake examples
+            if objective.class_weight > 0:  # ACGAN: D names the class of real and fake examples
                 # Summed over real and fake, then divided by the batch: the two means added.
-                d_loss += objective.aux_classifier * self.average(class_cross_entropy(both_labels, class_logits[0]))
+                d_loss += objective.class_weight * self.average(class_cross_entropy(both_labels, class_logits))
             penalty = self.average(penalty, self.packs)
             total = d_loss + objective.penalty_weight * penalty
             # Mixed float16: the optimizer scales the loss up and its apply() scales back down.
             scaled_total = gan.d_optimizer.scale_loss(total)
         variables = gan.discriminator.trainable_variables
         gan.d_optimizer.apply(tape.gradient(scaled_total, variables), variables)
-        aux_loss = self.aux_update(real, fake) if gan.aux is not None else None
+        gon_loss = self.gon_update(real, fake) if gan.gon is not None else None
         real_sign = tf.reduce_sum(tf.sign(d_real)) / self.packs  # this replica's share of the mean
-        return total, penalty, aux_loss, real_sign
+        return total, penalty, gon_loss, real_sign
 
-    def aux_update(self, real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
-        """The auxiliary network's update, on the critic's batch."""
-        aux = self.gan.aux
+    def gon_update(self, real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
+        """GON's update (``aux=gon``), on the critic's batch."""
+        gon = self.gan.gon
         with tf.GradientTape() as tape:
-            h_real, h_fake = tf.split(aux.network(tf.concat([real, fake], 0), training=True), 2)
-            loss = self.average(aux.objective.network_loss(h_real, h_fake))
-            scaled = aux.optimizer.scale_loss(loss)
-        variables = aux.network.trainable_variables
-        aux.optimizer.apply(tape.gradient(scaled, variables), variables)
+            h_real, h_fake = tf.split(gon.network(tf.concat([real, fake], 0), training=True), 2)
+            loss = self.average(gon.objective.network_loss(h_real, h_fake))
+            scaled = gon.optimizer.scale_loss(loss)
+        variables = gon.network.trainable_variables
+        gon.optimizer.apply(tape.gradient(scaled, variables), variables)
         return loss
 
     def generator_scores(self, fake: tf.Tensor, labels: tf.Tensor | None, mine: dict[str, tf.Tensor]):
@@ -344,10 +351,10 @@ class TrainStep:
             scores, class_logits, d_real = self.generator_scores(fake, labels, mine)
             # per pack; a relativistic G compares each fake with its paired real example
             per_example = self.objective.g_loss(scores) if d_real is None else self.objective.g_loss(scores, d_real)
-            if self.objective.aux_classifier > 0:  # ACGAN: G's samples of class y should be named y
-                per_example += self.objective.aux_classifier * class_cross_entropy(labels, class_logits)
-            if gan.aux is not None:  # the auxiliary network judges examples, one by one
-                per_example += per_pack(gan.aux.objective.generator_loss(gan.aux.network(fake, training=True)),
+            if self.objective.class_weight > 0:  # ACGAN: G's samples of class y should be named y
+                per_example += self.objective.class_weight * class_cross_entropy(labels, class_logits)
+            if gan.gon is not None:  # GON judges examples, one by one
+                per_example += per_pack(gan.gon.objective.generator_loss(gan.gon.network(fake, training=True)),
                                         self.pack)
             if self.top_k < 1:
                 # Samples D rates worst get no say: their gradients can pull the others away
