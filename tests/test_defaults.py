@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 from gantrain.commands.evaluate import EvalCommand
 from gantrain.commands.generate import GenerateCommand, generate
 from gantrain.config import TrainConfig, config_dir
-from gantrain.evaluation.options import EvalConfig, MetricOptions
 from gantrain.data import DATASETS
 from gantrain.evaluation.measure import evaluate
+from gantrain.evaluation.options import EvalConfig, MetricOptions, SamplingOptions
 from gantrain.models import MODELS
 from gantrain.registry import _signature_schema
 from gantrain.run.strategies import STRATEGIES
@@ -31,6 +31,8 @@ def schema_defaults(schema: type) -> dict[str, Any]:
     defaults = {}
     for f in dataclasses.fields(schema):
         value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(value):  # a sub-node (train.schedule): its keys as the YAML has them
+            value = schema_defaults(type(value))
         defaults[f.name] = value.value if isinstance(value, Enum) else value
     return defaults
 
@@ -72,15 +74,19 @@ def test_group_yaml_files_have_their_functions_keys_and_defaults(registry):
         assert disagreements(typed, written) == [], path.name
 
 
-@pytest.mark.parametrize("command, function", [(EvalCommand, evaluate), (GenerateCommand, generate)],
+@pytest.mark.parametrize("command, function, options", [(EvalCommand, evaluate, MetricOptions),
+                                                        (GenerateCommand, generate, SamplingOptions)],
                          ids=["gantrain-eval", "gantrain-generate"])
-def test_command_keys_have_their_functions_defaults(command, function):
-    """``--help`` shows the command dataclass's defaults; the Python function is what runs (its
-    arguments without a default are the command's required keys)."""
-    assert schema_defaults(command).keys() == inspect.signature(function).parameters.keys()
+def test_command_keys_have_their_functions_defaults(command, function, options):
+    """``--help`` shows the command dataclass's defaults; the Python function is what runs: its
+    named arguments (those without a default are the command's required keys), and as keywords
+    the fields of ``options``, whose defaults the command inherits."""
+    named = [name for name, p in inspect.signature(function).parameters.items() if p.kind is not p.VAR_KEYWORD]
+    assert schema_defaults(command).keys() == set(named) | schema_defaults(options).keys()
     written = signature_defaults(function)
     typed = {key: value for key, value in schema_defaults(command).items() if key in written}
     assert disagreements(typed, written, function.__name__) == []
+    assert issubclass(command, options)
 
 
 def test_generate_shares_the_measuring_defaults():
