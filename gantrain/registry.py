@@ -43,6 +43,7 @@ class Registry:
 
     def register(self, name: str, **facts: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Add the decorated function as ``name``, with ``facts`` (fields of the group's facts)."""
+
         def add(fn: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._functions:
                 raise ValueError(f"{self.group} '{name}' is registered twice")
@@ -91,8 +92,11 @@ def check_against(schema: type, node: DictConfig, prefix: str, owner: str) -> Di
     except OmegaConfBaseException as err:
         key = ".".join(part for part in (prefix, err.full_key) if part)
         if isinstance(err, KeyError) or "not in struct" in str(err):
-            hint = nearest(str(err.key), [f.name for f in dataclasses.fields(schema)], f"{prefix}.", or_list=False) \
-                if err.full_key == err.key else ""
+            hint = (
+                nearest(str(err.key), [f.name for f in dataclasses.fields(schema)], f"{prefix}.", or_list=False)
+                if err.full_key == err.key
+                else ""
+            )
             raise ConfigError(key, f"not an option of {owner}{hint}") from None
         raise ConfigError(key, str(err.msg).splitlines()[0]) from None
 

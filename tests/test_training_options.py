@@ -21,9 +21,20 @@ DATA = tf.constant(np.random.default_rng(0).normal(size=(256, 2)), tf.float32)
 
 def make_step(loss: dict, *extra: str, lr=1e-2):
     """(compiled step, gan) of a tiny MLP GAN, batch 16, n_critic 2, Adam(lr) with Keras's betas."""
-    gan, step = build_step([*MLP, *overrides_of("loss", loss), "train.batch_size=16", "train.n_critic=2",
-                            f"train.g_lr={lr}", f"train.d_lr={lr}", "train.beta1=0.9", "train.beta2=0.999",
-                            *extra], DATA)
+    gan, step = build_step(
+        [
+            *MLP,
+            *overrides_of("loss", loss),
+            "train.batch_size=16",
+            "train.n_critic=2",
+            f"train.g_lr={lr}",
+            f"train.d_lr={lr}",
+            "train.beta1=0.9",
+            "train.beta2=0.999",
+            *extra,
+        ],
+        DATA,
+    )
     return step, gan
 
 
@@ -127,9 +138,22 @@ def test_the_averaged_generator_has_batch_norm_statistics_of_its_own():
     """Not G's moving statistics (they belong to G's weights): the averaged weights' own, the mean of
     the batch statistics over the fixed standing-statistics noise."""
     data = tf.constant(np.random.default_rng(0).integers(0, 256, (64, 8, 8, 1)), tf.uint8)
-    gan, step = build_step(["model=dcgan", "model.z_dim=3", "model.g_channels=4", "model.d_channels=2",
-                            "model.kernel_size=3", "loss=nsgan", "train.ema=0.5", "train.g_lr=0.05", "train.d_lr=0.05",
-                            "train.batch_size=16", "train.n_critic=1"], data)
+    gan, step = build_step(
+        [
+            "model=dcgan",
+            "model.z_dim=3",
+            "model.g_channels=4",
+            "model.d_channels=2",
+            "model.kernel_size=3",
+            "loss=nsgan",
+            "train.ema=0.5",
+            "train.g_lr=0.05",
+            "train.d_lr=0.05",
+            "train.batch_size=16",
+            "train.n_critic=1",
+        ],
+        data,
+    )
     generator, average = gan.generator, gan.ema
     step(3)
     average.standing_statistics()

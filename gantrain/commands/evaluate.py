@@ -42,7 +42,9 @@ class EvalCommand(MetricOptions):
     measuring options it shares with the ``eval`` node."""
 
     run_dir: str = field(default="???", metadata={"help": "the run directory to evaluate (required)"})
-    checkpoint: str = field(default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"})
+    checkpoint: str = field(
+        default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"}
+    )
     export: Optional[str] = field(default=None, metadata={"help": "a .npz file to save the samples in (key x)"})
     overwrite: bool = field(default=False, metadata={"help": "replace the export file if it exists"})
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
@@ -52,9 +54,11 @@ def usage() -> str:
     """``gantrain-eval --help``: what the command does and every key with its default."""
     return (
         "Usage: gantrain-eval run_dir=<run directory> [key=value ...]\n\n"
-        + __doc__.split("\n\n")[2].replace("``", "") + "\n\nKeys:\n" + keys_help(EvalCommand)
+        + __doc__.split("\n\n")[2].replace("``", "")
+        + "\n\nKeys:\n"
+        + keys_help(EvalCommand)
         + "\n\nThe result is one JSON line on stdout (also written to <run>/eval.json); what each metric means\n"
-          "is printed below it on stderr."
+        "is printed below it on stderr."
     )
 
 

@@ -46,13 +46,25 @@ class GenerateCommand(SamplingOptions):
 
     run_dir: str = field(default="???", metadata={"help": "the run directory to draw from (required)"})
     out: Optional[str] = field(default=None, metadata={"help": "the folder to write into (required; new or empty)"})
-    checkpoint: str = field(default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"})
-    num_samples: int = field(default=64, metadata={"help": "samples to write (split evenly over classes; rows with interpolate)"})
+    checkpoint: str = field(
+        default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"}
+    )
+    num_samples: int = field(
+        default=64, metadata={"help": "samples to write (split evenly over classes; rows with interpolate)"}
+    )
     format: str = field(default="png", metadata={"help": "png (numbered files) or npz (one samples.npz)"})
-    classes: Optional[list[int]] = field(default=None, metadata={"help": "conditional runs: the classes to draw, e.g. [3,7]; default all"})
-    seed: Optional[int] = field(default=None, metadata={"help": "seed of the noise; default the run's train.seed (gantrain-eval's samples)"})
-    interpolate: Optional[int] = field(default=None, metadata={"help": "n >= 2: write interpolation.png, n images per row along a slerp"})
-    overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty (files of the same names are replaced)"})
+    classes: Optional[list[int]] = field(
+        default=None, metadata={"help": "conditional runs: the classes to draw, e.g. [3,7]; default all"}
+    )
+    seed: Optional[int] = field(
+        default=None, metadata={"help": "seed of the noise; default the run's train.seed (gantrain-eval's samples)"}
+    )
+    interpolate: Optional[int] = field(
+        default=None, metadata={"help": "n >= 2: write interpolation.png, n images per row along a slerp"}
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "write into a folder that is not empty (files of the same names are replaced)"}
+    )
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
 
 
@@ -78,17 +90,21 @@ def generate(
     from gantrain.run.checkpoints import step_of
 
     driving = SamplingOptions(**sampling)
-    request = check_request(run_dir, out, checkpoint, num_samples, format, classes, interpolate, overwrite,
-                            batch_size, driving)
+    request = check_request(
+        run_dir, out, checkpoint, num_samples, format, classes, interpolate, overwrite, batch_size, driving
+    )
     generator, discriminator = restore_models(request.cfg, request.dataset, request.path)
     seed = int(request.cfg.train.seed) if seed is None else seed
     summary: dict = {"out": str(request.folder), "step": step_of(request.path), "seed": seed}
     if interpolate is not None:
-        return {**summary, **write_interpolation(request.folder, generator, interpolate, num_samples,
-                                                 request.classes, seed)}
+        return {
+            **summary,
+            **write_interpolation(request.folder, generator, interpolate, num_samples, request.classes, seed),
+        }
     labels = class_labels(request.classes, num_samples)
-    samples, extra = run_samples(request.cfg, generator, discriminator, request.path, driving, num_samples, seed,
-                                 batch_size, labels)
+    samples, extra = run_samples(
+        request.cfg, generator, discriminator, request.path, driving, num_samples, seed, batch_size, labels
+    )
     summary.update(extra)
     if format == "npz":
         return {**summary, **write_npz(request.folder, as_exported(samples), labels)}
@@ -106,9 +122,18 @@ class Request:
     folder: Path  # where the files go
 
 
-def check_request(run_dir: str | Path, out: str | Path | None, checkpoint: str | int, num_samples: int, format: str,
-                  classes: list[int] | None, interpolate: int | None, overwrite: bool, batch_size: int,
-                  driving: SamplingOptions) -> Request:
+def check_request(
+    run_dir: str | Path,
+    out: str | Path | None,
+    checkpoint: str | int,
+    num_samples: int,
+    format: str,
+    classes: list[int] | None,
+    interpolate: int | None,
+    overwrite: bool,
+    batch_size: int,
+    driving: SamplingOptions,
+) -> Request:
     """Every check of :func:`generate`'s keys against the run, or a ConfigError naming the key."""
     from gantrain.data import DATASETS
     from gantrain.evaluation.draw import check_driven_sampling
@@ -133,8 +158,10 @@ def check_request(run_dir: str | Path, out: str | Path | None, checkpoint: str |
     dataset = DATASETS.build(cfg.dataset)
     drawn_classes = chosen_classes(classes, dataset.classes if cfg.model.get("conditional") else 0)
     if not dataset.is_image and (format == "png" or interpolate is not None):
-        raise ConfigError("format" if interpolate is None else "interpolate",
-                          f"{cfg.dataset.name} samples are 2-D points, not images: use format=npz")
+        raise ConfigError(
+            "format" if interpolate is None else "interpolate",
+            f"{cfg.dataset.name} samples are 2-D points, not images: use format=npz",
+        )
     folder = Path(out).expanduser()
     check_target(folder, "out", overwrite, folder=True)
     return Request(cfg, path, dataset, drawn_classes, folder)
@@ -177,7 +204,9 @@ def chosen_classes(classes: list[int] | None, num_classes: int) -> list[int] | N
     """The classes to draw for a conditional run (``num_classes`` > 0): ``classes``, checked, or all."""
     if not num_classes:
         if classes is not None:
-            raise ConfigError("classes", "this run is unconditional (model.conditional=false): it has no classes to choose")
+            raise ConfigError(
+                "classes", "this run is unconditional (model.conditional=false): it has no classes to choose"
+            )
         return None
     if classes is None:
         return list(range(num_classes))
@@ -228,7 +257,9 @@ def write_pngs(folder: Path, images: np.ndarray, labels: np.ndarray | None) -> N
 def usage() -> str:
     return (
         "Usage: gantrain-generate run_dir=<run directory> out=<folder> [key=value ...]\n\n"
-        + __doc__.split("\n\n")[2].replace("``", "") + "\n\nKeys:\n" + keys_help(GenerateCommand)
+        + __doc__.split("\n\n")[2].replace("``", "")
+        + "\n\nKeys:\n"
+        + keys_help(GenerateCommand)
         + "\n\nA summary of what was written is printed as one JSON line."
     )
 

@@ -51,17 +51,20 @@ def render_help(overrides: list[str]) -> str:
             comments.update(key_comments(path, group))
     groups = "\n".join(
         f"{group.name}: {', '.join(sorted(p.stem for p in group.glob('*.yaml')))}"
-        for group in sorted(config_dir().iterdir()) if group.is_dir() and group.name != "hydra"
+        for group in sorted(config_dir().iterdir())
+        if group.is_dir() and group.name != "hydra"
     )
     given = f" (with {' '.join(overrides)})" if overrides else ""
-    return "\n\n".join([
-        HEADER,
-        "== Configuration groups ==\nPick one option per group, e.g. model=mlp; drop a group a preset set with ~group.\n"
-        "To see an option's own keys, name it before --help: gantrain dataset=folder --help\n\n" + groups,
-        f"== Config{given} ==\nEvery key can be set on the command line, e.g. train.steps=2000.\n\n"
-        + _annotate(OmegaConf.to_yaml(cfg), comments),
-        FOOTER,
-    ])
+    return "\n\n".join(
+        [
+            HEADER,
+            "== Configuration groups ==\nPick one option per group, e.g. model=mlp; drop a group a preset set with ~group.\n"
+            "To see an option's own keys, name it before --help: gantrain dataset=folder --help\n\n" + groups,
+            f"== Config{given} ==\nEvery key can be set on the command line, e.g. train.steps=2000.\n\n"
+            + _annotate(OmegaConf.to_yaml(cfg), comments),
+            FOOTER,
+        ]
+    )
 
 
 def key_comments(path: Path, package: str) -> dict[str, str]:

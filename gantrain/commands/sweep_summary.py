@@ -85,7 +85,12 @@ def read_results(sweep_dir: Path) -> list[dict]:
                 raise ValueError("not a job's result")
         except (OSError, ValueError) as err:
             job = int(path.parent.name) if path.parent.name.isdigit() else path.parent.name
-            row = {"job": job, "status": UNREADABLE, "run_dir": str(path.parent), "error": f"cannot read {path} ({err})"}
+            row = {
+                "job": job,
+                "status": UNREADABLE,
+                "run_dir": str(path.parent),
+                "error": f"cannot read {path} ({err})",
+            }
         rows.append(row)
     return sorted(rows, key=lambda row: (0, row["job"], "") if isinstance(row["job"], int) else (1, 0, row["job"]))
 

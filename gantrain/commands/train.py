@@ -53,13 +53,19 @@ from gantrain.run.directory import (
 )
 
 # Lines of Hydra's composition errors that only repeat the key or describe Hydra's internals.
-_NOISE = ("full_key:", "object_type=", "reference_type=", "Config search path", "provider=",
-          "Set the environment variable HYDRA_FULL_ERROR", "See https://hydra.cc")
+_NOISE = (
+    "full_key:",
+    "object_type=",
+    "reference_type=",
+    "Config search path",
+    "provider=",
+    "Set the environment variable HYDRA_FULL_ERROR",
+    "See https://hydra.cc",
+)
 
 # hydra.run.dir is ${gantrain.or:${resume},outputs/<date>/<time>}: a resumed run continues in its
 # own directory. (oc.select falls back only when a key is missing, and `resume: null` is not.)
-OmegaConf.register_new_resolver("gantrain.or", lambda value, default: default if value is None else value,
-                                replace=True)
+OmegaConf.register_new_resolver("gantrain.or", lambda value, default: default if value is None else value, replace=True)
 
 # The directories this command is about to create for its run, so that a rejected command can
 # remove them again (set by main before Hydra makes them).
@@ -94,8 +100,9 @@ def _app(cfg: DictConfig) -> dict | float | None:
     return result
 
 
-def _train(cfg: DictConfig, run: RunDir, resuming: bool, overrides: list[str],
-           multirun: bool) -> tuple[dict, DictConfig]:
+def _train(
+    cfg: DictConfig, run: RunDir, resuming: bool, overrides: list[str], multirun: bool
+) -> tuple[dict, DictConfig]:
     """(train's result, the config the run ran with); a refused single run's new directory is
     removed again."""
     try:
@@ -176,7 +183,9 @@ def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
         "Next:",
         f"  gantrain-eval {run_dir}        # sample metrics of the latest checkpoint",
         f"  gantrain-generate {run_dir} {out}"
-        + ("   # its samples as PNGs" if kind_of(dataset) != "mixture" else " format=npz   # its points in samples.npz"),
+        + (
+            "   # its samples as PNGs" if kind_of(dataset) != "mixture" else " format=npz   # its points in samples.npz"
+        ),
         f"  tensorboard --logdir {logdir}         # losses and sample grids over time",
     ]
     if stopped or step < steps:

@@ -85,9 +85,13 @@ class Dataset:
         """The classes a conditional model (``model.conditional``) of this dataset takes; a
         ConfigError when its labels are missing or not in memory."""
         if self.stream is not None:
-            raise ConfigError("model.conditional", "needs the labels in memory; this folder is streamed (set dataset.in_memory=true)")
+            raise ConfigError(
+                "model.conditional", "needs the labels in memory; this folder is streamed (set dataset.in_memory=true)"
+            )
         if self.y is None:
-            raise ConfigError("model.conditional", f"needs class labels, and dataset {self.name} has none: {self.facts.labels}")
+            raise ConfigError(
+                "model.conditional", f"needs class labels, and dataset {self.name} has none: {self.facts.labels}"
+            )
         return self.classes
 
     def head(self, n: int | None = None) -> np.ndarray:
@@ -110,7 +114,9 @@ def check_labels(y: np.ndarray | None, classes: int, source: str) -> None:
         raise ConfigError("dataset.path", f"{source} holds {y.dtype} labels; expected whole numbers 0 to {classes - 1}")
     outside = y[(y < 0) | (y >= classes)]
     if len(outside):
-        raise ConfigError("dataset.path", f"{source} holds the label {outside[0]}; its labels must be 0 to {classes - 1}")
+        raise ConfigError(
+            "dataset.path", f"{source} holds the label {outside[0]}; its labels must be 0 to {classes - 1}"
+        )
 
 
 def balanced_choice(size: int, n: int, labels: np.ndarray | None, seed: int = SUBSET_SEED) -> np.ndarray:

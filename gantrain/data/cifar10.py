@@ -29,11 +29,7 @@ def cifar10(path: Optional[str] = None, split: str = "train") -> Dataset:
     """32x32x3 natural images in 10 classes (Krizhevsky 2009)."""
     if split not in BATCHES:
         raise ConfigError("dataset.split", f"unknown split '{split}'; known: train, test")
-    source = (
-        files.given_path(path)
-        or files.find([FOLDER, ARCHIVE])
-        or files.download(URL, ARCHIVE, "CIFAR-10")
-    )
+    source = files.given_path(path) or files.find([FOLDER, ARCHIVE]) or files.download(URL, ARCHIVE, "CIFAR-10")
     if source.is_dir() and (source / FOLDER).is_dir():
         source = source / FOLDER
     elif source.is_dir() and (source / ARCHIVE).is_file():

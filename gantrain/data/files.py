@@ -42,7 +42,9 @@ def find(names: list[str]) -> Path | None:
     return None
 
 
-def download(url: str, relpath: str, what: str, folder: Path | None = None, option: str = "dataset.path=<file>") -> Path:
+def download(
+    url: str, relpath: str, what: str, folder: Path | None = None, option: str = "dataset.path=<file>"
+) -> Path:
     """Fetch ``url`` into ``folder`` (default: the first search dir) as ``relpath``; a failure
     names the file to place, and where, and the ``option`` that names a file instead."""
     dest = (folder or search_dirs()[0]) / relpath

@@ -83,8 +83,9 @@ def mlp(
         else:
             h = layers.LeakyReLU(negative_slope)(dense(width, spectral_norm=d_spectral_norm, **init())(h))
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32", **init())(h)
-    discriminator = discriminator_model(x, h, logit, y is not None, num_classes, d_projection, class_head,
-                                        d_spectral_norm)
+    discriminator = discriminator_model(
+        x, h, logit, y is not None, num_classes, d_projection, class_head, d_spectral_norm
+    )
     return generator, discriminator
 
 

@@ -92,8 +92,9 @@ def resnet(
     if Pooling(d_pooling) is Pooling.sum:
         features = layers.Rescaling(float(h.shape[1] * h.shape[2]))(features)  # the mean times the positions
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(features)
-    discriminator = discriminator_model(x, features, logit, y is not None, num_classes, d_projection, class_head,
-                                        d_spectral_norm)
+    discriminator = discriminator_model(
+        x, features, logit, y is not None, num_classes, d_projection, class_head, d_spectral_norm
+    )
     return generator, discriminator
 
 

@@ -59,8 +59,7 @@ class RunDir:
         """A new run never reuses a directory that holds one."""
         if self.holds_run():
             raise GantrainError(
-                f"{self.root} already holds a run; continue it with resume={self.root} "
-                "or choose another hydra.run.dir"
+                f"{self.root} already holds a run; continue it with resume={self.root} or choose another hydra.run.dir"
             )
 
     def check_resumable(self) -> None:
@@ -101,9 +100,7 @@ class RunDir:
             if key == "resume":
                 continue
             if key not in RESUMABLE_KEYS:
-                raise ConfigError(
-                    key, f"cannot change when resuming; only {', '.join(RESUMABLE_KEYS)} can"
-                )
+                raise ConfigError(key, f"cannot change when resuming; only {', '.join(RESUMABLE_KEYS)} can")
             OmegaConf.update(saved, key, OmegaConf.select(composed, key))
         return saved
 
@@ -151,8 +148,10 @@ class RunLock:
             except BlockingIOError:
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
                 os.close(fd)
-                raise RunInUse(f"{display_path(self.root)} is in use by another gantrain process (PID {holder}); "
-                               "wait for it to end or stop it") from None
+                raise RunInUse(
+                    f"{display_path(self.root)} is in use by another gantrain process (PID {holder}); "
+                    "wait for it to end or stop it"
+                ) from None
             if _same_file(fd, self.path):
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())

@@ -63,5 +63,8 @@ class GracefulStop:
         for sig in self.SIGNALS:
             signal.signal(sig, signal.SIG_DFL)  # the next signal ends the process, mid-step if need be
         again = "press Ctrl-C again" if signum == signal.SIGINT else "send it again"
-        log.warning("%s: stopping after this step, with a checkpoint (%s to stop at once, without one)",
-                    signal.Signals(signum).name, again)
+        log.warning(
+            "%s: stopping after this step, with a checkpoint (%s to stop at once, without one)",
+            signal.Signals(signum).name,
+            again,
+        )

@@ -69,8 +69,9 @@ class MovingAverage:
         if not self._norms:
             return
         momenta = [layer.momentum for layer in self._norms]
-        noise = tf.random.stateless_normal([STANDING_BATCHES, STANDING_BATCH_SIZE, noise_size(self.model)],
-                                           seed=[self.seed, 3])
+        noise = tf.random.stateless_normal(
+            [STANDING_BATCHES, STANDING_BATCH_SIZE, noise_size(self.model)], seed=[self.seed, 3]
+        )
         # A conditional G's statistics from every class alike (its scale and shift are per class).
         labels = tf.range(STANDING_BATCH_SIZE) % self.num_classes if self.num_classes else None
         try:

@@ -78,9 +78,13 @@ class GAN:
     def checkpointed(self) -> dict[str, Any]:
         """The objects a checkpoint holds, by the names runs have saved them under since 0.1.0."""
         objects: dict[str, Any] = {
-            "generator": self.generator, "discriminator": self.discriminator,
-            "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
-            "step": self.step, "rng": self.rng, "sample_noise": self.sample_noise,
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "g_optimizer": self.g_optimizer,
+            "d_optimizer": self.d_optimizer,
+            "step": self.step,
+            "rng": self.rng,
+            "sample_noise": self.sample_noise,
             "lr_scales": [rate.scale for rate in self.learning_rates.values()],
         }
         if self.gon is not None:
@@ -110,26 +114,38 @@ def build_gan(
     gon_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
     conditional = bool(cfg.model.get("conditional"))
     if objective.class_weight > 0 and not conditional:
-        raise ConfigError("loss.aux_classifier", "ACGAN's class loss needs a conditional model: add model.conditional=true")
+        raise ConfigError(
+            "loss.aux_classifier", "ACGAN's class loss needs a conditional model: add model.conditional=true"
+        )
     if conditional and gon_objective is not None:
-        raise ConfigError("aux", f"{cfg.aux.name} judges samples without their labels; it does not combine with model.conditional")
+        raise ConfigError(
+            "aux", f"{cfg.aux.name} judges samples without their labels; it does not combine with model.conditional"
+        )
     if conditional and opts.pack > 1:
-        raise ConfigError("train.pack", "packs mix samples of different classes; a conditional model needs train.pack=1")
+        raise ConfigError(
+            "train.pack", "packs mix samples of different classes; a conditional model needs train.pack=1"
+        )
     strategy = strategy or tf.distribute.get_strategy()
     replica_batch = opts.batch_size // strategy.num_replicas_in_sync
     if replica_batch % opts.pack:
-        raise ConfigError("train.pack", f"must divide each replica's share of the batch ({replica_batch}) "
-                                        f"into whole packs, got {opts.pack}")
+        raise ConfigError(
+            "train.pack",
+            f"must divide each replica's share of the batch ({replica_batch}) into whole packs, got {opts.pack}",
+        )
     if opts.augment and len(data_shape) != 3:
         raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
     if opts.schedule.gamma is not None and objective.penalty is None:
-        raise ConfigError("train.schedule.gamma", f"schedules the penalty's weight (loss.gp_weight), and loss "
-                                                  f"{cfg.loss.name} has no penalty here: set loss.penalty")
+        raise ConfigError(
+            "train.schedule.gamma",
+            f"schedules the penalty's weight (loss.gp_weight), and loss "
+            f"{cfg.loss.name} has no penalty here: set loss.penalty",
+        )
     classes = num_classes if conditional else 0
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
-        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack, classes,
-                                                objective.class_weight > 0)
+        generator, discriminator = build_models(
+            cfg.model, data_shape, opts.precision.value, opts.pack, classes, objective.class_weight > 0
+        )
         schedules = _schedules(opts, objective.penalty_weight)
         if opts.schedule.gamma is not None:
             objective = dataclasses.replace(objective, penalty_weight=schedules.variable("gamma"))
@@ -153,12 +169,32 @@ def build_gan(
         else:
             noise = tf.random.stateless_normal([rows, z_dim], seed=[opts.seed, 1])
         sample_noise = tf.Variable(noise, trainable=False)
-    return GAN(generator, discriminator, g_optimizer, d_optimizer, objective, rates, rng, step, sample_noise,
-               strategy, gon, ema, augment, classes, schedules)
+    return GAN(
+        generator,
+        discriminator,
+        g_optimizer,
+        d_optimizer,
+        objective,
+        rates,
+        rng,
+        step,
+        sample_noise,
+        strategy,
+        gon,
+        ema,
+        augment,
+        classes,
+        schedules,
+    )
 
 
-def _optimizers(cfg: DictConfig, data_shape: tuple[int, ...], opts: TrainConfig, schedules: Schedules,
-                gon_objective: DualDiscriminatorObjective | None):
+def _optimizers(
+    cfg: DictConfig,
+    data_shape: tuple[int, ...],
+    opts: TrainConfig,
+    schedules: Schedules,
+    gon_objective: DualDiscriminatorObjective | None,
+):
     """(the learning rates by network, G's and D's optimizers, GON or None), in the current scope:
     Adam with train.beta1 and train.beta2 (or its schedule), each rate decayed (train.lr_decay) and
     scaled by the lr schedule alike."""
@@ -182,10 +218,16 @@ def _schedules(opts: TrainConfig, gp_weight: float) -> Schedules:
     schedule runs from train.g_lr, and both rates are multiplied by its value over g_lr), Adam's
     beta2 (every optimizer's), the penalty's weight, and the moving average's decay per step
     (the schedule's value is a half-life in real images, converted as R3GAN does)."""
-    bases = {"lr": opts.g_lr, "beta2": opts.beta2, "gamma": gp_weight,
-             "ema": half_life(opts.ema, opts.batch_size) if opts.ema is not None else 0.0}
-    converts = {"lr": lambda value: value / opts.g_lr,
-                "ema": lambda value: decay_from_half_life(value, opts.batch_size)}
+    bases = {
+        "lr": opts.g_lr,
+        "beta2": opts.beta2,
+        "gamma": gp_weight,
+        "ema": half_life(opts.ema, opts.batch_size) if opts.ema is not None else 0.0,
+    }
+    converts = {
+        "lr": lambda value: value / opts.g_lr,
+        "ema": lambda value: decay_from_half_life(value, opts.batch_size),
+    }
     schedules = Schedules()
     for name, base in bases.items():
         options = getattr(opts.schedule, name)

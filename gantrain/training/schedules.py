@@ -54,8 +54,15 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
         return {"lr": self.lr, "decay_steps": self.decay_steps}
 
 
-def cosine_decay_with_warmup(step: tf.Tensor | int, base: float, final: float, steps: int, warmup: int = 0,
-                             warmup_value: float = 0.0, hold: int = 0) -> tf.Tensor:
+def cosine_decay_with_warmup(
+    step: tf.Tensor | int,
+    base: float,
+    final: float,
+    steps: int,
+    warmup: int = 0,
+    warmup_value: float = 0.0,
+    hold: int = 0,
+) -> tf.Tensor:
     """R3GAN's ``cosine_decay_with_warmup`` at generator step ``step`` (the steps done before it),
     in float64: ``warmup_value`` rising linearly to ``base`` over ``warmup`` steps, ``base`` held
     until ``warmup + hold``, then ``base + (1 - (1 + cos(pi * t)) / 2) * (final - base)`` with ``t``

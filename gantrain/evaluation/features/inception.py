@@ -104,13 +104,17 @@ def graph_inception(graph_path: str, batch_size: int = 100) -> Extractor:
         # pool_3 . W with the weights of softmax/logits and no bias; so does gantrain.
         weights = graph.get_operation_by_name(LOGITS_MATMUL).inputs[1]
     except (KeyError, ValueError, IndexError) as err:
-        raise ConfigError("inception_graph", f"{path} is not the 2015 Inception graph ({str(err).splitlines()[0]})") from None
+        raise ConfigError(
+            "inception_graph", f"{path} is not the 2015 Inception graph ({str(err).splitlines()[0]})"
+        ) from None
     run_one = wrapped.prune(feeds="ExpandDims:0", fetches="pool_3:0")
     w = wrapped.prune(feeds=[], fetches=weights.name)()
 
     def run(images):
         # The graph was frozen for one image at a time (its reshapes fix the batch at 1).
-        pool = tf.concat([tf.reshape(run_one(tf.cast(image[None], tf.float32)), [1, -1]) for image in tf.unstack(images)], 0)
+        pool = tf.concat(
+            [tf.reshape(run_one(tf.cast(image[None], tf.float32)), [1, -1]) for image in tf.unstack(images)], 0
+        )
         return pool, tf.nn.softmax(tf.matmul(pool, w))
 
     return _batched(lambda images: run(tf.tile(images, [1, 1, 1, 3]) if images.shape[-1] == 1 else images), batch_size)

@@ -46,6 +46,7 @@ FORMAT = 2  # of the cached files: 2 records what they were computed from
 def reference(node: DictConfig, extract, key: str, weights: str = "") -> dict[str, np.ndarray]:
     """mu, sigma and up to 10,000 features of the real split, by the extractor ``key`` whose
     weights have the fingerprint ``weights``."""
+
     def compute() -> dict[str, np.ndarray]:
         features, _ = extract(DATASETS.build(node).head(REFERENCE_IMAGES))
         mu, sigma = gaussian_statistics(features)
@@ -58,6 +59,7 @@ def reference(node: DictConfig, extract, key: str, weights: str = "") -> dict[st
 
 def class_references(node: DictConfig, extract, key: str, weights: str = "") -> dict[str, np.ndarray]:
     """mu (K, F) and sigma (K, F, F) of each class's real images of the split."""
+
     def compute() -> dict[str, np.ndarray]:
         data = DATASETS.build(node)
         features, _ = extract(data.head(REFERENCE_IMAGES))
@@ -79,8 +81,14 @@ def source(node: DictConfig, key: str, weights: str) -> dict:
     """What statistics of ``node``'s real data by the extractor ``key`` with ``weights`` depend on."""
     settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in NOT_CONTENT}
     digest, examples = data_digest(node)
-    return {"format": FORMAT, "dataset": settings, "data_sha256": digest, "examples": examples,
-            "extractor": key, "weights": weights}
+    return {
+        "format": FORMAT,
+        "dataset": settings,
+        "data_sha256": digest,
+        "examples": examples,
+        "extractor": key,
+        "weights": weights,
+    }
 
 
 def data_digest(node: DictConfig) -> tuple[str, int]:
@@ -138,7 +146,10 @@ def cached_arrays(node: DictConfig, stem: str, fields: dict, compute: Callable[[
     places = list(dict.fromkeys(p for p in (_data_folder(node), cache_dir(node)) if p is not None))
     for place in places:
         if (place / f"{stem}.npz").is_file():
-            note_ignored(place / f"{stem}.npz", "an old-format cache that does not record what data it was computed from; recomputing")
+            note_ignored(
+                place / f"{stem}.npz",
+                "an old-format cache that does not record what data it was computed from; recomputing",
+            )
         if (place / name).is_file():
             with np.load(place / name) as stored:
                 arrays = dict(stored)
