@@ -6,10 +6,11 @@ the key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
@@ -52,11 +53,11 @@ class ScheduleOptions:
 class ScheduleConfig:
     """``train.schedule``: each quantity constant (null) or following a :class:`ScheduleOptions`."""
 
-    lr: Optional[ScheduleOptions] = None  # base train.g_lr; train.d_lr by the same factor
-    beta2: Optional[ScheduleOptions] = None  # base train.beta2
-    gamma: Optional[ScheduleOptions] = None  # base loss.gp_weight, the penalty's weight
-    ema: Optional[ScheduleOptions] = None  # the average's half-life in real images; base from train.ema
-    augment_p: Optional[ScheduleOptions] = None  # base train.augment_p
+    lr: ScheduleOptions | None = None  # base train.g_lr; train.d_lr by the same factor
+    beta2: ScheduleOptions | None = None  # base train.beta2
+    gamma: ScheduleOptions | None = None  # base loss.gp_weight, the penalty's weight
+    ema: ScheduleOptions | None = None  # the average's half-life in real images; base from train.ema
+    augment_p: ScheduleOptions | None = None  # base train.augment_p
 
 
 @dataclass
@@ -73,7 +74,7 @@ class TrainConfig:
     beta2: float = 0.9
     lr_decay: bool = False  # every learning rate decays linearly to zero at train.steps
     # Decay of a moving average of G's weights used for samples and evaluation; null: off.
-    ema: Optional[float] = None
+    ema: float | None = None
     # Top-k training (Sinha et al. 2020): G learns from the share of its samples that D scores
     # best, falling from the whole batch by top_k_decay per epoch to top_k; 1: every sample.
     top_k: float = 1.0
@@ -90,7 +91,7 @@ class TrainConfig:
     log_every: int = 100
     keep_checkpoints: int = 3  # rolling checkpoints kept on disk
     # Fixed-noise samples per preview; null: 64 (an 8x8 grid) for images, 1024 for 2-D points.
-    num_samples: Optional[int] = None
+    num_samples: int | None = None
     precision: Precision = Precision.float32
     steps_per_call: int = 1  # generator steps per compiled call (fewer trips to Python)
     jit_compile: bool = False  # XLA: faster for small mlp models, slower for conv models on a CPU

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gantrain.config import config_dir
 from gantrain.commands.help import key_comments
+from gantrain.config import config_dir
 
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "configuration.md"
 # Keys that say what a file is rather than set a value: their comment describes the file.

@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 from gantrain.commands.evaluate import EvalCommand
 from gantrain.commands.generate import GenerateCommand, generate
 from gantrain.config import TrainConfig, config_dir
-from gantrain.evaluation.options import EvalConfig, MetricOptions
 from gantrain.data import DATASETS
 from gantrain.evaluation.measure import evaluate
+from gantrain.evaluation.options import EvalConfig, MetricOptions
 from gantrain.models import MODELS
 from gantrain.registry import _signature_schema
 from gantrain.run.strategies import STRATEGIES

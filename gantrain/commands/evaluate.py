@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Optional
 
 from gantrain.commands.keys import keys_help, run_command
 from gantrain.evaluation.measure import evaluate
@@ -45,7 +44,7 @@ class EvalCommand(MetricOptions):
     checkpoint: str = field(
         default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"}
     )
-    export: Optional[str] = field(default=None, metadata={"help": "a .npz file to save the samples in (key x)"})
+    export: str | None = field(default=None, metadata={"help": "a .npz file to save the samples in (key x)"})
     overwrite: bool = field(default=False, metadata={"help": "replace the export file if it exists"})
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
 

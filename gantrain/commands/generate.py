@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class GenerateCommand(SamplingOptions):
     the sampling keys it shares with ``gantrain-eval``."""
 
     run_dir: str = field(default="???", metadata={"help": "the run directory to draw from (required)"})
-    out: Optional[str] = field(default=None, metadata={"help": "the folder to write into (required; new or empty)"})
+    out: str | None = field(default=None, metadata={"help": "the folder to write into (required; new or empty)"})
     checkpoint: str = field(
         default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"}
     )
@@ -53,13 +54,13 @@ class GenerateCommand(SamplingOptions):
         default=64, metadata={"help": "samples to write (split evenly over classes; rows with interpolate)"}
     )
     format: str = field(default="png", metadata={"help": "png (numbered files) or npz (one samples.npz)"})
-    classes: Optional[list[int]] = field(
+    classes: list[int] | None = field(
         default=None, metadata={"help": "conditional runs: the classes to draw, e.g. [3,7]; default all"}
     )
-    seed: Optional[int] = field(
+    seed: int | None = field(
         default=None, metadata={"help": "seed of the noise; default the run's train.seed (gantrain-eval's samples)"}
     )
-    interpolate: Optional[int] = field(
+    interpolate: int | None = field(
         default=None, metadata={"help": "n >= 2: write interpolation.png, n images per row along a slerp"}
     )
     overwrite: bool = field(

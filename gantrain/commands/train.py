@@ -134,7 +134,7 @@ class HeldLogFile:
     the run is opened, so a refused command writes nothing there; a refused command's lines are
     dropped (the console has shown them)."""
 
-    def __enter__(self) -> "HeldLogFile":
+    def __enter__(self) -> HeldLogFile:
         root = logging.getLogger()
         self.files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
         self.held = logging.handlers.BufferingHandler(capacity=10_000)

@@ -17,7 +17,7 @@ Usage: ``dataset = load(cfg.dataset)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -52,12 +52,12 @@ SUBSET_SEED = 0  # the same subset for every run, whatever its train.seed
 @dataclass
 class Dataset:
     name: str
-    x: Optional[np.ndarray]  # uint8 (N, H, W, C) images, or float32 (N, 2) points; None when streamed
-    y: Optional[np.ndarray] = None  # class labels (N,), where the files have them
+    x: np.ndarray | None  # uint8 (N, H, W, C) images, or float32 (N, 2) points; None when streamed
+    y: np.ndarray | None = None  # class labels (N,), where the files have them
     # Mixtures of Gaussians: the mode centres (K, 2) and their common standard deviation.
-    centers: Optional[np.ndarray] = None
-    std: Optional[float] = None
-    stream: Optional[ImageStream] = None  # the images, read from disk batch by batch
+    centers: np.ndarray | None = None
+    std: float | None = None
+    stream: ImageStream | None = None  # the images, read from disk batch by batch
     classes: int = 0  # how many classes the labels name (0: no labels); kept by a subset
 
     def __post_init__(self):

@@ -10,7 +10,6 @@ import io
 import pickle
 import tarfile
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -25,7 +24,7 @@ BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_bat
 
 
 @DATASETS.register("cifar10", held_out="split", labels="its batches have no labels")
-def cifar10(path: Optional[str] = None, split: str = "train") -> Dataset:
+def cifar10(path: str | None = None, split: str = "train") -> Dataset:
     """32x32x3 natural images in 10 classes (Krizhevsky 2009)."""
     if split not in BATCHES:
         raise ConfigError("dataset.split", f"unknown split '{split}'; known: train, test")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -34,10 +34,10 @@ log = logging.getLogger(__name__)
 
 @DATASETS.register("folder", labels="put each class's images in a subfolder of its own")
 def folder(
-    path: Optional[str] = None,
+    path: str | None = None,
     resolution: int = 64,
     channels: int = 3,
-    in_memory: Optional[bool] = None,
+    in_memory: bool | None = None,
     cache: bool = True,
 ) -> Dataset:
     """uint8 images (N, resolution, resolution, channels) from every image file under ``path``,

@@ -9,7 +9,6 @@ import gzip
 import struct
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -29,7 +28,7 @@ IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-uby
     held_out="split",
     labels="its file has no labels (y_train/y_test in the .npz, or the labels IDX file beside the images)",
 )
-def mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
+def mnist(path: str | None = None, split: str = "train") -> Dataset:
     """Handwritten digits, 28x28x1 (LeCun et al. 1998)."""
     _check_split(split)
     source = (
@@ -44,7 +43,7 @@ def mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
     held_out="split",
     labels="its file has no labels (the labels IDX file beside the images)",
 )
-def fashion_mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
+def fashion_mnist(path: str | None = None, split: str = "train") -> Dataset:
     """Zalando's article images, 28x28x1 (Xiao et al. 2017), in MNIST's formats."""
     _check_split(split)
     name = IMAGE_FILES[split] + ".gz"

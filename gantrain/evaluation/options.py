@@ -12,7 +12,6 @@ Usage: ``evals = check_eval(cfg.get("eval"))`` -> typed :class:`EvalConfig`, or 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,7 +31,7 @@ class SamplingOptions:
             "dot (discriminator optimal transport): D moves them"
         },
     )
-    drs_percentile: Optional[float] = field(
+    drs_percentile: float | None = field(
         default=95.0,
         metadata={
             "help": "drs: the percentile of F(x) kept with probability 1/2 (gamma); null: exact rejection sampling"
@@ -43,7 +42,7 @@ class SamplingOptions:
         default=100, metadata={"help": "dot: Adam updates of each sample's noise (D gradients per sample)"}
     )
     dot_lr: float = field(default=0.01, metadata={"help": "dot: the Adam step size in latent space"})
-    dot_k: Optional[float] = field(
+    dot_k: float | None = field(
         default=None,
         metadata={
             "help": "dot: the Lipschitz constant dividing D's logit; null: k_eff estimated from 100 pairs of noise"
@@ -72,7 +71,7 @@ def check_sampling(options: SamplingOptions, prefix: str = "") -> None:
 class MetricOptions(SamplingOptions):
     """How samples are measured: the keys the ``eval`` node and ``gantrain-eval`` share."""
 
-    num_samples: Optional[int] = field(
+    num_samples: int | None = field(
         default=None,
         metadata={"help": "samples drawn from fixed noise; default 2500 (26000 for stacked_mnist, as VEEGAN/PacGAN)"},
     )
@@ -82,10 +81,10 @@ class MetricOptions(SamplingOptions):
             "help": "image features: auto, classifier (MNIST, Fashion-MNIST), inception, none (pixel statistics)"
         },
     )
-    weights: Optional[str] = field(
+    weights: str | None = field(
         default=None, metadata={"help": "InceptionV3 weights (.h5); default: the Keras cache, else a download"}
     )
-    inception_graph: Optional[str] = field(
+    inception_graph: str | None = field(
         default=None, metadata={"help": "the 2015 Inception graph (.pb) of published FIDs, instead of Keras's"}
     )
 
@@ -103,9 +102,9 @@ def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
 class EvalConfig(MetricOptions):
     """The ``eval`` node: metrics of the generator during training (``gantrain.run.duties.Evaluation``)."""
 
-    every: Optional[int] = None  # generator steps between evaluations; null: none during training
+    every: int | None = None  # generator steps between evaluations; null: none during training
     # A metric to keep the best checkpoint by (checkpoints/best/), e.g. fid or hq; null: none.
-    select: Optional[str] = None
+    select: str | None = None
 
 
 def check_eval(node: DictConfig | None) -> EvalConfig:

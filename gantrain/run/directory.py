@@ -21,9 +21,10 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -123,7 +124,7 @@ class RunLock:
         self.root = Path(root)
         self.path = self.root.resolve() / ".lock"
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         if self.path in self._held:
             self._held[self.path][1] += 1
         else:

@@ -112,7 +112,7 @@ class Progress(EveryCall):
         self.shown: dict[str, float] = {}
         self.done = start
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         self.redirect.__enter__()
         return self
 
@@ -245,7 +245,7 @@ class Evaluation(Duty):
 class NotStepTime(Duty):
     """``duty``, its time kept out of the steps per second ``log`` reports."""
 
-    def __init__(self, duty: Duty, log_: "Log"):
+    def __init__(self, duty: Duty, log_: Log):
         self.duty, self.log = duty, log_
 
     def due(self, done: int, n: int, final: bool) -> bool:

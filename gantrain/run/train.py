@@ -12,9 +12,9 @@ import copy
 import json
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -57,9 +57,9 @@ class GAN:
     step: tf.Variable  # generator steps done
     sample_noise: tf.Variable  # the fixed noise of the previews
     strategy: tf.distribute.Strategy
-    gon: Optional[GON] = None
-    ema: Optional[MovingAverage] = None
-    augment: Optional[Augmentation] = None  # train.augment: what D sees of every image
+    gon: GON | None = None
+    ema: MovingAverage | None = None
+    augment: Augmentation | None = None  # train.augment: what D sees of every image
     num_classes: int = 0  # model.conditional: G and D take labels of this many classes (0: unconditional)
     schedules: Schedules = field(default_factory=Schedules)  # train.schedule: set by the step, from ``step``
 

@@ -10,9 +10,9 @@ Usage: ``objective = LOSSES.build(cfg.loss)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -89,9 +89,9 @@ class Objective:
 
     d_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
     g_loss: Callable[[tf.Tensor], tf.Tensor]
-    penalty: Optional[Penalty] = None
+    penalty: Penalty | None = None
     penalty_weight: float | tf.Variable = 0.0  # a variable when train.schedule.gamma sets it per step
-    clip: Optional[float] = None
+    clip: float | None = None
     class_weight: float = 0.0  # ACGAN (loss.aux_classifier): weight of the class cross-entropy in D's and G's losses
     relativistic: bool = False  # g_loss(d_fake, d_real): G's update scores a real batch of its own too
 

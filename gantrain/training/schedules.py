@@ -24,8 +24,8 @@ Usage::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
 
 import keras
 import tensorflow as tf
@@ -35,7 +35,7 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
     """``lr * scale * max(0, 1 - iteration / decay_steps)``; without ``decay_steps``, ``lr * scale``;
     with a ``factor`` variable (a cosine schedule of the learning rate), times its value."""
 
-    def __init__(self, lr: float, decay_steps: Optional[int] = None, factor: Optional[tf.Variable] = None):
+    def __init__(self, lr: float, decay_steps: int | None = None, factor: tf.Variable | None = None):
         self.lr = lr
         self.decay_steps = decay_steps
         self.scale = tf.Variable(1.0, trainable=False, name="lr_scale")

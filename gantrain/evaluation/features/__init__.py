@@ -22,7 +22,6 @@ Usage: ``image_metrics(cfg.dataset, samples)`` -> ``{"fid", "kid", "kid_std", "i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -64,9 +63,9 @@ def image_metrics(
     node: DictConfig,
     samples: np.ndarray,
     extractor: str,
-    weights: Optional[str] = None,
-    inception_graph: Optional[str] = None,
-    labels: Optional[np.ndarray] = None,
+    weights: str | None = None,
+    inception_graph: str | None = None,
+    labels: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of uint8 samples (N, H, W, C) of a run on the dataset ``node`` with ``extractor``
     (``classifier`` or ``inception``, as :func:`gantrain.evaluation.plan.evaluation_plan` resolves it);
@@ -93,9 +92,7 @@ def image_metrics(
     return result
 
 
-def feature_extractor(
-    node: DictConfig, extractor: str, weights: Optional[str] = None, inception_graph: Optional[str] = None
-):
+def feature_extractor(node: DictConfig, extractor: str, weights: str | None = None, inception_graph: str | None = None):
     """(extract, its name, a fingerprint of its weights): the weights name the cached statistics
     as much as the data does, since other weights give other features."""
     if extractor == "classifier":
@@ -130,8 +127,8 @@ def conditional_metrics(
 def check_available(
     node: DictConfig,
     extractor: str,
-    weights: Optional[str] = None,
-    inception_graph: Optional[str] = None,
+    weights: str | None = None,
+    inception_graph: str | None = None,
     prefix: str = "eval.",
 ) -> None:
     """Before a run starts: what its evaluations with ``extractor`` need exists (or downloads now),

@@ -19,8 +19,8 @@ Usage: ``extract = inception_extractor(weights=None)``; ``features, probs = extr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import keras
 import numpy as np
@@ -41,7 +41,7 @@ def keras_models_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "models"
 
 
-def resolve_weights(weights: Optional[str]) -> str:
+def resolve_weights(weights: str | None) -> str:
     """A given file, the Keras cache's copy, or a download into the cache; ``random`` leaves the
     network untrained (for tests: its numbers mean nothing)."""
     if weights == "random":
@@ -65,7 +65,7 @@ def to_inception_input(images: tf.Tensor) -> tf.Tensor:
     return x / 127.5 - 1.0
 
 
-def keras_inception(weights: Optional[str] = None, batch_size: int = 100) -> Extractor:
+def keras_inception(weights: str | None = None, batch_size: int = 100) -> Extractor:
     """Keras InceptionV3: (pool features (N, 2048), softmax probabilities (N, 1000))."""
     path = resolve_weights(weights)
     model = keras.applications.InceptionV3(include_top=True, weights=None, classifier_activation=None)

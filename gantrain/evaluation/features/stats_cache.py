@@ -21,8 +21,8 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
