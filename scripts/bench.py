@@ -10,7 +10,8 @@ real ``gantrain`` run, and ``gantrain --help`` latency.
 
 Folder table: ``dataset=folder``'s default step and the smaller one docs/guides/data.md suggests to start with.
 
-Usage: ``python scripts/bench.py --data ../shared/data/mnist.npz [--steps 20] [--tables dcgan,toy,folder] [--json bench.json]``
+Usage: ``python scripts/bench.py --data ../shared/data/mnist.npz [--steps 20] [--tables dcgan,toy,folder]
+[--json bench.json]``
 """
 
 from __future__ import annotations
@@ -297,7 +298,8 @@ def main() -> None:
         for row in figures["folder"]:
             print(f"{row['implementation']:<44}{row['sec_per_step']:>8.2f}")
     print(
-        f"\npeaks: matmul {figures['matmul_peak_gflops']:.0f} GFLOP/s, conv fwd+bwd {figures['conv_peak_gflops']:.0f} GFLOP/s"
+        f"\npeaks: matmul {figures['matmul_peak_gflops']:.0f} GFLOP/s, "
+        f"conv fwd+bwd {figures['conv_peak_gflops']:.0f} GFLOP/s"
     )
     print(
         f"gantrain --help {figures['help_s']:.2f} s; first step of a run {figures['time_to_first_step_s']:.1f} s; "

@@ -11,7 +11,8 @@ and the published rows, then each run's evaluations during training against minu
 results.
 
 Usage: ``python scripts/preset_benchmark.py --preset stacked_mnist --data ../shared/data/mnist.npz
-[--seeds 3] [--first-seed 0] [--jobs 1] [--sampling drs drs_exact mh] [--out outputs/preset_benchmark] [-- extra overrides]``
+[--seeds 3] [--first-seed 0] [--jobs 1] [--sampling drs drs_exact mh] [--out outputs/preset_benchmark]
+[-- extra overrides]``
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def main() -> None:
     for sampler in args.sampling:
         runs = [r["driven"][sampler] for r in rows]
         print(
-            f"| … + `gantrain-eval {' '.join(SAMPLERS[sampler])}` (acceptance {mean_se([r['acceptance'] for r in runs])}, "
+            f"| … + `gantrain-eval {' '.join(SAMPLERS[sampler])}` "
+            f"(acceptance {mean_se([r['acceptance'] for r in runs])}, "
             f"D calls per sample {mean_se([r['d_calls_per_sample'] for r in runs])}) | "
             + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in runs]) for m in metrics)
             + f" | + {mean_se([r['seconds'] / 60 for r in runs])} |"

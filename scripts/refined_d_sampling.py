@@ -95,7 +95,8 @@ def main() -> None:
             )
 
     print(
-        "| D | sampler | modes | high quality (%) | reverse KL | acceptance | D calls per sample |\n|---|---|---|---|---|---|---|"
+        "| D | sampler | modes | high quality (%) | reverse KL | acceptance | D calls per sample |\n"
+        "|---|---|---|---|---|---|---|"
     )
     rows("the run's")
     start = time.perf_counter()

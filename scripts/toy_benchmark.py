@@ -162,7 +162,8 @@ def main() -> None:
     by_preset = {preset: [r for (p, _), r in zip(jobs, results) if p == preset] for preset in args.presets}
 
     print(
-        f"\n{len(seeds)} seeds per preset ({seeds[0]}–{seeds[-1]}), {args.jobs} run(s) at a time, {threads or 'all'} kernel thread(s) each\n"
+        f"\n{len(seeds)} seeds per preset ({seeds[0]}–{seeds[-1]}), {args.jobs} run(s) at a time, "
+        f"{threads or 'all'} kernel thread(s) each\n"
     )
     print("| preset | method | modes | high quality (%) | reverse KL | minutes per run |")
     print("|---|---|---|---|---|---|")

@@ -83,7 +83,8 @@ def test_resume_keeps_competing_with_the_best_so_far(tmp_path, make_cfg):
     [
         (
             ["eval.every=10", "eval.select=fid"],
-            "^eval.select: 'fid' is not measured here; choose from modes, hq, rkl, precision, recall, density, coverage$",
+            "^eval.select: 'fid' is not measured here; "
+            "choose from modes, hq, rkl, precision, recall, density, coverage$",
         ),
         (["eval.select=hq"], "^eval.select: needs eval.every"),
         (["eval.every=0"], "^eval.every: must be >= 1"),

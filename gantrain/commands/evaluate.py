@@ -14,10 +14,10 @@ Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as
 (:func:`gantrain.evaluation.metrics.mode_metrics`); for images ``fid``, ``kid``, ``is`` against the training
 data with the chosen feature extractor (:mod:`gantrain.evaluation.features`); for both ``precision``,
 ``recall``, ``density``, ``coverage`` (:mod:`gantrain.evaluation.metrics.prdc`) on the points or those
-features; plus ``classes_hit`` and ``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST), and for conditional runs, whose
-samples are drawn for every class in turn, ``class_accuracy`` and ``intra_fid``; for stacked MNIST
-``modes`` (of 1000) and ``mode_kl``; with ``features=none`` the mean and standard deviation of the
-pixel values of the samples and of as many training images.
+features; plus ``classes_hit`` and ``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST),
+and for conditional runs, whose samples are drawn for every class in turn, ``class_accuracy`` and
+``intra_fid``; for stacked MNIST ``modes`` (of 1000) and ``mode_kl``; with ``features=none`` the mean
+and standard deviation of the pixel values of the samples and of as many training images.
 
 Usage: ``evaluate("outputs/run", num_samples=2500)`` -> the metrics dict. Which metrics a run
 gets is decided in :mod:`gantrain.evaluation.plan`.

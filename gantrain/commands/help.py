@@ -33,7 +33,8 @@ FOOTER = """Examples:
   gantrain -m loss=gan,nsgan,wgan_gp train.steps=1000   one job per value; summary.csv
 Evaluate a run: gantrain-eval run_dir=<run directory>   (gantrain-eval --help lists its keys)
 Write its samples: gantrain-generate run_dir=<run directory> out=<folder>   (gantrain-generate --help)
-docs/guides/training.md has every option with its paper, docs/reference/configuration.md every key. Hydra's own options: gantrain --hydra-help"""
+docs/guides/training.md has every option with its paper, docs/reference/configuration.md every key. \
+Hydra's own options: gantrain --hydra-help"""
 
 _KEY = re.compile(r"^(\s*)([A-Za-z_][\w]*):(.*)$")
 
@@ -58,7 +59,8 @@ def render_help(overrides: list[str]) -> str:
     return "\n\n".join(
         [
             HEADER,
-            "== Configuration groups ==\nPick one option per group, e.g. model=mlp; drop a group a preset set with ~group.\n"
+            "== Configuration groups ==\n"
+            "Pick one option per group, e.g. model=mlp; drop a group a preset set with ~group.\n"
             "To see an option's own keys, name it before --help: gantrain dataset=folder --help\n\n" + groups,
             f"== Config{given} ==\nEvery key can be set on the command line, e.g. train.steps=2000.\n\n"
             + _annotate(OmegaConf.to_yaml(cfg), comments),

@@ -48,17 +48,9 @@ def mlp(
     ``conditional``: G and D take class labels of ``num_classes`` classes (G: a class embedding
     beside z; D: the projection term when ``d_projection``; ``class_head``: ACGAN's class logits,
     ``gantrain.models.conditioning``)."""
-    if z_dim < 1:
-        raise ConfigError("model.z_dim", f"must be >= 1, got {z_dim}")
-    if d_maxout < 1:
-        raise ConfigError("model.d_maxout", f"must be >= 1 (1: LeakyReLU units), got {d_maxout}")
-    if init_std is not None and init_std <= 0:
-        raise ConfigError("model.init_std", f"must be > 0 (or null: Glorot), got {init_std}")
+    _check_options(z_dim, d_maxout, init_std, g_hidden, d_hidden)
     # A fresh initializer per layer: Keras reuses an unseeded initializer's values.
     init = lambda: {} if init_std is None else {"kernel_initializer": keras.initializers.RandomNormal(stddev=init_std)}  # noqa: E731
-    for key, sizes in (("g_hidden", g_hidden), ("d_hidden", d_hidden)):
-        if not sizes or min(sizes) < 1:
-            raise ConfigError(f"model.{key}", f"needs one or more layer sizes >= 1, got {sizes}")
     size = math.prod(data_shape)
     is_image = len(data_shape) == 3
 
@@ -87,6 +79,19 @@ def mlp(
         x, h, logit, y is not None, num_classes, d_projection, class_head, d_spectral_norm
     )
     return generator, discriminator
+
+
+def _check_options(z_dim: int, d_maxout: int, init_std: float | None, g_hidden: list[int], d_hidden: list[int]) -> None:
+    """A ConfigError naming the first of :func:`mlp`'s options out of range."""
+    if z_dim < 1:
+        raise ConfigError("model.z_dim", f"must be >= 1, got {z_dim}")
+    if d_maxout < 1:
+        raise ConfigError("model.d_maxout", f"must be >= 1 (1: LeakyReLU units), got {d_maxout}")
+    if init_std is not None and init_std <= 0:
+        raise ConfigError("model.init_std", f"must be > 0 (or null: Glorot), got {init_std}")
+    for key, sizes in (("g_hidden", g_hidden), ("d_hidden", d_hidden)):
+        if not sizes or min(sizes) < 1:
+            raise ConfigError(f"model.{key}", f"needs one or more layer sizes >= 1, got {sizes}")
 
 
 class Maxout(layers.Layer):

@@ -99,7 +99,8 @@ class RolledBack(Exception):
 
 def _write_error(run: RunDir, ckpts: Checkpoints, err: OSError) -> GantrainError:
     return GantrainError(
-        f"cannot write into {run.root} ({err.strerror or err}); the last checkpoint (step {ckpts.latest_step()}) is kept"
+        f"cannot write into {run.root} ({err.strerror or err}); "
+        f"the last checkpoint (step {ckpts.latest_step()}) is kept"
     )
 
 
