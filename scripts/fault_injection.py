@@ -1091,7 +1091,7 @@ def main() -> None:
         with ThreadPoolExecutor(args.jobs) as pool:
             outcomes = pool.map(lambda fault: attempt(fault, place), faults)
             held = 0
-            for fault, outcome in zip(faults, outcomes):
+            for fault, outcome in zip(faults, outcomes, strict=True):
                 print(line(fault, outcome), flush=True)
                 held += not outcome.broken
     finally:

@@ -159,7 +159,7 @@ def main() -> None:
     }
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda job: run_one(*job, args.out, args.extra, threads, samplings[job[0]]), jobs))
-    by_preset = {preset: [r for (p, _), r in zip(jobs, results) if p == preset] for preset in args.presets}
+    by_preset = {preset: [r for (p, _), r in zip(jobs, results, strict=True) if p == preset] for preset in args.presets}
 
     print(
         f"\n{len(seeds)} seeds per preset ({seeds[0]}–{seeds[-1]}), {args.jobs} run(s) at a time, "

@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The same devices and arithmetic on every machine, set before TensorFlow initialises and inherited
 # by the CLI subprocesses (cli_env copies this environment): the CPU only, also where a
@@ -33,11 +36,9 @@ tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
 
-import keras
-import numpy as np
-import pytest
+import keras  # noqa: E402  after the device set-up above, like everything that imports TensorFlow
 
-from gantrain import api
+from gantrain import api  # noqa: E402  likewise
 
 
 def tiny_networks() -> dict[str, list[str]]:

@@ -134,7 +134,7 @@ def test_stacked_mnist_modes(pattern_npz):
     # each channel is one training digit, and the label spells the three digits
     first = data.x[0]
     for c, digit in enumerate((data.y[0] // 100, data.y[0] // 10 % 10, data.y[0] % 10)):
-        assert any((first[..., c] == img).all() and lab == digit for img, lab in zip(x_train, y_train))
+        assert any((first[..., c] == img).all() and lab == digit for img, lab in zip(x_train, y_train, strict=True))
     covered = stacked_mode_metrics(node, data.x)
     assert covered["modes"] > 900 and covered["mode_kl"] < 0.5  # 3000 draws of 1000 triples
     one = stacked_mode_metrics(node, np.repeat(data.x[:1], 100, axis=0))

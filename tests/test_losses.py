@@ -37,7 +37,7 @@ def build(name: str, **options) -> Objective:
 
 def test_minimax_discriminator_is_binary_cross_entropy():
     objective = build("gan")
-    expected = [-math.log(sigmoid(r)) - math.log(1 - sigmoid(f)) for r, f in zip([2.0, -1.0], [0.5, -3.0])]
+    expected = [-math.log(sigmoid(r)) - math.log(1 - sigmoid(f)) for r, f in zip([2.0, -1.0], [0.5, -3.0], strict=True)]
     np.testing.assert_allclose(objective.d_loss(REAL, FAKE), expected, rtol=1e-6)
 
 

@@ -64,7 +64,7 @@ def test_every_residual_block_starts_as_the_identity(spectral_norm):
         assert len(adds) == 4  # one per block: 1 + 2 + 1 blocks at 4x4, 8x8, 16x16
         probe = keras.Model(model.inputs, [t for add in adds for t in (add.input[0], add.output)])
         values = probe(inputs)
-        for before, after in zip(values[::2], values[1::2]):
+        for before, after in zip(values[::2], values[1::2], strict=True):
             np.testing.assert_array_equal(before, after)
     if spectral_norm:  # a zero kernel has no spectral norm: D's branches start from the usual draw
         adds = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Add)]

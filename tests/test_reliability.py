@@ -80,9 +80,9 @@ def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path):
         steps_in, seconds = chance.randint(1, 3 * every), chance.uniform(0.5, 6.0) if kill % 2 else math.inf
         wait_until(
             lambda: (
-                max(metric_steps(run), default=0) >= before + steps_in
-                or process.poll() is not None
-                or time.monotonic() - started > seconds
+                max(metric_steps(run), default=0) >= before + steps_in  # noqa: B023  called before the loop moves on
+                or process.poll() is not None  # noqa: B023  likewise
+                or time.monotonic() - started > seconds  # noqa: B023  likewise
             ),
             f"step {before + steps_in} logged",
         )

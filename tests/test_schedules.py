@@ -139,7 +139,9 @@ def test_the_step_uses_each_scheduled_value_of_its_step():
 
     metrics = {name: float(value) for name, value in step(2).items()}
     assert int(gan.step) == 3
-    at = {name: float(entry.schedule(2)) for name, entry in zip(gan.schedules.names, gan.schedules.entries)}
+    at = {
+        name: float(entry.schedule(2)) for name, entry in zip(gan.schedules.names, gan.schedules.entries, strict=True)
+    }
     assert list(at) == [
         "schedule/lr",
         "schedule/beta2",

@@ -53,7 +53,7 @@ def test_each_critic_update_sees_a_fresh_real_batch_and_fresh_noise():
     seen = []
     metrics = run_step(Objective(recording_wasserstein_d(seen), wasserstein_g))
     assert len(seen) == N_CRITIC
-    for (real_a, fake_a), (real_b, fake_b) in zip(seen, seen[1:]):
+    for (real_a, fake_a), (real_b, fake_b) in zip(seen, seen[1:], strict=False):
         assert real_a.shape == (BATCH,)
         assert np.abs(real_a - real_b).max() > 1e-3
         assert np.abs(fake_a - fake_b).max() > 1e-3

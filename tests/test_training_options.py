@@ -44,7 +44,7 @@ def test_moving_average_follows_its_formula():
     expected = [w.numpy() for w in generator.trainable_weights]  # starts as a copy of G
     for _ in range(3):
         step()
-        expected = [0.9 * e + 0.1 * w.numpy() for e, w in zip(expected, generator.trainable_weights)]
+        expected = [0.9 * e + 0.1 * w.numpy() for e, w in zip(expected, generator.trainable_weights, strict=True)]
     for e, a in zip(expected, average.model.trainable_weights, strict=True):
         np.testing.assert_allclose(a.numpy(), e, rtol=1e-5, atol=1e-7)
     # and it is not G itself
@@ -103,7 +103,7 @@ def test_gon_trains_beside_the_critic_and_reaches_the_generator():
     before = [w.numpy().copy() for w in network.trainable_weights]
     metrics = step()
     assert np.isfinite(float(metrics["aux_loss"]))
-    assert all(not np.allclose(b, w.numpy()) for b, w in zip(before, network.trainable_weights))
+    assert all(not np.allclose(b, w.numpy()) for b, w in zip(before, network.trainable_weights, strict=True))
     # G's objective includes GON's terms: with a heavier weight the same step reports another g_loss
     heavy, _ = make_step({"name": "nsgan"}, "aux=gon", "aux.weight=5.0")
     assert float(heavy()["g_loss"]) != pytest.approx(float(metrics["g_loss"]))

@@ -29,8 +29,8 @@ from gantrain.models.spectral_norm import dense
 def mlp(
     data_shape: tuple[int, ...],
     z_dim: int = 100,
-    g_hidden: list[int] = [1024, 1024, 1024],
-    d_hidden: list[int] = [1024, 1024, 1024],
+    g_hidden: list[int] = [1024, 1024, 1024],  # noqa: B006  config default, copied per run
+    d_hidden: list[int] = [1024, 1024, 1024],  # noqa: B006  config default, copied per run
     negative_slope: float = 0.2,
     d_spectral_norm: bool = False,
     g_batchnorm: bool = False,

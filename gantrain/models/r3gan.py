@@ -88,12 +88,12 @@ class GenerativeBasis(layers.Layer):
 def r3gan(
     data_shape: tuple[int, ...],
     z_dim: int = 64,
-    widths: list[int] = [768, 768, 768, 768],
-    blocks: list[int] = [2, 2, 2, 2],
-    cardinality: list[int] = [96, 96, 96, 96],
+    widths: list[int] = [768, 768, 768, 768],  # noqa: B006  config default, copied per run
+    blocks: list[int] = [2, 2, 2, 2],  # noqa: B006  config default, copied per run
+    cardinality: list[int] = [96, 96, 96, 96],  # noqa: B006  config default, copied per run
     expansion: int = 2,
     kernel_size: int = 3,
-    resampling_filter: list[float] = [1.0, 2.0, 1.0],
+    resampling_filter: list[float] = [1.0, 2.0, 1.0],  # noqa: B006  config default, copied per run
     g_tanh: bool = True,
     d_spectral_norm: bool = False,
     conditional: bool = False,
@@ -157,7 +157,7 @@ def _stages(
         raise ConfigError("model.widths", f"must be >= 1, got {widths}")
     if min(blocks[:count]) < 0:
         raise ConfigError("model.blocks", f"must be >= 0, got {blocks}")
-    for width, groups in zip(widths[:count], cardinality[:count]):
+    for width, groups in zip(widths[:count], cardinality[:count], strict=True):
         if groups < 1 or (width * expansion) % groups:
             raise ConfigError(
                 "model.cardinality",

@@ -80,5 +80,5 @@ class MovingAverage:
                     layer.momentum = k / (k + 1)  # the running mean of the batch statistics so far
                 generate(self.model, noise[k], labels, training=True)
         finally:
-            for layer, momentum in zip(self._norms, momenta):
+            for layer, momentum in zip(self._norms, momenta, strict=True):
                 layer.momentum = momentum
