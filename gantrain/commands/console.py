@@ -58,6 +58,7 @@ def quiet_tensorflow() -> None:
         )
     except OSError:
         return  # no filter: the console is only noisier
+    assert filter_process.stdin is not None  # stdin=PIPE
     os.dup2(filter_process.stdin.fileno(), 2)
     filter_process.stdin.close()
     sys.stderr = open(original, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")

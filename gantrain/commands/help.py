@@ -72,7 +72,9 @@ def render_help(overrides: list[str]) -> str:
 def key_comments(path: Path, package: str) -> dict[str, str]:
     """Dotted key -> its comment in a YAML file: the comment on its line, else the comment lines
     right above it. ``package``: the group a file's keys belong to (none for ``_global_``)."""
-    found, stack, above = {}, [], []
+    found: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    above: list[str] = []
     for line in path.read_text().splitlines():
         stripped = line.strip()
         if stripped.startswith("#"):
@@ -96,7 +98,8 @@ def key_comments(path: Path, package: str) -> dict[str, str]:
 
 
 def _annotate(yaml: str, comments: dict[str, str]) -> str:
-    lines, stack = [], []
+    lines: list[str] = []
+    stack: list[tuple[int, str]] = []
     for line in yaml.splitlines():
         match = _KEY.match(line)
         if match:

@@ -104,8 +104,9 @@ def write_summary(sweep_dir: Path, select: str | None = None) -> Path:
 
         def rank(row: dict) -> tuple:
             value = row.get(f"best_{select}", row.get(select))
-            number = isinstance(value, (int, float))
-            return (not number, sign * value if number else 0.0)
+            if isinstance(value, (int, float)):
+                return (False, sign * value)
+            return (True, 0.0)
 
         rows.sort(key=rank)
     extra = sorted({k for row in rows for k in row} - set(FIRST_COLUMNS))

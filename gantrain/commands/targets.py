@@ -90,6 +90,7 @@ def unswept(overrides: list[str]) -> list[str]:
     kept = []
     for override in OverridesParser.create().parse_overrides(overrides):
         if not override.is_sweep_override():
+            assert override.input_line is not None  # parsed from this text
             kept.append(override.input_line)
         elif override.key_or_group.rsplit(".", 1)[-1] in NAMING_KEYS:
             raise ConfigError(override.key_or_group, "names code to call; it cannot be swept")

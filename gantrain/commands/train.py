@@ -15,6 +15,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -121,7 +122,7 @@ def _train(
         _refuse(str(err), multirun)
 
 
-def _refuse(message: str, multirun: bool) -> None:
+def _refuse(message: str, multirun: bool) -> NoReturn:
     if multirun:
         # Hydra records the failed job, the sweep goes on, and the command exits 1 at the end.
         print(f"gantrain: error: {message}", file=sys.stderr)

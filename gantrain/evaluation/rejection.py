@@ -126,7 +126,8 @@ def rejection_sample(
 ) -> tuple[np.ndarray, float, int]:
     """(samples, acceptance rate, D calls) of DRS; ``score``: calibrated logits."""
     d_max = float(score(propose(BURN_IN, rng)).max())
-    calls, proposed, kept = BURN_IN, 0, []
+    calls, proposed = BURN_IN, 0
+    kept: list[np.ndarray] = []
     while sum(len(k) for k in kept) < n:
         if proposed >= MAX_PROPOSALS_PER_SAMPLE * n:
             raise ConfigError(

@@ -30,7 +30,9 @@ def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
     if not paths:
         raise ConfigError("run_dir", f"{run.root} has no checkpoint yet")
     if str(checkpoint) == "latest":
-        return latest_readable(run.checkpoints)
+        latest = latest_readable(run.checkpoints)
+        assert latest is not None  # checkpoints exist: the newest readable one, or a GantrainError
+        return latest
     if str(checkpoint) == "best":
         best = latest_readable(run.checkpoints / "best")
         if best is None:

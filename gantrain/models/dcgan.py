@@ -9,6 +9,8 @@ logit; no normalisation, since a gradient penalty is per example.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -59,7 +61,7 @@ def dcgan(
     )
     sizes = feature_sizes(height)
     ups = len(sizes) - 1
-    conv = dict(kernel_size=kernel_size, strides=2, padding="same")
+    conv: dict[str, Any] = dict(kernel_size=kernel_size, strides=2, padding="same")
 
     z = keras.Input((z_dim,))
     y = label_input() if conditional else None

@@ -142,6 +142,7 @@ def ending(
     if evaluation.best is not None and evaluation.best.value is not None:
         last[f"best_{evaluation.best.metric}"] = evaluation.best.value
     if stop.requested:
+        assert stop.signal is not None  # set with requested
         last["stopped_by"] = signal.Signals(stop.signal).name
         log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], done, run.root)
     return last

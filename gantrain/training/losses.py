@@ -88,7 +88,7 @@ class Objective:
     optional clip of D's weights to [-clip, clip] after each of its updates."""
 
     d_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-    g_loss: Callable[[tf.Tensor], tf.Tensor]
+    g_loss: Callable[..., tf.Tensor]  # (d_fake); relativistic: (d_fake, d_real)
     penalty: Penalty | None = None
     penalty_weight: float | tf.Variable = 0.0  # a variable when train.schedule.gamma sets it per step
     clip: float | None = None

@@ -144,9 +144,10 @@ class TrainStep:
     def __init__(self, gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig, labels: tf.Tensor | None = None):
         check_labels(gan, data, labels)
         self.gan, self.objective = gan, gan.objective
-        self.data, self.stream = (None, data) if isinstance(data, RealBatches) else (data, None)
+        self.data: tf.Tensor | None = None if isinstance(data, RealBatches) else data
+        self.stream: RealBatches | None = data if isinstance(data, RealBatches) else None
         self.classes, self.labels = gan.num_classes, labels
-        if self.stream is not None:
+        if isinstance(data, RealBatches):
             self.size, self.example_shape = data.size, tuple(data.iterator.element_spec.shape[1:])
         else:
             self.size, self.example_shape = data.shape[0], tuple(data.shape[1:])
@@ -203,6 +204,7 @@ class TrainStep:
             name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for name, value in per_replica.items()
         }
         if "real_sign" in metrics:  # ADA: D's confidence on the reals steers the augmentation
+            assert self.gan.augment is not None  # metric_names measures real_sign for ADA only
             self.gan.augment.observe(metrics["real_sign"])
             metrics["augment_p"] = tf.identity(self.gan.augment.p)
         self.gan.step.assign_add(1)
@@ -267,6 +269,7 @@ class TrainStep:
         through the augmentation when it is on, each example on its own, then packed; and D's class
         logits (B, classes) when it has ACGAN's head (else None)."""
         if augment_draws is not None:
+            assert self.gan.augment is not None  # draws are made for an augmentation only
             x = self.gan.augment(x, augment_draws)
         x = pack(x, self.pack)
         out = self.gan.discriminator(x if labels is None else [x, tf.cast(labels, tf.int32)], training=True)
@@ -280,10 +283,12 @@ class TrainStep:
         if "real" in mine:
             real = mine["real"][i]
         else:
+            assert self.data is not None  # in memory: the draws are indices into it
             with tf.device(self.data.device):
                 real = tf.gather(self.data, mine["index"][i])
         labels = None
         if self.classes:
+            assert self.labels is not None  # a conditional GAN's step has them (check_labels)
             with tf.device(self.labels.device):
                 labels = tf.gather(self.labels, mine["index"][i])
         return to_model_range(real), labels
@@ -342,6 +347,7 @@ class TrainStep:
     def gon_update(self, real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
         """GON's update (``aux=gon``), on the critic's batch."""
         gon = self.gan.gon
+        assert gon is not None  # called for aux=gon only
         with tf.GradientTape() as tape:
             h_real, h_fake = tf.split(gon.network(tf.concat([real, fake], 0), training=True), 2)
             loss = self.average(gon.objective.network_loss(h_real, h_fake))
