@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
@@ -308,7 +308,7 @@ def check_group_overrides(overrides: list[str]) -> None:
         # A plain choice or a list of them (-m model=mlp,dcgan); ranges and globs are Hydra's to expand.
         value = override.value()
         chosen = list(override.sweep_string_iterator()) if isinstance(value, ChoiceSweep) else [value]
-        for option in filter(lambda option: isinstance(option, str), chosen):
+        for option in (option for option in chosen if isinstance(option, str)):
             if option not in options:
                 raise ConfigError(group, f"unknown option '{option}'{nearest(option, options)}")
 
@@ -335,7 +335,8 @@ def check_override_keys(overrides: list[str], compose: Callable[[list[str]], Dic
             or o.key_or_group.split(".")[0] == "hydra"
         )
     ]
-    cfg = compose([o.input_line for o in parsed if o not in plain])
+    # Overrides parsed from text each keep that text (input_line is None only for ones built in code).
+    cfg = compose([cast(str, o.input_line) for o in parsed if o not in plain])
     for override in plain:
         node, path = cfg, ""
         for part in override.key_or_group.split("."):

@@ -21,10 +21,11 @@ defaults, ``@MODELS.register("mlp", xla_on_cpu=True)`` declares an option's own,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -76,20 +77,20 @@ class Registry:
         ``context`` names arguments the caller supplies (e.g. ``data_shape``), not the config.
         """
         schema = _signature_schema(self.get(node.name), skip=context)
-        given = OmegaConf.masked_copy(node, [k for k in node if k != "name" and k not in self.shared])
+        given = OmegaConf.masked_copy(node, [str(k) for k in node if k != "name" and k not in self.shared])
         typed = check_against(schema, given, self.group, f"{self.group} '{node.name}'")
-        return OmegaConf.to_container(typed, resolve=True)
+        return cast(dict[str, Any], OmegaConf.to_container(typed, resolve=True))
 
     def build(self, node: DictConfig, **context: Any) -> Any:
         """Call the named function with the node's options plus ``context``."""
         return self.get(node.name)(**context, **self.options(node, tuple(context)))
 
 
-def check_against(schema: type, node: DictConfig, prefix: str, owner: str) -> DictConfig:
+def check_against(schema: type, node: DictConfig | dict[str, Any], prefix: str, owner: str) -> DictConfig:
     """``node`` merged into the dataclass ``schema``; a bad key or value is a ConfigError naming
     ``prefix.key``."""
     try:
-        return OmegaConf.merge(OmegaConf.structured(schema), node)
+        return cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), node))
     except OmegaConfBaseException as err:
         key = ".".join(part for part in (prefix, err.full_key) if part)
         if isinstance(err, KeyError) or "not in struct" in str(err):
@@ -111,8 +112,8 @@ def _signature_schema(fn: Callable[..., Any], skip: tuple[str, ...]) -> type:
             continue
         if param.default is inspect.Parameter.empty:
             raise TypeError(f"{fn.__name__}: config argument '{param.name}' needs a default")
-        default = param.default
+        default: Any = param.default
         if isinstance(default, (list, tuple, dict)):
-            default = dataclasses.field(default_factory=lambda d=default: type(d)(d))
+            default = dataclasses.field(default_factory=functools.partial(type(default), default))  # a copy per call
         fields.append((param.name, hints.get(param.name, Any), default))
     return dataclasses.make_dataclass(f"{fn.__name__}_options", fields)

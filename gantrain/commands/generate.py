@@ -190,14 +190,18 @@ def write_interpolation(folder: Path, generator, n: int, rows: int, classes: lis
 def write_npz(folder: Path, samples: np.ndarray, labels: np.ndarray | None) -> dict:
     """One ``samples.npz``: ``x`` the samples, ``y`` their classes (conditional)."""
     arrays = {"x": samples} if labels is None else {"x": samples, "y": labels}
-    write_into(folder, lambda staging: np.savez(staging / "samples.npz", **arrays))
+    # mypy matches **arrays against savez's allow_pickle: bool; the keys are x and y
+    write_into(folder, lambda staging: np.savez(staging / "samples.npz", **arrays))  # type: ignore[arg-type]
     return {"written": len(samples), "file": str(folder / "samples.npz")}
 
 
 def write_png(folder: Path, images: np.ndarray, labels: np.ndarray | None, classes: list[int] | None) -> dict:
     """Numbered PNGs (:func:`write_pngs`), and how many of each class."""
     write_into(folder, lambda staging: write_pngs(staging, images, labels))
-    counts = {} if labels is None else {str(k): int((labels == k).sum()) for k in classes}
+    counts: dict[str, int] = {}
+    if labels is not None:
+        assert classes is not None  # labels are drawn for the requested classes (class_labels)
+        counts = {str(k): int((labels == k).sum()) for k in classes}
     return {"written": len(images), **({"per_class": counts} if counts else {})}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import cast
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
@@ -42,7 +43,7 @@ _KEY = re.compile(r"^(\s*)([A-Za-z_][\w]*):(.*)$")
 def render_help(overrides: list[str]) -> str:
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+    choices = cast(dict[str, str | None], OmegaConf.to_container(cfg.hydra.runtime.choices))
     with open_dict(cfg):
         del cfg["hydra"]
     comments = key_comments(config_dir() / "config.yaml", "")

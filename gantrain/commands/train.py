@@ -178,12 +178,12 @@ def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
     if numbers:
         lines.append("  last: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers.items()))
     # Quoted for a shell where the path holds spaces or other shell characters, so each pastes.
-    run_dir, out = shlex.quote(f"run_dir={where}"), shlex.quote(f"out={where}/generated")
+    run_key, out = shlex.quote(f"run_dir={where}"), shlex.quote(f"out={where}/generated")
     logdir, resume = shlex.quote(where), shlex.quote(f"resume={_override_value(where)}")
     lines += [
         "Next:",
-        f"  gantrain-eval {run_dir}        # sample metrics of the latest checkpoint",
-        f"  gantrain-generate {run_dir} {out}"
+        f"  gantrain-eval {run_key}        # sample metrics of the latest checkpoint",
+        f"  gantrain-generate {run_key} {out}"
         + (
             "   # its samples as PNGs" if kind_of(dataset) != "mixture" else " format=npz   # its points in samples.npz"
         ),
@@ -279,7 +279,7 @@ def _one_line(message: str) -> str:
     return " ".join(line for line in lines if line and not line.startswith(_NOISE))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"gantrain: error: {message}", file=sys.stderr)
     sys.exit(2)
 

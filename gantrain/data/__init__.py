@@ -17,7 +17,7 @@ Usage: ``dataset = load(cfg.dataset)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -66,12 +66,17 @@ class Dataset:
 
     @property
     def size(self) -> int:
-        return len(self.stream) if self.stream is not None else len(self.x)
+        return len(self.stream) if self.stream is not None else len(self.array())
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of one example, e.g. (28, 28, 1) or (2,)."""
-        return self.stream.shape if self.stream is not None else tuple(self.x.shape[1:])
+        return self.stream.shape if self.stream is not None else tuple(self.array().shape[1:])
+
+    def array(self) -> np.ndarray:
+        """``x``, which every dataset held in memory has (a streamed one has none)."""
+        assert self.x is not None, f"dataset {self.name} is streamed, not in memory"
+        return self.x
 
     @property
     def is_image(self) -> bool:
@@ -96,13 +101,13 @@ class Dataset:
 
     def head(self, n: int | None = None) -> np.ndarray:
         """The first ``n`` examples (all: None) as an array; a stream decodes them."""
-        return self.stream.head(n) if self.stream is not None else self.x[:n]
+        return self.stream.head(n) if self.stream is not None else self.array()[:n]
 
     def take(self, index: np.ndarray) -> Dataset:
         """The examples at ``index`` (a stream keeps only those files)."""
         if self.stream is not None:
             return replace(self, stream=self.stream.take(index))
-        return replace(self, x=self.x[index], y=None if self.y is None else self.y[index])
+        return replace(self, x=self.array()[index], y=None if self.y is None else self.y[index])
 
 
 def check_labels(y: np.ndarray | None, classes: int, source: str) -> None:
@@ -137,7 +142,7 @@ def balanced_choice(size: int, n: int, labels: np.ndarray | None, seed: int = SU
 
 def held_out(node: DictConfig) -> Dataset:
     """Real examples of the dataset ``node`` that training did not see (its ``held_out`` fact)."""
-    node = OmegaConf.create(OmegaConf.to_container(node))
+    node = cast(DictConfig, OmegaConf.create(OmegaConf.to_container(node)))
     how = DATASETS.facts(node.name).held_out
     if how == "split" and "split" in node:  # a node without the key calibrates on the examples it names
         node.split = "test" if node.split == "train" else "train"

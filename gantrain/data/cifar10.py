@@ -35,8 +35,8 @@ def cifar10(path: str | None = None, split: str = "train") -> Dataset:
         source = source / ARCHIVE
     batches = [_batch_data(raw, source, name) for name, raw in _read_batches(source, split)]
     x = np.concatenate([data for data, _ in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    labels = [y for _, y in batches]
-    y = np.concatenate(labels) if all(y is not None for y in labels) else None
+    labels = [y for _, y in batches if y is not None]
+    y = np.concatenate(labels) if len(labels) == len(batches) else None
     return Dataset("cifar10", x, y)
 
 

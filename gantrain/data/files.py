@@ -9,6 +9,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import overload
 
 from gantrain.errors import ConfigError, GantrainError
 
@@ -23,6 +24,12 @@ def search_dirs() -> list[Path]:
     return dirs
 
 
+@overload
+def given_path(path: str) -> Path: ...
+@overload
+def given_path(path: None) -> None: ...
+@overload
+def given_path(path: str | None) -> Path | None: ...
 def given_path(path: str | None) -> Path | None:
     """``dataset.path`` as a Path, which must exist."""
     if path is None:

@@ -9,6 +9,7 @@ import gzip
 import struct
 import zipfile
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 
@@ -90,6 +91,10 @@ def _images(source: Path, split: str) -> tuple[np.ndarray, np.ndarray | None]:
     return x[..., None], y
 
 
+@overload
+def _read_npz(path: Path, key: str, required: Literal[True] = True) -> np.ndarray: ...
+@overload
+def _read_npz(path: Path, key: str, required: bool) -> np.ndarray | None: ...
 def _read_npz(path: Path, key: str, required: bool = True) -> np.ndarray | None:
     try:
         with np.load(path, allow_pickle=False) as archive:

@@ -133,6 +133,7 @@ def driven_draw(
     def logits(x: np.ndarray) -> np.ndarray:
         return discriminator(x, training=False).numpy()
 
+    assert held_out is not None  # DRS and MH calibrate D on it (CALIBRATED)
     sampled = drive(
         propose, logits, held_out, opts.sampling, num_samples, seed, opts.drs_percentile, opts.mh_steps, batch_size
     )

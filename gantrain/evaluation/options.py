@@ -12,6 +12,7 @@ Usage: ``evals = check_eval(cfg.get("eval"))`` -> typed :class:`EvalConfig`, or 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -109,7 +110,7 @@ class EvalConfig(MetricOptions):
 
 def check_eval(node: DictConfig | None) -> EvalConfig:
     """Type- and range-check the ``eval`` node (absent in runs saved before it existed: off)."""
-    options: EvalConfig = OmegaConf.to_object(check_against(EvalConfig, node or {}, "eval", "eval"))
+    options = cast(EvalConfig, OmegaConf.to_object(check_against(EvalConfig, node or {}, "eval", "eval")))
     for key in ("every", "num_samples"):
         value = getattr(options, key)
         if value is not None and value < 1:

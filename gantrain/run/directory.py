@@ -315,5 +315,5 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
     import numpy as np  # here: the command line imports this module, and starts faster without it
 
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle: bool
     return buffer.getvalue()

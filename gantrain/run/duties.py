@@ -227,7 +227,8 @@ class Evaluation(Duty):
             )
 
     def __call__(self, done: int, record: dict[str, float]) -> None:
-        extra, sampler = {}, self.gan.sampler
+        extra: dict[str, float] = {}
+        sampler = self.gan.sampler
         if self.evals.sampling == "none":
             samples = draw(sampler, self.num_samples, self.seed, labels=self.labels)
         else:

@@ -57,7 +57,7 @@ def train(
     resume: bool = False,
     overrides: list[str] | None = None,
     opened: Callable[[], None] | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """Train a new run in ``run_dir``, or continue the one there (``resume``); ``opened`` is called
     once the run directory is written to (every check has passed).
 
@@ -90,7 +90,7 @@ def train(
         writer = open_tensorboard(run, cfg, strategy, start)
 
         # -- Loop ---------------------------------------------------------------------------------
-        real_points = dataset.x[: opts.preview_samples(dataset.shape)] if not dataset.is_image else None
+        real_points = dataset.array()[: opts.preview_samples(dataset.shape)] if not dataset.is_image else None
         evaluation = Evaluation(
             checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed, gan, run, ckpts
         )
@@ -109,7 +109,10 @@ def train(
 def real_data(dataset: Dataset, gan: GAN, opts: TrainConfig, run: RunDir, resume: bool):
     """(what the step draws its real batches from: the dataset in memory or a stream's batches,
     the labels of a conditional GAN, the stream's position to checkpoint)."""
-    labels = tf.convert_to_tensor(dataset.y.astype("int64")) if gan.num_classes else None
+    labels = None
+    if gan.num_classes:
+        assert dataset.y is not None  # Dataset.conditional_classes refused a dataset without labels
+        labels = tf.convert_to_tensor(dataset.y.astype("int64"))
     if dataset.stream is None:
         return tf.convert_to_tensor(dataset.x), labels, {}  # the one in-memory copy the step samples from
     # Read from disk as the step trains; its position is checkpointed.
@@ -135,17 +138,17 @@ def open_tensorboard(run: RunDir, cfg: DictConfig, strategy: tf.distribute.Strat
 
 def ending(
     last: dict[str, float], evaluation: Evaluation, stop: GracefulStop, done: int, run: RunDir
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """What :func:`train` returns: the last logged metrics, the best evaluation, the signal that
-    stopped the run early."""
-    last = dict(last)
+    stopped the run early (its name)."""
+    result: dict[str, float | str] = dict(last)
     if evaluation.best is not None and evaluation.best.value is not None:
-        last[f"best_{evaluation.best.metric}"] = evaluation.best.value
+        result[f"best_{evaluation.best.metric}"] = evaluation.best.value
     if stop.requested:
         assert stop.signal is not None  # set with requested
-        last["stopped_by"] = signal.Signals(stop.signal).name
-        log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], done, run.root)
-    return last
+        result["stopped_by"] = signal.Signals(stop.signal).name
+        log.info("stopped by %s at step %d; continue with resume=%s", result["stopped_by"], done, run.root)
+    return result
 
 
 @dataclass

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import cast
 
 import keras
 import numpy as np
@@ -109,7 +110,7 @@ def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
         note_ignored,
     )
 
-    train_node = OmegaConf.merge(node, {"split": "train"})
+    train_node = cast(DictConfig, OmegaConf.merge(node, {"split": "train"}))
     # Named by the training images and labels it learnt from: another file of the same dataset
     # (or the same file changed) gets its own classifier.
     key = fingerprint(data_digest(train_node)[0], epochs)

@@ -23,6 +23,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -79,7 +80,8 @@ def stats_name(node: DictConfig, key: str, suffix: str = "") -> str:
 
 def source(node: DictConfig, key: str, weights: str) -> dict:
     """What statistics of ``node``'s real data by the extractor ``key`` with ``weights`` depend on."""
-    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in NOT_CONTENT}
+    container = cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))
+    settings = {k: v for k, v in container.items() if k not in NOT_CONTENT}
     digest, examples = data_digest(node)
     return {
         "format": FORMAT,
@@ -94,7 +96,7 @@ def source(node: DictConfig, key: str, weights: str) -> dict:
 def data_digest(node: DictConfig) -> tuple[str, int]:
     """(SHA-256 of the real images and labels that statistics are computed on, their number)."""
     path = node.get("path")
-    stamp = ()
+    stamp: tuple[int, ...] = ()
     if path and Path(path).expanduser().exists():
         stat = Path(path).expanduser().resolve().stat()
         stamp = (stat.st_size, stat.st_mtime_ns)
@@ -105,10 +107,10 @@ def data_digest(node: DictConfig) -> tuple[str, int]:
 def _data_digest(node_yaml: str, stamp: tuple) -> tuple[str, int]:
     # Decoding the data costs seconds to minutes: once per process for each dataset node and
     # state of its path (``stamp``: a changed data file gets a new digest).
-    data = DATASETS.build(OmegaConf.create(node_yaml))
+    data = DATASETS.build(cast(DictConfig, OmegaConf.create(node_yaml)))
     x = np.ascontiguousarray(data.head(REFERENCE_IMAGES))
     digest = hashlib.sha256(f"{x.shape} {x.dtype}".encode())
-    digest.update(memoryview(x).cast("B"))
+    digest.update(x.data.cast("B"))
     if data.y is not None:
         digest.update(np.ascontiguousarray(data.y[:REFERENCE_IMAGES], np.int64).tobytes())
     return digest.hexdigest(), len(x)
