@@ -113,33 +113,8 @@ def build_gan(
     objective = LOSSES.build(cfg.loss)
     gon_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
     conditional = bool(cfg.model.get("conditional"))
-    if objective.class_weight > 0 and not conditional:
-        raise ConfigError(
-            "loss.aux_classifier", "ACGAN's class loss needs a conditional model: add model.conditional=true"
-        )
-    if conditional and gon_objective is not None:
-        raise ConfigError(
-            "aux", f"{cfg.aux.name} judges samples without their labels; it does not combine with model.conditional"
-        )
-    if conditional and opts.pack > 1:
-        raise ConfigError(
-            "train.pack", "packs mix samples of different classes; a conditional model needs train.pack=1"
-        )
     strategy = strategy or tf.distribute.get_strategy()
-    replica_batch = opts.batch_size // strategy.num_replicas_in_sync
-    if replica_batch % opts.pack:
-        raise ConfigError(
-            "train.pack",
-            f"must divide each replica's share of the batch ({replica_batch}) into whole packs, got {opts.pack}",
-        )
-    if opts.augment and len(data_shape) != 3:
-        raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
-    if opts.schedule.gamma is not None and objective.penalty is None:
-        raise ConfigError(
-            "train.schedule.gamma",
-            f"schedules the penalty's weight (loss.gp_weight), and loss "
-            f"{cfg.loss.name} has no penalty here: set loss.penalty",
-        )
+    _check_combination(cfg, opts, objective, gon_objective, conditional, strategy, data_shape)
     classes = num_classes if conditional else 0
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
@@ -161,14 +136,9 @@ def build_gan(
             if opts.schedule.augment_p is not None:  # the probability the augmentation checkpoints, set per step
                 schedule = Schedule(opts.augment_p, **dataclasses.asdict(opts.schedule.augment_p))
                 schedules.entries.append(Scheduled("augment_p", schedule, augment.p))
-        rows = opts.preview_samples(data_shape)
-        z_dim = noise_size(generator)
-        if classes:  # one row per class, the same noise in each row: a column is one "style"
-            row = tf.random.stateless_normal([-(-rows // classes), z_dim], seed=[opts.seed, 1])
-            noise = tf.tile(row, [classes, 1])
-        else:
-            noise = tf.random.stateless_normal([rows, z_dim], seed=[opts.seed, 1])
-        sample_noise = tf.Variable(noise, trainable=False)
+        sample_noise = tf.Variable(
+            _sample_noise(opts.preview_samples(data_shape), noise_size(generator), classes, opts.seed), trainable=False
+        )
     return GAN(
         generator,
         discriminator,
@@ -186,6 +156,53 @@ def build_gan(
         classes,
         schedules,
     )
+
+
+def _check_combination(
+    cfg: DictConfig,
+    opts: TrainConfig,
+    objective: Objective,
+    gon_objective: DualDiscriminatorObjective | None,
+    conditional: bool,
+    strategy: tf.distribute.Strategy,
+    data_shape: tuple[int, ...],
+) -> None:
+    """A ConfigError naming the first option that does not combine with the others."""
+    if objective.class_weight > 0 and not conditional:
+        raise ConfigError(
+            "loss.aux_classifier", "ACGAN's class loss needs a conditional model: add model.conditional=true"
+        )
+    if conditional and gon_objective is not None:
+        raise ConfigError(
+            "aux", f"{cfg.aux.name} judges samples without their labels; it does not combine with model.conditional"
+        )
+    if conditional and opts.pack > 1:
+        raise ConfigError(
+            "train.pack", "packs mix samples of different classes; a conditional model needs train.pack=1"
+        )
+    replica_batch = opts.batch_size // strategy.num_replicas_in_sync
+    if replica_batch % opts.pack:
+        raise ConfigError(
+            "train.pack",
+            f"must divide each replica's share of the batch ({replica_batch}) into whole packs, got {opts.pack}",
+        )
+    if opts.augment and len(data_shape) != 3:
+        raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
+    if opts.schedule.gamma is not None and objective.penalty is None:
+        raise ConfigError(
+            "train.schedule.gamma",
+            f"schedules the penalty's weight (loss.gp_weight), and loss "
+            f"{cfg.loss.name} has no penalty here: set loss.penalty",
+        )
+
+
+def _sample_noise(rows: int, z_dim: int, classes: int, seed: int) -> tf.Tensor:
+    """The fixed noise of the preview samples (rows, z_dim), from its own stateless seed; a
+    conditional run's rounded up to whole rows of ``classes``."""
+    if classes:  # one row per class, the same noise in each row: a column is one "style"
+        row = tf.random.stateless_normal([-(-rows // classes), z_dim], seed=[seed, 1])
+        return tf.tile(row, [classes, 1])
+    return tf.random.stateless_normal([rows, z_dim], seed=[seed, 1])
 
 
 def _optimizers(
