@@ -17,10 +17,12 @@ class CustomBuildHook(BuildHookInterface):
         record = {}
         try:
             git = ["git", "-C", self.root]
-            record["commit"] = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
-                                              check=True).stdout.strip()
-            status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                    text=True, check=True).stdout
+            record["commit"] = subprocess.run(
+                [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            status = subprocess.run(
+                [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
+            ).stdout
             record["dirty"] = bool(status.strip())
         except (OSError, subprocess.CalledProcessError):
             # Not a checkout: an unpacked sdist passes on the record its own build made (.gitignore,

@@ -11,8 +11,8 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
@@ -59,7 +59,7 @@ def _classes(cfg: DictConfig, dataset) -> int:
     return dataset.conditional_classes() if cfg.model.get("conditional") else 0
 
 
-def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
+def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float | str]:
     """Train into ``run_dir`` (continue it with ``resume=True``); returns the last metrics."""
     from gantrain.run.train import train as run_training
 

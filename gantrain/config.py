@@ -6,10 +6,11 @@ the key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, cast
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
@@ -52,11 +53,11 @@ class ScheduleOptions:
 class ScheduleConfig:
     """``train.schedule``: each quantity constant (null) or following a :class:`ScheduleOptions`."""
 
-    lr: Optional[ScheduleOptions] = None  # base train.g_lr; train.d_lr by the same factor
-    beta2: Optional[ScheduleOptions] = None  # base train.beta2
-    gamma: Optional[ScheduleOptions] = None  # base loss.gp_weight, the penalty's weight
-    ema: Optional[ScheduleOptions] = None  # the average's half-life in real images; base from train.ema
-    augment_p: Optional[ScheduleOptions] = None  # base train.augment_p
+    lr: ScheduleOptions | None = None  # base train.g_lr; train.d_lr by the same factor
+    beta2: ScheduleOptions | None = None  # base train.beta2
+    gamma: ScheduleOptions | None = None  # base loss.gp_weight, the penalty's weight
+    ema: ScheduleOptions | None = None  # the average's half-life in real images; base from train.ema
+    augment_p: ScheduleOptions | None = None  # base train.augment_p
 
 
 @dataclass
@@ -73,7 +74,7 @@ class TrainConfig:
     beta2: float = 0.9
     lr_decay: bool = False  # every learning rate decays linearly to zero at train.steps
     # Decay of a moving average of G's weights used for samples and evaluation; null: off.
-    ema: Optional[float] = None
+    ema: float | None = None
     # Top-k training (Sinha et al. 2020): G learns from the share of its samples that D scores
     # best, falling from the whole batch by top_k_decay per epoch to top_k; 1: every sample.
     top_k: float = 1.0
@@ -90,7 +91,7 @@ class TrainConfig:
     log_every: int = 100
     keep_checkpoints: int = 3  # rolling checkpoints kept on disk
     # Fixed-noise samples per preview; null: 64 (an 8x8 grid) for images, 1024 for 2-D points.
-    num_samples: Optional[int] = None
+    num_samples: int | None = None
     precision: Precision = Precision.float32
     steps_per_call: int = 1  # generator steps per compiled call (fewer trips to Python)
     jit_compile: bool = False  # XLA: faster for small mlp models, slower for conv models on a CPU
@@ -159,8 +160,9 @@ def check_train(node: DictConfig) -> TrainConfig:
                 raise ConfigError("train.augment", f"unknown transform '{name}'; known: {', '.join(TRANSFORMS)}")
     options.augment_p = _probability_or_auto(options.augment_p)
     if options.batch_size % options.pack:
-        raise ConfigError("train.pack", f"must divide train.batch_size ({options.batch_size}) into whole packs, "
-                                        f"got {options.pack}")
+        raise ConfigError(
+            "train.pack", f"must divide train.batch_size ({options.batch_size}) into whole packs, got {options.pack}"
+        )
     check_schedules(options)
     return options
 
@@ -176,7 +178,10 @@ def _typed(node: DictConfig) -> Any:
 
 # Where each schedule's values must lie, as the key it schedules.
 _SCHEDULE_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
-    "lr": _at_least(0), "beta2": _BETA, "gamma": _at_least(0), "ema": _at_least(0),
+    "lr": _at_least(0),
+    "beta2": _BETA,
+    "gamma": _at_least(0),
+    "ema": _at_least(0),
     "augment_p": ((lambda v: 0 <= v <= 1), "must be in [0, 1]"),
 }
 
@@ -198,8 +203,11 @@ def check_schedules(options: TrainConfig) -> None:
                 raise ConfigError(f"{key}.{part}", f"must be >= {low}, got {getattr(schedule, part)}")
         if schedule.warmup + schedule.hold >= schedule.steps:
             part = "warmup" if schedule.warmup >= schedule.steps else "hold"
-            raise ConfigError(f"{key}.{part}", f"warmup + hold ({schedule.warmup + schedule.hold}) must be below "
-                                               f"steps ({schedule.steps}): the decay needs steps of its own")
+            raise ConfigError(
+                f"{key}.{part}",
+                f"warmup + hold ({schedule.warmup + schedule.hold}) must be below "
+                f"steps ({schedule.steps}): the decay needs steps of its own",
+            )
     _check_schedule_bases(options)
 
 
@@ -209,16 +217,25 @@ def _check_schedule_bases(options: TrainConfig) -> None:
     if schedule.lr is not None and options.lr_decay:
         raise ConfigError("train.schedule.lr", "and train.lr_decay both decay the learning rate; choose one")
     if schedule.ema is not None and options.ema is None:
-        raise ConfigError("train.schedule.ema", "schedules the moving average of G, which is off: set train.ema "
-                                                "(its start; 0 starts from G itself, as R3GAN)")
+        raise ConfigError(
+            "train.schedule.ema",
+            "schedules the moving average of G, which is off: set train.ema "
+            "(its start; 0 starts from G itself, as R3GAN)",
+        )
     if options.ema == 0 and schedule.ema is None:
-        raise ConfigError("train.ema", "0 averages nothing (the average is G itself); it is only the start of "
-                                       "an ema schedule (train.schedule.ema)")
+        raise ConfigError(
+            "train.ema",
+            "0 averages nothing (the average is G itself); it is only the start of "
+            "an ema schedule (train.schedule.ema)",
+        )
     if schedule.augment_p is not None and not options.augment:
         raise ConfigError("train.schedule.augment_p", "schedules the augmentation, which is off: set train.augment")
     if schedule.augment_p is not None and options.augment_p == "auto":
-        raise ConfigError("train.schedule.augment_p", "and train.augment_p=auto (ADA) both set the probability; "
-                                                      "give train.augment_p a number, the schedule's start")
+        raise ConfigError(
+            "train.schedule.augment_p",
+            "and train.augment_p=auto (ADA) both set the probability; "
+            "give train.augment_p a number, the schedule's start",
+        )
 
 
 def _probability_or_auto(value: Any) -> float | str:
@@ -240,8 +257,7 @@ def resolve(cfg: DictConfig) -> None:
     try:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as err:
-        key = next((key for key in _leaf_keys(OmegaConf.to_container(cfg))
-                    if _fails_to_resolve(cfg, key)), "config")
+        key = next((key for key in _leaf_keys(OmegaConf.to_container(cfg)) if _fails_to_resolve(cfg, key)), "config")
         raise ConfigError(key, f"cannot be resolved ({str(err).splitlines()[0]})") from None
 
 
@@ -284,13 +300,15 @@ def check_group_overrides(overrides: list[str]) -> None:
         if group not in _groups() or override.is_delete():
             continue
         if override.value() is None:
-            raise ConfigError(group, f"a group cannot be set to null; drop it with ~{group} "
-                                     f"(e.g. gantrain experiment=grid25 ~{group})")
+            raise ConfigError(
+                group,
+                f"a group cannot be set to null; drop it with ~{group} (e.g. gantrain experiment=grid25 ~{group})",
+            )
         options = {p.stem for p in (config_dir() / group).glob("*.yaml")}
         # A plain choice or a list of them (-m model=mlp,dcgan); ranges and globs are Hydra's to expand.
         value = override.value()
         chosen = list(override.sweep_string_iterator()) if isinstance(value, ChoiceSweep) else [value]
-        for option in filter(lambda option: isinstance(option, str), chosen):
+        for option in (option for option in chosen if isinstance(option, str)):
             if option not in options:
                 raise ConfigError(group, f"unknown option '{option}'{nearest(option, options)}")
 
@@ -304,10 +322,21 @@ def check_override_keys(overrides: list[str], compose: Callable[[list[str]], Dic
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(overrides)
-    plain = [o for o in parsed if not (o.is_add() or o.is_force_add() or o.is_delete() or o.package is not None
-                                       or o.key_or_group in _groups() or "/" in o.key_or_group
-                                       or o.key_or_group.split(".")[0] == "hydra")]
-    cfg = compose([o.input_line for o in parsed if o not in plain])
+    plain = [
+        o
+        for o in parsed
+        if not (
+            o.is_add()
+            or o.is_force_add()
+            or o.is_delete()
+            or o.package is not None
+            or o.key_or_group in _groups()
+            or "/" in o.key_or_group
+            or o.key_or_group.split(".")[0] == "hydra"
+        )
+    ]
+    # Overrides parsed from text each keep that text (input_line is None only for ones built in code).
+    cfg = compose([cast(str, o.input_line) for o in parsed if o not in plain])
     for override in plain:
         node, path = cfg, ""
         for part in override.key_or_group.split("."):

@@ -30,7 +30,7 @@ def naming(err: OSError, path: object) -> OSError:
 
 
 def nearest(name: str, known: Iterable[str], prefix: str = "", or_list: bool = True) -> str:
-    """"; did you mean <prefix><closest>?" when one of ``known`` is close to ``name`` (a typo), else
+    """ "; did you mean <prefix><closest>?" when one of ``known`` is close to ``name`` (a typo), else
     "; known: <all of them>" (or nothing, without ``or_list``)."""
     near = difflib.get_close_matches(name, sorted(known), n=1)
     if near:

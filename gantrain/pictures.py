@@ -46,9 +46,13 @@ def scatter(fake: np.ndarray, real: np.ndarray, size: int = 512) -> Image.Image:
     return image
 
 
-def preview(fake: np.ndarray, real: np.ndarray, rows: int | None = None) -> Image.Image:
-    """A grid for images (N, H, W, C) (``rows``: e.g. one per class), a scatter plot for points (N, 2)."""
-    return image_grid(fake, rows) if fake.ndim == 4 else scatter(fake, real)
+def preview(fake: np.ndarray, real: np.ndarray | None, rows: int | None = None) -> Image.Image:
+    """A grid for images (N, H, W, C) (``rows``: e.g. one per class), a scatter plot for points (N, 2)
+    over the ``real`` ones (None for images)."""
+    if fake.ndim == 4:
+        return image_grid(fake, rows)
+    assert real is not None  # points are always drawn over real ones
+    return scatter(fake, real)
 
 
 def png_bytes(image: Image.Image) -> bytes:

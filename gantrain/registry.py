@@ -21,9 +21,11 @@ defaults, ``@MODELS.register("mlp", xla_on_cpu=True)`` declares an option's own,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -43,6 +45,7 @@ class Registry:
 
     def register(self, name: str, **facts: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Add the decorated function as ``name``, with ``facts`` (fields of the group's facts)."""
+
         def add(fn: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._functions:
                 raise ValueError(f"{self.group} '{name}' is registered twice")
@@ -74,25 +77,28 @@ class Registry:
         ``context`` names arguments the caller supplies (e.g. ``data_shape``), not the config.
         """
         schema = _signature_schema(self.get(node.name), skip=context)
-        given = OmegaConf.masked_copy(node, [k for k in node if k != "name" and k not in self.shared])
+        given = OmegaConf.masked_copy(node, [str(k) for k in node if k != "name" and k not in self.shared])
         typed = check_against(schema, given, self.group, f"{self.group} '{node.name}'")
-        return OmegaConf.to_container(typed, resolve=True)
+        return cast(dict[str, Any], OmegaConf.to_container(typed, resolve=True))
 
     def build(self, node: DictConfig, **context: Any) -> Any:
         """Call the named function with the node's options plus ``context``."""
         return self.get(node.name)(**context, **self.options(node, tuple(context)))
 
 
-def check_against(schema: type, node: DictConfig, prefix: str, owner: str) -> DictConfig:
+def check_against(schema: type, node: DictConfig | dict[str, Any], prefix: str, owner: str) -> DictConfig:
     """``node`` merged into the dataclass ``schema``; a bad key or value is a ConfigError naming
     ``prefix.key``."""
     try:
-        return OmegaConf.merge(OmegaConf.structured(schema), node)
+        return cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), node))
     except OmegaConfBaseException as err:
         key = ".".join(part for part in (prefix, err.full_key) if part)
         if isinstance(err, KeyError) or "not in struct" in str(err):
-            hint = nearest(str(err.key), [f.name for f in dataclasses.fields(schema)], f"{prefix}.", or_list=False) \
-                if err.full_key == err.key else ""
+            hint = (
+                nearest(str(err.key), [f.name for f in dataclasses.fields(schema)], f"{prefix}.", or_list=False)
+                if err.full_key == err.key
+                else ""
+            )
             raise ConfigError(key, f"not an option of {owner}{hint}") from None
         raise ConfigError(key, str(err.msg).splitlines()[0]) from None
 
@@ -106,8 +112,8 @@ def _signature_schema(fn: Callable[..., Any], skip: tuple[str, ...]) -> type:
             continue
         if param.default is inspect.Parameter.empty:
             raise TypeError(f"{fn.__name__}: config argument '{param.name}' needs a default")
-        default = param.default
+        default: Any = param.default
         if isinstance(default, (list, tuple, dict)):
-            default = dataclasses.field(default_factory=lambda d=default: type(d)(d))
+            default = dataclasses.field(default_factory=functools.partial(type(default), default))  # a copy per call
         fields.append((param.name, hints.get(param.name, Any), default))
     return dataclasses.make_dataclass(f"{fn.__name__}_options", fields)

@@ -10,7 +10,8 @@ real ``gantrain`` run, and ``gantrain --help`` latency.
 
 Folder table: ``dataset=folder``'s default step and the smaller one docs/guides/data.md suggests to start with.
 
-Usage: ``python scripts/bench.py --data ../shared/data/mnist.npz [--steps 20] [--tables dcgan,toy,folder] [--json bench.json]``
+Usage: ``python scripts/bench.py --data ../shared/data/mnist.npz [--steps 20] [--tables dcgan,toy,folder]
+[--json bench.json]``
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class TextbookWGAN(keras.Model):
             with tf.GradientTape() as tape:
                 fake = self.generator(z, training=True)
                 d_cost = tf.reduce_mean(self.discriminator(fake, training=True)) - tf.reduce_mean(
-                    self.discriminator(real, training=True))
+                    self.discriminator(real, training=True)
+                )
                 d_loss = d_cost + GP_WEIGHT * self.gradient_penalty(real, fake)
             grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
             self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
@@ -158,9 +160,14 @@ def toy_rows(peak: float, steps: int) -> list[dict]:
             step, flops = train_step.compiled, step_flops(train_step)
             calls = max(2, steps * 10 // per_call)
             sec = seconds_per_call(lambda step=step, n=per_call: step(n), calls, warmup=1) / per_call
-            rows.append({"implementation": f"grid25 {'XLA' if jit else 'graph'}, {per_call} step(s)/call",
-                         "steps_per_sec": 1 / sec, "gflop_per_step": flops / 1e9,
-                         "pct_matmul_peak": 100 * flops / sec / 1e9 / peak})
+            rows.append(
+                {
+                    "implementation": f"grid25 {'XLA' if jit else 'graph'}, {per_call} step(s)/call",
+                    "steps_per_sec": 1 / sec,
+                    "gflop_per_step": flops / 1e9,
+                    "pct_matmul_peak": 100 * flops / sec / 1e9 / peak,
+                }
+            )
     return rows
 
 
@@ -170,8 +177,15 @@ def folder_rows(steps: int) -> list[dict]:
     photos (the arithmetic does not depend on them)."""
     rows = []
     for resolution, channels in ((64, 64), (32, 32)):
-        cfg = api.compose(["dataset=folder", "dataset.path=unused", f"dataset.resolution={resolution}",
-                           f"model.g_channels={channels}", f"model.d_channels={channels}"])
+        cfg = api.compose(
+            [
+                "dataset=folder",
+                "dataset.path=unused",
+                f"dataset.resolution={resolution}",
+                f"model.g_channels={channels}",
+                f"model.d_channels={channels}",
+            ]
+        )
         images = np.random.default_rng(0).integers(0, 256, (256, resolution, resolution, 3), dtype=np.uint8)
         sec = seconds_per_call(gantrain_step(cfg, images).compiled, max(2, steps // 2), warmup=1)
         rows.append({"implementation": f"folder {resolution}x{resolution}x3, {channels} channels", "sec_per_step": sec})
@@ -183,8 +197,11 @@ def cli_figures(data: str) -> dict[str, float]:
     command = shutil.which("gantrain") or f"{sys.executable} -m gantrain.commands.train"
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        subprocess.run([*command.split(), f"dataset.path={data}", "train.steps=1", f"hydra.run.dir={tmp}/run"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [*command.split(), f"dataset.path={data}", "train.steps=1", f"hydra.run.dir={tmp}/run"],
+            check=True,
+            capture_output=True,
+        )
         first_step = time.perf_counter() - start
     peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB
     helps = []
@@ -196,8 +213,14 @@ def cli_figures(data: str) -> dict[str, float]:
 
 
 def dcgan_rows(args, figures: dict) -> list[dict]:
-    overrides = ["model=dcgan", "loss=wgan_gp", "dataset=mnist", f"dataset.path={args.data}",
-                 f"train.batch_size={BATCH}", f"train.n_critic={N_CRITIC}"]
+    overrides = [
+        "model=dcgan",
+        "loss=wgan_gp",
+        "dataset=mnist",
+        f"dataset.path={args.data}",
+        f"train.batch_size={BATCH}",
+        f"train.n_critic={N_CRITIC}",
+    ]
     cfg = api.compose(overrides)
     images = DATASETS.build(cfg.dataset).x
     train_step = gantrain_step(cfg, images)
@@ -205,9 +228,13 @@ def dcgan_rows(args, figures: dict) -> list[dict]:
     figures["gflop_per_step"] = flops / 1e9
     seconds = {"gantrain": seconds_per_call(step, args.steps)}
     # Same algorithm and FLOPs, bfloat16 arithmetic (train.precision=mixed_bfloat16), and XLA.
-    for name, extra in (("gantrain bfloat16", "train.precision=mixed_bfloat16"), ("gantrain XLA", "train.jit_compile=true")):
-        seconds[name] = seconds_per_call(gantrain_step(api.compose([*overrides, extra]), images).compiled,
-                                         max(2, args.steps // 5), warmup=1)
+    for name, extra in (
+        ("gantrain bfloat16", "train.precision=mixed_bfloat16"),
+        ("gantrain XLA", "train.jit_compile=true"),
+    ):
+        seconds[name] = seconds_per_call(
+            gantrain_step(api.compose([*overrides, extra]), images).compiled, max(2, args.steps // 5), warmup=1
+        )
     seconds["keras textbook (fit)"] = time_textbook(cfg, images, args.steps)
     tf.config.run_functions_eagerly(True)
     eager = gantrain_step(cfg, images).compiled
@@ -216,14 +243,19 @@ def dcgan_rows(args, figures: dict) -> list[dict]:
     rows = []
     print(f"\n{'implementation':<22}{'steps/s':>9}{'images/s':>10}{'GFLOP/s':>9}{'% conv peak':>12}{'vs textbook':>12}")
     for name, sec in seconds.items():
-        row = {"implementation": name, "steps_per_sec": 1 / sec,
-               "images_per_sec": BATCH * (N_CRITIC + 1) / sec,  # generated images per second
-               "gflops": flops / sec / 1e9}
+        row = {
+            "implementation": name,
+            "steps_per_sec": 1 / sec,
+            "images_per_sec": BATCH * (N_CRITIC + 1) / sec,  # generated images per second
+            "gflops": flops / sec / 1e9,
+        }
         row["pct_conv_peak"] = 100 * row["gflops"] / figures["conv_peak_gflops"]
         row["vs_textbook"] = seconds["keras textbook (fit)"] / sec
         rows.append(row)
-        print(f"{name:<22}{row['steps_per_sec']:>9.3f}{row['images_per_sec']:>10.1f}{row['gflops']:>9.1f}"
-              f"{row['pct_conv_peak']:>11.0f}%{row['vs_textbook']:>11.2f}x")
+        print(
+            f"{name:<22}{row['steps_per_sec']:>9.3f}{row['images_per_sec']:>10.1f}{row['gflops']:>9.1f}"
+            f"{row['pct_conv_peak']:>11.0f}%{row['vs_textbook']:>11.2f}x"
+        )
     print(f"{flops / 1e9:.1f} GFLOP per generator step (TensorFlow profiler count)")
     return rows
 
@@ -232,12 +264,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/mnist.npz", help="MNIST .npz or IDX directory")
     parser.add_argument("--steps", type=int, default=20, help="generator steps timed per implementation")
-    parser.add_argument("--tables", default="dcgan,toy,folder", help="which tables: dcgan, toy, folder (comma-separated)")
+    parser.add_argument(
+        "--tables", default="dcgan,toy,folder", help="which tables: dcgan, toy, folder (comma-separated)"
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
-    figures = {"device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU", "batch": BATCH,
-               "n_critic": N_CRITIC}
+    figures = {
+        "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
+        "batch": BATCH,
+        "n_critic": N_CRITIC,
+    }
     figures.update(cli_figures(args.data))  # first, so the peak RSS is the training run's
     figures["matmul_peak_gflops"] = matmul_peak()
     figures["conv_peak_gflops"] = conv_peak()
@@ -247,18 +284,27 @@ def main() -> None:
     if "toy" in tables:
         figures["toy"] = toy_rows(figures["matmul_peak_gflops"], args.steps)
         base = figures["toy"][0]["steps_per_sec"]
-        print(f"\n{'grid25 preset step':<34}{'steps/s':>9}{'GFLOP/step':>11}{'% matmul peak':>15}{'vs graph, 1/call':>18}")
+        print(
+            f"\n{'grid25 preset step':<34}{'steps/s':>9}{'GFLOP/step':>11}{'% matmul peak':>15}{'vs graph, 1/call':>18}"
+        )
         for row in figures["toy"]:
-            print(f"{row['implementation']:<34}{row['steps_per_sec']:>9.1f}{row['gflop_per_step']:>11.2f}"
-                  f"{row['pct_matmul_peak']:>14.0f}%{row['steps_per_sec'] / base:>17.2f}x")
+            print(
+                f"{row['implementation']:<34}{row['steps_per_sec']:>9.1f}{row['gflop_per_step']:>11.2f}"
+                f"{row['pct_matmul_peak']:>14.0f}%{row['steps_per_sec'] / base:>17.2f}x"
+            )
     if "folder" in tables:
         figures["folder"] = folder_rows(args.steps)
         print(f"\n{'dataset=folder, DCGAN + WGAN-GP, batch 64':<44}{'s/step':>8}")
         for row in figures["folder"]:
             print(f"{row['implementation']:<44}{row['sec_per_step']:>8.2f}")
-    print(f"\npeaks: matmul {figures['matmul_peak_gflops']:.0f} GFLOP/s, conv fwd+bwd {figures['conv_peak_gflops']:.0f} GFLOP/s")
-    print(f"gantrain --help {figures['help_s']:.2f} s; first step of a run {figures['time_to_first_step_s']:.1f} s; "
-          f"peak RSS {figures['peak_rss_gib']:.2f} GiB ({figures['device']})")
+    print(
+        f"\npeaks: matmul {figures['matmul_peak_gflops']:.0f} GFLOP/s, "
+        f"conv fwd+bwd {figures['conv_peak_gflops']:.0f} GFLOP/s"
+    )
+    print(
+        f"gantrain --help {figures['help_s']:.2f} s; first step of a run {figures['time_to_first_step_s']:.1f} s; "
+        f"peak RSS {figures['peak_rss_gib']:.2f} GiB ({figures['device']})"
+    )
     print(json.dumps(figures))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

@@ -13,8 +13,14 @@ import time
 from pathlib import Path
 
 # Discriminator-driven samplers by name: gantrain-eval's keys for each.
-SAMPLERS = {"drs": ("sampling=drs",), "drs_exact": ("sampling=drs", "drs_percentile=null"), "mh": ("sampling=mh",),
-            "dot": ("sampling=dot",), "dot_k1": ("sampling=dot", "dot_k=1"), "dot_k0.05": ("sampling=dot", "dot_k=0.05")}
+SAMPLERS = {
+    "drs": ("sampling=drs",),
+    "drs_exact": ("sampling=drs", "drs_percentile=null"),
+    "mh": ("sampling=mh",),
+    "dot": ("sampling=dot",),
+    "dot_k1": ("sampling=dot", "dot_k=1"),
+    "dot_k0.05": ("sampling=dot", "dot_k=0.05"),
+}
 
 
 def benchmark_env(threads: int | None = None) -> dict[str, str]:
@@ -53,8 +59,9 @@ def pack_of(overrides: list[str]) -> int:
     return compose(overrides).train.pack
 
 
-def train_and_evaluate(command: list[str], run_dir: Path, log: Path, threads: int | None = None,
-                       eval_args: tuple[str, ...] = ()) -> dict:
+def train_and_evaluate(
+    command: list[str], run_dir: Path, log: Path, threads: int | None = None, eval_args: tuple[str, ...] = ()
+) -> dict:
     """gantrain-eval's metrics of the trained run plus ``seconds`` (training) and ``command``."""
     done = run_dir / "benchmark.json"  # eval.json is gantrain-eval's, whichever checkpoint it last read
     if done.exists():
@@ -74,8 +81,9 @@ def train_and_evaluate(command: list[str], run_dir: Path, log: Path, threads: in
 
 def evaluate(run_dir: Path, eval_args: tuple[str, ...] = (), threads: int | None = None) -> dict:
     """``gantrain-eval run_dir=<run_dir> <eval_args>`` in a subprocess; its metrics."""
-    subprocess.run(["gantrain-eval", f"run_dir={run_dir}", *eval_args], check=True, capture_output=True,
-                   env=benchmark_env(threads))
+    subprocess.run(
+        ["gantrain-eval", f"run_dir={run_dir}", *eval_args], check=True, capture_output=True, env=benchmark_env(threads)
+    )
     return json.loads((run_dir / "eval.json").read_text())
 
 

@@ -41,9 +41,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # The sdist's tests run by default: each checks that something the sdist must carry works.
-SUBSET = ["tests/test_config.py", "tests/test_version.py", "tests/test_losses.py",
-          "tests/test_cli.py::test_help_lists_groups_and_options_from_any_directory",
-          "tests/test_reliability.py::test_a_run_made_by_gantrain_0_1_0_resumes"]
+SUBSET = [
+    "tests/test_config.py",
+    "tests/test_version.py",
+    "tests/test_losses.py",
+    "tests/test_cli.py::test_help_lists_groups_and_options_from_any_directory",
+    "tests/test_reliability.py::test_a_run_made_by_gantrain_0_1_0_resumes",
+]
 
 # What the README's toy demo starts with: the command is taken from the README (or docs/) as written.
 TOY_START = "gantrain model=mlp dataset=grid25 loss=wgan_gp"
@@ -78,8 +82,10 @@ def run_checks(checks: Checks, work: Path, all_tests: bool) -> None:
         return  # nothing to check without them
     (sdist,), (wheel,) = dist.glob("*.tar.gz"), dist.glob("*.whl")
     version = wheel.name.split("-")[1]  # pyproject.toml's, as the build wrote it
-    checks.run("twine check: the metadata of both", lambda: run([sys.executable, "-m", "twine", "check", "--strict",
-                                                                 str(sdist), str(wheel)], work))
+    checks.run(
+        "twine check: the metadata of both",
+        lambda: run([sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel)], work),
+    )
     checks.run("wheel: gantrain/configs, LICENSE and the build commit; no tests", lambda: check_wheel(wheel, commit))
     checks.run("sdist: tests, tests/fixtures, configs, docs, LICENSE, CHANGELOG.md", lambda: check_sdist(sdist))
     env_dir = work / "venv"
@@ -92,8 +98,10 @@ def run_checks(checks: Checks, work: Path, all_tests: bool) -> None:
     source = work / "sdist"
     with tarfile.open(sdist) as archive:
         archive.extractall(source, filter="data")
-    checks.run(f"the sdist's tests ({'all' if all_tests else 'subset; --all-tests for all'})",
-               lambda: sdist_tests(env_dir, source / f"gantrain-{version}", all_tests))
+    checks.run(
+        f"the sdist's tests ({'all' if all_tests else 'subset; --all-tests for all'})",
+        lambda: sdist_tests(env_dir, source / f"gantrain-{version}", all_tests),
+    )
 
 
 class Checks:
@@ -111,7 +119,9 @@ class Checks:
             self.failed += 1
             print(f"FAILED {name} ({time.monotonic() - start:.0f} s): {err}", flush=True)
             return False
-        note = f": {detail.strip()}" if isinstance(detail, str) and detail.strip() and "\n" not in detail.strip() else ""
+        note = (
+            f": {detail.strip()}" if isinstance(detail, str) and detail.strip() and "\n" not in detail.strip() else ""
+        )
         print(f"ok     {name} ({time.monotonic() - start:.0f} s){note}", flush=True)
         return True
 
@@ -134,13 +144,14 @@ def check_wheel(wheel: Path, commit: str) -> str:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         record = json.loads(archive.read("gantrain/_build.json")) if "gantrain/_build.json" in names else {}
-    missing = [n for n in ("gantrain/configs/config.yaml", "gantrain/configs/model/dcgan.yaml")
-               if n not in names]
+    missing = [n for n in ("gantrain/configs/config.yaml", "gantrain/configs/model/dcgan.yaml") if n not in names]
     if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
         missing.append("LICENSE")
     tests = [n for n in names if n.startswith("tests/") or "/tests/" in n]
     if missing or tests or record.get("commit") != commit:
-        raise CheckFailed(f"missing {missing}, tests {tests[:3]}, recorded commit {record.get('commit')} (HEAD {commit})")
+        raise CheckFailed(
+            f"missing {missing}, tests {tests[:3]}, recorded commit {record.get('commit')} (HEAD {commit})"
+        )
     configs = sum(n.startswith("gantrain/configs/") for n in names)
     return f"{len(names)} files, {configs} configs" + (" (built from uncommitted changes)" if record["dirty"] else "")
 
@@ -148,8 +159,16 @@ def check_wheel(wheel: Path, commit: str) -> str:
 def check_sdist(sdist: Path) -> str:
     with tarfile.open(sdist) as archive:
         names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
-    needed = ["tests/conftest.py", "tests/fixtures/run_0_1_0/metrics.jsonl", "configs/config.yaml",
-              "docs/reliability.md", "docs/contributing.md", "LICENSE", "CHANGELOG.md", "README.md"]
+    needed = [
+        "tests/conftest.py",
+        "tests/fixtures/run_0_1_0/metrics.jsonl",
+        "configs/config.yaml",
+        "docs/reliability.md",
+        "docs/contributing.md",
+        "LICENSE",
+        "CHANGELOG.md",
+        "README.md",
+    ]
     missing = [n for n in needed if n not in names]
     if missing:
         raise CheckFailed(f"missing {missing}")
@@ -166,8 +185,11 @@ def clean_env(env_dir: Path) -> dict[str, str]:
 
 def install(env_dir: Path, wheel: Path) -> None:
     venv.create(env_dir, with_pip=True)
-    run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", f"{wheel}[test]"], env_dir,
-        clean_env(env_dir))
+    run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", f"{wheel}[test]"],
+        env_dir,
+        clean_env(env_dir),
+    )
 
 
 def check_version(env_dir: Path, cwd: Path, version: str, commit: str) -> str:
@@ -201,8 +223,11 @@ def toy_demo(env_dir: Path, cwd: Path) -> str:
 
 def sdist_tests(env_dir: Path, source: Path, all_tests: bool) -> str:
     selection = [] if all_tests else ["-n", "0", *SUBSET]
-    out = run([str(env_dir / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection], source,
-              clean_env(env_dir))
+    out = run(
+        [str(env_dir / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection],
+        source,
+        clean_env(env_dir),
+    )
     return out.strip().splitlines()[-1]
 
 

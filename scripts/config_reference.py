@@ -16,8 +16,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gantrain.config import config_dir
 from gantrain.commands.help import key_comments
+from gantrain.config import config_dir
 
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "configuration.md"
 # Keys that say what a file is rather than set a value: their comment describes the file.
@@ -37,8 +37,10 @@ def render() -> str:
     sections = [HEADER, option_section(config_dir() / "config.yaml", "", "The top-level config: `configs/config.yaml`")]
     for group in sorted(p for p in config_dir().iterdir() if p.is_dir() and p.name != "hydra"):
         sections.append(f"## `{group.name}`")
-        sections += [option_section(path, group.name, f"`{group.name}={path.stem}`", level=3)
-                     for path in sorted(group.glob("*.yaml"))]
+        sections += [
+            option_section(path, group.name, f"`{group.name}={path.stem}`", level=3)
+            for path in sorted(group.glob("*.yaml"))
+        ]
     return "\n\n".join(sections) + "\n"
 
 
@@ -92,7 +94,7 @@ def yaml(value: object) -> str:
     """One value as it is written on the command line: lists in brackets."""
     if isinstance(value, list):
         return f"[{', '.join(yaml(v) for v in value)}]"
-    return "null" if value is None else OmegaConf.to_yaml({"v": value}).strip()[len("v: "):]
+    return "null" if value is None else OmegaConf.to_yaml({"v": value}).strip()[len("v: ") :]
 
 
 def escape(text: str) -> str:

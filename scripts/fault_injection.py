@@ -42,21 +42,43 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
 
 BIN = Path(sys.executable).parent
-MODULES = {"gantrain": "gantrain.commands.train", "gantrain-eval": "gantrain.commands.evaluate", "gantrain-generate": "gantrain.commands.generate"}
+MODULES = {
+    "gantrain": "gantrain.commands.train",
+    "gantrain-eval": "gantrain.commands.evaluate",
+    "gantrain-generate": "gantrain.commands.generate",
+}
 # A toy run that trains a step in milliseconds: the widths of tests/conftest.py's TINY.
-TOY = ["model=mlp", "model.z_dim=4", "model.g_hidden=[16,16]", "model.d_hidden=[16,16]", "dataset=ring8",
-       "dataset.num_points=200", "train.batch_size=8", "train.n_critic=1", "train.log_every=1", "train.sample_every=1000"]
-TINY_DCGAN = ["model=dcgan", "model.z_dim=4", "model.g_channels=4", "model.d_channels=4", "model.kernel_size=3",
-              "train.batch_size=2", "train.n_critic=1", "train.steps=1"]
+TOY = [
+    "model=mlp",
+    "model.z_dim=4",
+    "model.g_hidden=[16,16]",
+    "model.d_hidden=[16,16]",
+    "dataset=ring8",
+    "dataset.num_points=200",
+    "train.batch_size=8",
+    "train.n_critic=1",
+    "train.log_every=1",
+    "train.sample_every=1000",
+]
+TINY_DCGAN = [
+    "model=dcgan",
+    "model.z_dim=4",
+    "model.g_channels=4",
+    "model.d_channels=4",
+    "model.kernel_size=3",
+    "train.batch_size=2",
+    "train.n_critic=1",
+    "train.steps=1",
+]
 BASE_STEPS = 4  # the shared run's length; it keeps every checkpoint, 0 to 4
 DIVERGING = ["train.g_lr=1e12", "train.d_lr=1e12"]  # with loss=nsgan, non-finite within a few steps
 
@@ -133,6 +155,7 @@ time.sleep(600)
 # Running the console scripts
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     code: int
@@ -178,14 +201,24 @@ def environment(root: Path, **extra: str) -> dict[str, str]:
     return {**env, "KERAS_HOME": str(root / "keras_home"), **extra}
 
 
-def call(place: Place, program: str, *args: str, patch: dict | None = None, env: dict | None = None,
-        timeout: float = 300) -> Result:
+def call(
+    place: Place, program: str, *args: str, patch: dict | None = None, env: dict | None = None, timeout: float = 300
+) -> Result:
     """``program args`` in the place's folder; with ``patch`` (see :data:`PATCHED`) through ``python -c``."""
-    argv = command(program) if patch is None else [
-        sys.executable, "-c", PATCHED, json.dumps({"program": program, "module": MODULES[program], **patch})]
+    argv = (
+        command(program)
+        if patch is None
+        else [sys.executable, "-c", PATCHED, json.dumps({"program": program, "module": MODULES[program], **patch})]
+    )
     try:
-        done = subprocess.run([*argv, *args], cwd=place.root, env=environment(place.root, **(env or {})),
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [*argv, *args],
+            cwd=place.root,
+            env=environment(place.root, **(env or {})),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired as err:
         return Result(-1, err.stdout or "", f"timed out after {timeout:.0f} s")
     return Result(done.returncode, done.stdout, done.stderr)
@@ -201,8 +234,7 @@ def toy(steps: int, every: int = 1, loss: str = "wgan_gp") -> list[str]:
 
 
 def train_base(place: Place) -> None:
-    result = gantrain(place, *toy(BASE_STEPS), "train.keep_checkpoints=5",
-                      f"hydra.run.dir={place.base}")
+    result = gantrain(place, *toy(BASE_STEPS), "train.keep_checkpoints=5", f"hydra.run.dir={place.base}")
     if result.code != 0:
         sys.exit(f"the shared toy run failed (exit {result.code}):\n{result.err[-2000:]}")
 
@@ -210,6 +242,7 @@ def train_base(place: Place) -> None:
 # ---------------------------------------------------------------------------------------------
 # Reading what happened
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Outcome:
@@ -224,8 +257,11 @@ def judge(happened: str, **checks: bool) -> Outcome:
 
 def snapshot(folder: Path, leave_out: tuple[str, ...] = ()) -> dict[str, bytes]:
     """Every path under ``folder`` with its bytes: equal snapshots mean nothing was touched."""
-    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in folder.rglob("*")
-            if p.name not in leave_out}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>"
+        for p in folder.rglob("*")
+        if p.name not in leave_out
+    }
 
 
 def metric_steps(run: Path) -> list[int]:
@@ -240,8 +276,13 @@ def checkpoint_steps(run: Path) -> list[int]:
 
 
 def steps_text(steps: list[int]) -> str:
-    return "none" if not steps else f"{steps[0]}..{steps[-1]}" if steps == list(range(steps[0], steps[-1] + 1)) \
+    return (
+        "none"
+        if not steps
+        else f"{steps[0]}..{steps[-1]}"
+        if steps == list(range(steps[0], steps[-1] + 1))
         else ",".join(map(str, steps))
+    )
 
 
 def resumed_at(result: Result) -> int | None:
@@ -267,14 +308,20 @@ def shown(result: Result, program: str = "gantrain") -> str:
 def refused(result: Result, naming: str, unchanged: bool, program: str = "gantrain") -> Outcome:
     """The promise for bad input: exit 2, one error line naming ``naming``, no traceback, nothing changed."""
     errors = result.errors(program)
-    return judge(shown(result, program), exit_2=result.code == 2, one_error_line=len(errors) == 1,
-                 names_it=any(naming in e for e in errors), no_traceback="Traceback" not in result.err,
-                 nothing_changed=unchanged)
+    return judge(
+        shown(result, program),
+        exit_2=result.code == 2,
+        one_error_line=len(errors) == 1,
+        names_it=any(naming in e for e in errors),
+        no_traceback="Traceback" not in result.err,
+        nothing_changed=unchanged,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Checkpoints and the saved config
 # ---------------------------------------------------------------------------------------------
+
 
 def cut(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -301,12 +348,15 @@ def resume_one_more(place: Place, run_dir: Path, expected_from: int, warns: str 
     ``expected_from`` (warning with ``warns`` in the line), save the last step and log each step once."""
     result = gantrain(place, f"resume={run_dir}", f"train.steps={BASE_STEPS + 1}")
     steps = metric_steps(run_dir)
-    return judge(f"{shown(result)}, resumed at step {resumed_at(result)}, metrics.jsonl steps {steps_text(steps)}",
-                 exit_0=result.code == 0, resumed_there=resumed_at(result) == expected_from,
-                 warned=not warns or any("warning" in line.lower() and warns in line
-                                         for line in (result.out + result.err).splitlines()),
-                 final_checkpoint=BASE_STEPS + 1 in checkpoint_steps(run_dir),
-                 one_line_per_step=steps == list(range(1, BASE_STEPS + 2)))
+    return judge(
+        f"{shown(result)}, resumed at step {resumed_at(result)}, metrics.jsonl steps {steps_text(steps)}",
+        exit_0=result.code == 0,
+        resumed_there=resumed_at(result) == expected_from,
+        warned=not warns
+        or any("warning" in line.lower() and warns in line for line in (result.out + result.err).splitlines()),
+        final_checkpoint=BASE_STEPS + 1 in checkpoint_steps(run_dir),
+        one_line_per_step=steps == list(range(1, BASE_STEPS + 2)),
+    )
 
 
 def index_damaged(how: str) -> Callable[[Place], Outcome]:
@@ -314,6 +364,7 @@ def index_damaged(how: str) -> Callable[[Place], Outcome]:
         run_dir = place.copy(f"index_{how}")
         INDEX_DAMAGE[how](run_dir / "checkpoints" / "checkpoint")
         return resume_one_more(place, run_dir, BASE_STEPS)
+
     return inject
 
 
@@ -322,6 +373,7 @@ def newest_damaged(how: str) -> Callable[[Place], Outcome]:
         run_dir = place.copy(f"newest_{how}")
         NEWEST_DAMAGE[how](run_dir)
         return resume_one_more(place, run_dir, BASE_STEPS - 1, warns=f"ckpt-{BASE_STEPS}")
+
     return inject
 
 
@@ -329,12 +381,21 @@ def eval_and_generate_agree(place: Place) -> Outcome:
     run_dir = place.copy("agree")
     NEWEST_DAMAGE["data_zeroed"](run_dir)
     evaluated = call(place, "gantrain-eval", f"run_dir={run_dir}", "num_samples=50")
-    generated = call(place, "gantrain-generate", f"run_dir={run_dir}", f"out={place.root / 'agree_out'}",
-                     "format=npz", "num_samples=8")
+    generated = call(
+        place,
+        "gantrain-generate",
+        f"run_dir={run_dir}",
+        f"out={place.root / 'agree_out'}",
+        "format=npz",
+        "num_samples=8",
+    )
     steps = (last_json(evaluated).get("step"), last_json(generated).get("step"))
-    return judge(f"gantrain-eval {shown(evaluated, 'gantrain-eval')} at step {steps[0]}, "
-                 f"gantrain-generate {shown(generated, 'gantrain-generate')} at step {steps[1]}",
-                 both_exit_0=evaluated.code == generated.code == 0, both_take_the_previous=steps == (3, 3))
+    return judge(
+        f"gantrain-eval {shown(evaluated, 'gantrain-eval')} at step {steps[0]}, "
+        f"gantrain-generate {shown(generated, 'gantrain-generate')} at step {steps[1]}",
+        both_exit_0=evaluated.code == generated.code == 0,
+        both_take_the_previous=steps == (3, 3),
+    )
 
 
 def all_checkpoints_unreadable(place: Place) -> Outcome:
@@ -351,10 +412,15 @@ def checkpoint_write_fails(place: Place) -> Outcome:
     """The disk fills while TensorFlow merges the shards of checkpoint 5 into ckpt-5_temp/."""
     run_dir = place.copy("checkpoint_write_fails")
     kept = snapshot(run_dir / "checkpoints", leave_out=("checkpoint",))
-    result = gantrain(place, f"resume={run_dir}", f"train.steps={BASE_STEPS + 2}", patch={"checkpoint_merge_fails": True})
+    result = gantrain(
+        place, f"resume={run_dir}", f"train.steps={BASE_STEPS + 2}", patch={"checkpoint_merge_fails": True}
+    )
     left = sorted(p.name for p in (run_dir / "checkpoints").glob(f"ckpt-{BASE_STEPS + 1}*"))
-    outcome = refused(result, f"cannot write checkpoint {BASE_STEPS + 1}",
-                      snapshot(run_dir / "checkpoints", leave_out=("checkpoint",)) == kept)
+    outcome = refused(
+        result,
+        f"cannot write checkpoint {BASE_STEPS + 1}",
+        snapshot(run_dir / "checkpoints", leave_out=("checkpoint",)) == kept,
+    )
     outcome.happened += f"; left of checkpoint {BASE_STEPS + 1}: {', '.join(left) or 'nothing'}"
     return outcome
 
@@ -388,14 +454,22 @@ def changed_config_on_resume(place: Place) -> Outcome:
 def environment_value_saved(place: Place) -> Outcome:
     """A learning rate from the environment; the resume runs where the variable is not set."""
     run_dir = place.root / "environment_value"
-    first = gantrain(place, *toy(2), "train.g_lr=${oc.env:FAULT_INJECTION_LR}", f"hydra.run.dir={run_dir}",
-                     env={"FAULT_INJECTION_LR": "0.0007"})
+    first = gantrain(
+        place,
+        *toy(2),
+        "train.g_lr=${oc.env:FAULT_INJECTION_LR}",
+        f"hydra.run.dir={run_dir}",
+        env={"FAULT_INJECTION_LR": "0.0007"},
+    )
     resumed = gantrain(place, f"resume={run_dir}", "train.steps=3")
     saved = (run_dir / ".hydra" / "config.yaml").read_text() if first.code == 0 else ""
     value = re.search(r"\bg_lr: (\S+)", saved)
-    return judge(f"run {shown(first)}, saved g_lr {value[1] if value else None}, resume without the variable "
-                 f"{shown(resumed)}", run_exit_0=first.code == 0, saved_resolved="${" not in saved and bool(value)
-                 and float(value[1].strip("'")) == 0.0007, resume_exit_0=resumed.code == 0)
+    return judge(
+        f"run {shown(first)}, saved g_lr {value[1] if value else None}, resume without the variable {shown(resumed)}",
+        run_exit_0=first.code == 0,
+        saved_resolved="${" not in saved and bool(value) and float(value[1].strip("'")) == 0.0007,
+        resume_exit_0=resumed.code == 0,
+    )
 
 
 def metrics_line_malformed(place: Place) -> Outcome:
@@ -408,6 +482,7 @@ def metrics_line_malformed(place: Place) -> Outcome:
 # ---------------------------------------------------------------------------------------------
 # Other processes and signals
 # ---------------------------------------------------------------------------------------------
+
 
 def hold_lock(lock: Path) -> subprocess.Popen:
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdout=subprocess.PIPE, text=True)
@@ -439,8 +514,14 @@ def lock_holder_killed(place: Place) -> Outcome:
 
 
 def start_training(place: Place, run_dir: Path, steps: int, every: int) -> subprocess.Popen:
-    return subprocess.Popen([*command("gantrain"), *toy(steps, every), f"hydra.run.dir={run_dir}"], cwd=place.root,
-                            env=environment(place.root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*command("gantrain"), *toy(steps, every), f"hydra.run.dir={run_dir}"],
+        cwd=place.root,
+        env=environment(place.root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_steps(run_dir: Path, process: subprocess.Popen, count: int, deadline: float = 180) -> bool:
@@ -465,12 +546,15 @@ def kill_9(place: Place) -> Outcome:
     done, saved = max(metric_steps(run_dir), default=0), max(checkpoint_steps(run_dir), default=0)
     result = gantrain(place, f"resume={run_dir}")
     steps = metric_steps(run_dir)
-    return judge(f"killed at step {done} with checkpoint {saved}; resume {shown(result)} at step {resumed_at(result)}, "
-                 f"metrics.jsonl steps {steps_text(steps)}",
-                 killed_while_training=training and process.returncode == -signal.SIGKILL,
-                 lost_at_most_checkpoint_every=0 <= done - saved <= KILL_EVERY, resume_exit_0=result.code == 0,
-                 final_checkpoint=KILL_STEPS in checkpoint_steps(run_dir),
-                 one_line_per_step=steps == list(range(1, KILL_STEPS + 1)))
+    return judge(
+        f"killed at step {done} with checkpoint {saved}; resume {shown(result)} at step {resumed_at(result)}, "
+        f"metrics.jsonl steps {steps_text(steps)}",
+        killed_while_training=training and process.returncode == -signal.SIGKILL,
+        lost_at_most_checkpoint_every=0 <= done - saved <= KILL_EVERY,
+        resume_exit_0=result.code == 0,
+        final_checkpoint=KILL_STEPS in checkpoint_steps(run_dir),
+        one_line_per_step=steps == list(range(1, KILL_STEPS + 1)),
+    )
 
 
 def stopped_by(sig: signal.Signals, code: int) -> Callable[[Place], Outcome]:
@@ -487,10 +571,15 @@ def stopped_by(sig: signal.Signals, code: int) -> Callable[[Place], Outcome]:
             process.communicate()
         took = time.monotonic() - sent
         done, saved = metric_steps(run_dir), checkpoint_steps(run_dir)
-        return judge(f"exit {process.returncode} {took:.1f} s after {sig.name}, at step {max(done, default=0)}, "
-                     f"checkpoints at steps {steps_text(saved)}", was_training=training,
-                     **{f"exit_{code}": process.returncode == code}, within_30_s=took < 30,
-                     checkpoint_at_the_last_step=bool(done and saved) and saved[-1] == done[-1] > 0)
+        return judge(
+            f"exit {process.returncode} {took:.1f} s after {sig.name}, at step {max(done, default=0)}, "
+            f"checkpoints at steps {steps_text(saved)}",
+            was_training=training,
+            **{f"exit_{code}": process.returncode == code},
+            within_30_s=took < 30,
+            checkpoint_at_the_last_step=bool(done and saved) and saved[-1] == done[-1] > 0,
+        )
+
     return inject
 
 
@@ -501,30 +590,48 @@ def diverges(place: Place) -> Outcome:
     generated = call(place, "gantrain-generate", f"run_dir={run_dir}", f"out={out}", "format=npz", "num_samples=64")
     finite = generated.code == 0 and bool(np.isfinite(np.load(out / "samples.npz")["x"]).all())
     step = last_json(generated).get("step")
-    return judge(f"{shown(result)}; gantrain-generate {shown(generated, 'gantrain-generate')} from step {step}, "
-                 f"samples {'finite' if finite else 'not finite'}", stopped_non_zero=result.code not in (0, -1),
-                 one_error_line=len(result.errors("gantrain")) == 1, names_the_kept_checkpoint=bool(kept),
-                 samples_of_it_finite=finite and kept is not None and step == int(kept[1]))
+    return judge(
+        f"{shown(result)}; gantrain-generate {shown(generated, 'gantrain-generate')} from step {step}, "
+        f"samples {'finite' if finite else 'not finite'}",
+        stopped_non_zero=result.code not in (0, -1),
+        one_error_line=len(result.errors("gantrain")) == 1,
+        names_the_kept_checkpoint=bool(kept),
+        samples_of_it_finite=finite and kept is not None and step == int(kept[1]),
+    )
 
 
 def rolls_back(place: Place) -> Outcome:
     run_dir = place.root / "rolls_back"
     # Back to step 0: the checkpoints after it hold finite weights that already give non-finite losses.
-    result = gantrain(place, *toy(20, every=5, loss="nsgan"), *DIVERGING, "train.nan_policy=rollback",
-                      "train.rollback_lr_factor=1e-14", f"hydra.run.dir={run_dir}")
+    result = gantrain(
+        place,
+        *toy(20, every=5, loss="nsgan"),
+        *DIVERGING,
+        "train.nan_policy=rollback",
+        "train.rollback_lr_factor=1e-14",
+        f"hydra.run.dir={run_dir}",
+    )
     rolled = re.search(r"rolled back to step \d+[^\n]*", result.out + result.err)
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()] \
-        if (run_dir / "metrics.jsonl").exists() else []
+    records = (
+        [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        if (run_dir / "metrics.jsonl").exists()
+        else []
+    )
     finite = all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in records)
-    return judge(f"{shown(result)}, {rolled[0] if rolled else 'no rollback said'}, metrics.jsonl steps "
-                 f"{steps_text([r['step'] for r in records])}, {'all' if finite else 'not all'} finite",
-                 exit_0=result.code == 0, rolled_back=bool(rolled), final_checkpoint=20 in checkpoint_steps(run_dir),
-                 one_finite_line_per_step=finite and [r["step"] for r in records] == list(range(1, 21)))
+    return judge(
+        f"{shown(result)}, {rolled[0] if rolled else 'no rollback said'}, metrics.jsonl steps "
+        f"{steps_text([r['step'] for r in records])}, {'all' if finite else 'not all'} finite",
+        exit_0=result.code == 0,
+        rolled_back=bool(rolled),
+        final_checkpoint=20 in checkpoint_steps(run_dir),
+        one_finite_line_per_step=finite and [r["step"] for r in records] == list(range(1, 21)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # The file system
 # ---------------------------------------------------------------------------------------------
+
 
 def full_disk_new_run(place: Place) -> Outcome:
     folder = place.folder("full_new_run")
@@ -539,11 +646,16 @@ def full_disk_resume(place: Place) -> Outcome:
     result = gantrain(place, f"resume={run_dir}", f"train.steps={BASE_STEPS + 2}", patch={"full": [str(run_dir)]})
     after = snapshot(run_dir, leave_out=(".lock",))
     changed = sorted(name for name in after if after[name] != before.get(name) and not name.startswith("checkpoints"))
-    outcome = refused(result, "(No space left on device)",
-                      all(after.get(name) == data for name, data in before.items() if name.startswith("checkpoints/ckpt")))
+    outcome = refused(
+        result,
+        "(No space left on device)",
+        all(after.get(name) == data for name, data in before.items() if name.startswith("checkpoints/ckpt")),
+    )
     leftovers = [name for name in after if ".tmp" in Path(name).name or "_temp" in name]
-    outcome.happened += (f"; changed outside checkpoints/: {', '.join(changed) or 'nothing'}; "
-                         f"temporary files left: {', '.join(leftovers) or 'none'}")
+    outcome.happened += (
+        f"; changed outside checkpoints/: {', '.join(changed) or 'nothing'}; "
+        f"temporary files left: {', '.join(leftovers) or 'none'}"
+    )
     if leftovers:
         outcome.broken.append("no temporary file left")
     return outcome
@@ -552,18 +664,35 @@ def full_disk_resume(place: Place) -> Outcome:
 def full_disk_generate(place: Place) -> Outcome:
     folder = place.folder("full_generate")
     out = folder / "deep" / "out"
-    result = call(place, "gantrain-generate", f"run_dir={place.base}", f"out={out}", "format=npz", "num_samples=8",
-                  patch={"full": [str(folder)]})
+    result = call(
+        place,
+        "gantrain-generate",
+        f"run_dir={place.base}",
+        f"out={out}",
+        "format=npz",
+        "num_samples=8",
+        patch={"full": [str(folder)]},
+    )
     return refused(result, f"{out} (No space left on device)", snapshot(folder) == {}, "gantrain-generate")
 
 
 def full_disk_export(place: Place) -> Outcome:
     run_dir, folder = place.copy("full_export"), place.folder("full_export_out")
     before = snapshot(run_dir)
-    result = call(place, "gantrain-eval", f"run_dir={run_dir}", "num_samples=20", f"export={folder / 'samples.npz'}",
-                  patch={"full": [str(folder)]})
-    return refused(result, "samples.npz (No space left on device)", snapshot(folder) == {} and snapshot(run_dir) == before,
-                   "gantrain-eval")
+    result = call(
+        place,
+        "gantrain-eval",
+        f"run_dir={run_dir}",
+        "num_samples=20",
+        f"export={folder / 'samples.npz'}",
+        patch={"full": [str(folder)]},
+    )
+    return refused(
+        result,
+        "samples.npz (No space left on device)",
+        snapshot(folder) == {} and snapshot(run_dir) == before,
+        "gantrain-eval",
+    )
 
 
 def run_dir_below_a_file(place: Place) -> Outcome:
@@ -616,7 +745,9 @@ def export_exists(place: Place) -> Outcome:
     export.write_bytes(b"the user's file")
     kept = call(place, "gantrain-eval", f"run_dir={run_dir}", "num_samples=20", f"export={export}")
     untouched = export.read_bytes() == b"the user's file"
-    replaced = call(place, "gantrain-eval", f"run_dir={run_dir}", "num_samples=20", f"export={export}", "overwrite=true")
+    replaced = call(
+        place, "gantrain-eval", f"run_dir={run_dir}", "num_samples=20", f"export={export}", "overwrite=true"
+    )
     written = replaced.code == 0 and np.load(export)["x"].shape == (20, 2)
     outcome = refused(kept, "add overwrite=true", untouched, "gantrain-eval")
     outcome.happened += f"; with overwrite=true {shown(replaced, 'gantrain-eval')}"
@@ -638,18 +769,31 @@ def full_range_images(place: Place) -> Outcome:
     """The darkest and the brightest image of three pixel depths: all read, the real pixels' mean
     and spread are those of black and white in equal parts (127.5 and 127.5)."""
     folder, run_dir = place.folder("deep_images"), place.root / "deep_images_run"
-    images = [*dark_and_light("uint16", 0, 65535, "PNG"), *dark_and_light("int32", -2**31, 2**31 - 1, "TIFF"),
-              *dark_and_light("float32", 0.0, 1.0, "TIFF")]
+    images = [
+        *dark_and_light("uint16", 0, 65535, "PNG"),
+        *dark_and_light("int32", -(2**31), 2**31 - 1, "TIFF"),
+        *dark_and_light("float32", 0.0, 1.0, "TIFF"),
+    ]
     for i, (image, form) in enumerate(images):
         image.save(folder / f"{i}.png", format=form)  # found by its name, decoded by its content
-    trained = gantrain(place, *TINY_DCGAN, "dataset=folder", f"dataset.path={folder}", "dataset.resolution=8",
-                       "dataset.channels=1", f"hydra.run.dir={run_dir}")
+    trained = gantrain(
+        place,
+        *TINY_DCGAN,
+        "dataset=folder",
+        f"dataset.path={folder}",
+        "dataset.resolution=8",
+        "dataset.channels=1",
+        f"hydra.run.dir={run_dir}",
+    )
     evaluated = call(place, "gantrain-eval", f"run_dir={run_dir}", "features=none", "num_samples=8")
     real = last_json(evaluated)
     mean, std = real.get("real_pixel_mean", math.nan), real.get("real_pixel_std", math.nan)
-    return judge(f"train {shown(trained)}, gantrain-eval {shown(evaluated, 'gantrain-eval')}: real pixels mean "
-                 f"{mean:.1f}, std {std:.1f}", both_exit_0=trained.code == evaluated.code == 0,
-                 full_range=abs(mean - 127.5) < 1 and abs(std - 127.5) < 1)
+    return judge(
+        f"train {shown(trained)}, gantrain-eval {shown(evaluated, 'gantrain-eval')}: real pixels mean "
+        f"{mean:.1f}, std {std:.1f}",
+        both_exit_0=trained.code == evaluated.code == 0,
+        full_range=abs(mean - 127.5) < 1 and abs(std - 127.5) < 1,
+    )
 
 
 def light_png(path: Path) -> None:
@@ -671,11 +815,21 @@ def unreadable_images_skipped(place: Place) -> Outcome:
         light_png(folder / f"good_{i}.png")
     for name, make in BAD_IMAGES.items():
         make(folder / name)
-    result = gantrain(place, *TINY_DCGAN, "dataset=folder", f"dataset.path={folder}", "dataset.resolution=8",
-                      f"hydra.run.dir={place.root / 'bad_images_run'}")
+    result = gantrain(
+        place,
+        *TINY_DCGAN,
+        "dataset=folder",
+        f"dataset.path={folder}",
+        "dataset.resolution=8",
+        f"hydra.run.dir={place.root / 'bad_images_run'}",
+    )
     warned = [name for name in BAD_IMAGES if result.said(f"{name}, which cannot be read")]
-    return judge(f"{shown(result)}, warnings name {', '.join(warned) or 'none'}", exit_0=result.code == 0,
-                 each_named=len(warned) == len(BAD_IMAGES), two_images_used=result.said("2 images under"))
+    return judge(
+        f"{shown(result)}, warnings name {', '.join(warned) or 'none'}",
+        exit_0=result.code == 0,
+        each_named=len(warned) == len(BAD_IMAGES),
+        two_images_used=result.said("2 images under"),
+    )
 
 
 def no_readable_image(place: Place) -> Outcome:
@@ -684,8 +838,14 @@ def no_readable_image(place: Place) -> Outcome:
     (folder / "empty.png").write_bytes(b"")
     before = snapshot(folder)
     run_dir = place.root / "no_readable_image_run"
-    result = gantrain(place, *TINY_DCGAN, "dataset=folder", f"dataset.path={folder}", "dataset.resolution=8",
-                      f"hydra.run.dir={run_dir}")
+    result = gantrain(
+        place,
+        *TINY_DCGAN,
+        "dataset=folder",
+        f"dataset.path={folder}",
+        "dataset.resolution=8",
+        f"hydra.run.dir={run_dir}",
+    )
     return refused(result, "dataset.path: none of the 2 images", snapshot(folder) == before and not run_dir.exists())
 
 
@@ -710,6 +870,7 @@ def mnist_refused(name: str, labels: np.ndarray | None, naming: str, damage=None
         run_dir = place.root / f"mnist_{name}_run"
         result = gantrain(place, *TINY_DCGAN, "dataset=mnist", f"dataset.path={path}", f"hydra.run.dir={run_dir}")
         return refused(result, naming, snapshot(folder) == before and not run_dir.exists())
+
     return inject
 
 
@@ -723,18 +884,31 @@ def label_200() -> np.ndarray:
 # Overrides, sweeps, the hints
 # ---------------------------------------------------------------------------------------------
 
+
 def override_calls_open(node: str, *sweep: str) -> Callable[[Place], Outcome]:
     """Overrides that make ``node`` a call of ``open(victim, "w")``, which would empty the user's file."""
+
     def inject(place: Place) -> Outcome:
         folder = place.folder(f"calls_open_{node.split('.')[1]}")
         victim = folder / "precious.txt"
         victim.write_text("the user's file")
         parent = node.rsplit(".", 1)[0]
-        result = gantrain(place, *sweep, *toy(1), f"{node}=builtins.open", f"+{parent.lstrip('+')}.file={victim}",
-                          f"+{parent.lstrip('+')}.mode=w", f"hydra.run.dir={folder / 'run'}",
-                          f"hydra.sweep.dir={folder / 'sweep'}")
-        return refused(result, f"{node.lstrip('+')}: builtins.open is not", snapshot(folder) == {
-            "precious.txt": b"the user's file"})
+        result = gantrain(
+            place,
+            *sweep,
+            *toy(1),
+            f"{node}=builtins.open",
+            f"+{parent.lstrip('+')}.file={victim}",
+            f"+{parent.lstrip('+')}.mode=w",
+            f"hydra.run.dir={folder / 'run'}",
+            f"hydra.sweep.dir={folder / 'sweep'}",
+        )
+        return refused(
+            result,
+            f"{node.lstrip('+')}: builtins.open is not",
+            snapshot(folder) == {"precious.txt": b"the user's file"},
+        )
+
     return inject
 
 
@@ -743,13 +917,22 @@ def sweep_result_unreadable(place: Place) -> Outcome:
     import csv
 
     sweep = place.root / "sweep"
-    result = gantrain(place, "-m", *toy(1), "train.seed=0,1", f"hydra.sweep.dir={sweep}",
-                      patch={"eio": [str(sweep / "0" / "result.json")]})
+    result = gantrain(
+        place,
+        "-m",
+        *toy(1),
+        "train.seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+        patch={"eio": [str(sweep / "0" / "result.json")]},
+    )
     summary = sweep / "summary.csv"
     rows = [(row["job"], row["status"]) for row in csv.DictReader(open(summary))] if summary.exists() else []
     named = "gantrain: warning: job 0: cannot read" in result.err
-    return judge(f"{shown(result)}, summary.csv rows {rows}, {'named' if named else 'not named'} on the console",
-                 unreadable_row=rows == [("0", "unreadable"), ("1", "completed")], named_on_the_console=named)
+    return judge(
+        f"{shown(result)}, summary.csv rows {rows}, {'named' if named else 'not named'} on the console",
+        unreadable_row=rows == [("0", "unreadable"), ("1", "completed")],
+        named_on_the_console=named,
+    )
 
 
 def hints_quote_the_path(place: Place) -> Outcome:
@@ -761,15 +944,19 @@ def hints_quote_the_path(place: Place) -> Outcome:
     pasted = {words[0]: words for words in hints if words}
     evaluated = call(place, *pasted.get("gantrain-eval", ["gantrain-eval"]), "num_samples=20")
     resumed = call(place, *pasted.get("gantrain", ["gantrain"]))
-    return judge(f"train {shown(trained)}; the pasted gantrain-eval {shown(evaluated, 'gantrain-eval')}, "
-                 f"gantrain resume {shown(resumed)}", trained=trained.code == 0,
-                 eval_hint_works=evaluated.code == 0 and last_json(evaluated).get("step") == 2,
-                 resume_hint_works=resumed.code == 0 and 4 in checkpoint_steps(run_dir))
+    return judge(
+        f"train {shown(trained)}; the pasted gantrain-eval {shown(evaluated, 'gantrain-eval')}, "
+        f"gantrain resume {shown(resumed)}",
+        trained=trained.code == 0,
+        eval_hint_works=evaluated.code == 0 and last_json(evaluated).get("step") == 2,
+        resume_hint_works=resumed.code == 0 and 4 in checkpoint_steps(run_dir),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # The faults, and running them
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -779,27 +966,41 @@ class Fault:
 
 
 FAULTS = [
-    Fault("index_deleted", "resume continues from the newest checkpoint file",
-          index_damaged("deleted")),
+    Fault("index_deleted", "resume continues from the newest checkpoint file", index_damaged("deleted")),
     Fault("index_garbled", "resume continues from the newest checkpoint file", index_damaged("garbled")),
     Fault("index_not_utf8", "resume continues from the newest checkpoint file", index_damaged("not_utf8")),
-    Fault("newest_data_zeroed", "resume warns and continues from the previous checkpoint",
-          newest_damaged("data_zeroed")),
-    Fault("newest_data_deleted", "resume warns and continues from the previous checkpoint",
-          newest_damaged("data_deleted")),
-    Fault("newest_index_file_cut", "resume warns and continues from the previous checkpoint",
-          newest_damaged("index_file_cut")),
-    Fault("eval_generate_agree", "gantrain-eval and gantrain-generate take the previous checkpoint too",
-          eval_and_generate_agree),
-    Fault("all_checkpoints_unreadable", "resume refused in one line, never restarted from step 0",
-          all_checkpoints_unreadable),
-    Fault("checkpoint_write_fails", "one line, the earlier checkpoints kept, no ckpt-N_temp/ left",
-          checkpoint_write_fails),
+    Fault(
+        "newest_data_zeroed", "resume warns and continues from the previous checkpoint", newest_damaged("data_zeroed")
+    ),
+    Fault(
+        "newest_data_deleted", "resume warns and continues from the previous checkpoint", newest_damaged("data_deleted")
+    ),
+    Fault(
+        "newest_index_file_cut",
+        "resume warns and continues from the previous checkpoint",
+        newest_damaged("index_file_cut"),
+    ),
+    Fault(
+        "eval_generate_agree",
+        "gantrain-eval and gantrain-generate take the previous checkpoint too",
+        eval_and_generate_agree,
+    ),
+    Fault(
+        "all_checkpoints_unreadable",
+        "resume refused in one line, never restarted from step 0",
+        all_checkpoints_unreadable,
+    ),
+    Fault(
+        "checkpoint_write_fails", "one line, the earlier checkpoints kept, no ckpt-N_temp/ left", checkpoint_write_fails
+    ),
     Fault("config_cut", "resume refused in one line naming .hydra/config.yaml", saved_config_cut),
     Fault("config_deleted", "resume refused in one line naming resume", saved_config_deleted),
     Fault("config_changed_on_resume", "refused in one line naming the key, run unchanged", changed_config_on_resume),
-    Fault("environment_value", "${oc.env:...} saved as its value; resume works without the variable",
-          environment_value_saved),
+    Fault(
+        "environment_value",
+        "${oc.env:...} saved as its value; resume works without the variable",
+        environment_value_saved,
+    ),
     Fault("metrics_line_malformed", "resume warns naming the line and continues", metrics_line_malformed),
     Fault("run_in_use", "a second process is refused in one line naming the holder's PID", run_in_use),
     Fault("lock_holder_killed", "kill -9 leaves no stale lock: resume works", lock_holder_killed),
@@ -816,26 +1017,46 @@ FAULTS = [
     Fault("run_dir_is_a_file", "one line naming hydra.run.dir, the file unchanged", run_dir_is_a_file),
     Fault("run_dir_read_only", "one line naming hydra.run.dir, nothing written", read_only_folder),
     Fault("new_run_into_a_run", "refused in one line, the run unchanged", new_run_into_a_run),
-    Fault("generate_into_a_full_folder", "refused in one line, the user's files unchanged",
-          generate_into_a_full_folder),
+    Fault(
+        "generate_into_a_full_folder", "refused in one line, the user's files unchanged", generate_into_a_full_folder
+    ),
     Fault("generate_below_a_file", "one line naming the file, the file unchanged", generate_below_a_file),
     Fault("export_exists", "refused without overwrite=true, replaced with it", export_exists),
-    Fault("images_16_32_bit_float", "scaled from their full range: black and white stay black and white",
-          full_range_images),
+    Fault(
+        "images_16_32_bit_float",
+        "scaled from their full range: black and white stay black and white",
+        full_range_images,
+    ),
     Fault("images_unreadable", "each skipped with a warning naming it; the rest train", unreadable_images_skipped),
     Fault("images_none_readable", "one line naming dataset.path, nothing written", no_readable_image),
-    Fault("labels_out_of_range", "one line naming the file and the label, nothing written",
-          mnist_refused("label_200", label_200(), "mnist.npz holds the label 200")),
-    Fault("labels_float", "one line naming the file, nothing written",
-          mnist_refused("float_labels", np.zeros(64, np.float32), "mnist.npz holds float32 labels")),
-    Fault("dataset_file_cut", "one line naming the file, nothing written",
-          mnist_refused("cut", None, "mnist.npz", damage=cut)),
-    Fault("callback_calls_open", "+hydra.callbacks.x._target_=builtins.open refused in one line, the file intact",
-          override_calls_open("+hydra.callbacks.x._target_")),
-    Fault("launcher_calls_open", "-m hydra.launcher._target_=builtins.open refused in one line, the file intact",
-          override_calls_open("hydra.launcher._target_", "-m")),
-    Fault("sweep_result_unreadable", "an 'unreadable' row of summary.csv, named on the console",
-          sweep_result_unreadable),
+    Fault(
+        "labels_out_of_range",
+        "one line naming the file and the label, nothing written",
+        mnist_refused("label_200", label_200(), "mnist.npz holds the label 200"),
+    ),
+    Fault(
+        "labels_float",
+        "one line naming the file, nothing written",
+        mnist_refused("float_labels", np.zeros(64, np.float32), "mnist.npz holds float32 labels"),
+    ),
+    Fault(
+        "dataset_file_cut",
+        "one line naming the file, nothing written",
+        mnist_refused("cut", None, "mnist.npz", damage=cut),
+    ),
+    Fault(
+        "callback_calls_open",
+        "+hydra.callbacks.x._target_=builtins.open refused in one line, the file intact",
+        override_calls_open("+hydra.callbacks.x._target_"),
+    ),
+    Fault(
+        "launcher_calls_open",
+        "-m hydra.launcher._target_=builtins.open refused in one line, the file intact",
+        override_calls_open("hydra.launcher._target_", "-m"),
+    ),
+    Fault(
+        "sweep_result_unreadable", "an 'unreadable' row of summary.csv, named on the console", sweep_result_unreadable
+    ),
     Fault("hints_quote_the_path", "the Next: commands work pasted into a shell", hints_quote_the_path),
 ]
 
@@ -870,7 +1091,7 @@ def main() -> None:
         with ThreadPoolExecutor(args.jobs) as pool:
             outcomes = pool.map(lambda fault: attempt(fault, place), faults)
             held = 0
-            for fault, outcome in zip(faults, outcomes):
+            for fault, outcome in zip(faults, outcomes, strict=True):
                 print(line(fault, outcome), flush=True)
                 held += not outcome.broken
     finally:

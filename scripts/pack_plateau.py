@@ -25,8 +25,9 @@ from gantrain.data import DATASETS
 from gantrain.models import build_models
 
 
-def train_discriminator(m: int, copies: bool, steps: int, overrides: tuple[str, ...] = (),
-                        seed: int = 0) -> list[tuple[int, float, float]]:
+def train_discriminator(
+    m: int, copies: bool, steps: int, overrides: tuple[str, ...] = (), seed: int = 0
+) -> list[tuple[int, float, float]]:
     """(update, loss, gradient norm) every 1000 updates of D alone on packs of ``m``."""
     cfg = api.compose(["experiment=pacgan_grid25", *overrides])
     data = DATASETS.build(cfg.dataset).x
@@ -64,11 +65,14 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="overrides of experiment=pacgan_grid25, after --")
     args = parser.parse_args()
     print("experiment=pacgan_grid25", *args.overrides)
-    print("| pack | packs of | " + " | ".join(f"loss, grad norm at {s}" for s in range(1000, args.steps + 1, 1000))
-          + " | seconds |")
+    print(
+        "| pack | packs of | "
+        + " | ".join(f"loss, grad norm at {s}" for s in range(1000, args.steps + 1, 1000))
+        + " | seconds |"
+    )
     print("|---|---|" + "---|" * (args.steps // 1000) + "---|")
     for m in args.packs:
-        for copies in ([False, True] if m > 1 else [False]):
+        for copies in [False, True] if m > 1 else [False]:
             start = time.perf_counter()
             rows = train_discriminator(m, copies, args.steps, tuple(args.overrides))
             cells = " | ".join(f"{loss:.3f}, {norm:.3g}" for _, loss, norm in rows)

@@ -11,7 +11,8 @@ and the published rows, then each run's evaluations during training against minu
 results.
 
 Usage: ``python scripts/preset_benchmark.py --preset stacked_mnist --data ../shared/data/mnist.npz
-[--seeds 3] [--first-seed 0] [--jobs 1] [--sampling drs drs_exact mh] [--out outputs/preset_benchmark] [-- extra overrides]``
+[--seeds 3] [--first-seed 0] [--jobs 1] [--sampling drs drs_exact mh] [--out outputs/preset_benchmark]
+[-- extra overrides]``
 """
 
 from __future__ import annotations
@@ -39,11 +40,19 @@ PRESETS = {
     "mnist_dcgan_wgan_gp": (*UNCONDITIONAL_MNIST, 150, {}),
     "mnist_conditional": (
         ("fid", "class_accuracy", "intra_fid", "is", "classes_hit"),
-        {"fid": ("≤", 30.0), "class_accuracy": ("≥", 0.97)}, 30, {}),
+        {"fid": ("≤", 30.0), "class_accuracy": ("≥", 0.97)},
+        30,
+        {},
+    ),
     "stacked_mnist": (
-        ("modes", "mode_kl"), {"modes": ("≥", 990), "mode_kl": ("≤", 0.1)}, 60,
-        {"PacDCGAN2 (PacGAN Table 2, 100k iterations)": {"modes": 1000.0, "mode_kl": 0.06},
-         "DCGAN (the same table)": {"modes": 99.0, "mode_kl": 3.40}}),
+        ("modes", "mode_kl"),
+        {"modes": ("≥", 990), "mode_kl": ("≤", 0.1)},
+        60,
+        {
+            "PacDCGAN2 (PacGAN Table 2, 100k iterations)": {"modes": 1000.0, "mode_kl": 0.06},
+            "DCGAN (the same table)": {"modes": 99.0, "mode_kl": 3.40},
+        },
+    ),
 }
 
 
@@ -51,8 +60,14 @@ def run_one(preset: str, seed: int, args, threads: int | None) -> dict:
     """Train and evaluate one run in subprocesses; returns gantrain-eval's metrics plus ``seconds``,
     ``command``, ``curve`` (the evaluations during training) and ``driven`` (each sampler's metrics)."""
     run_dir = args.out / preset / f"seed_{seed}"
-    command = ["gantrain", f"experiment={preset}", f"dataset.path={args.data}", f"train.seed={seed}",
-               f"hydra.run.dir={run_dir}", *args.overrides]
+    command = [
+        "gantrain",
+        f"experiment={preset}",
+        f"dataset.path={args.data}",
+        f"train.seed={seed}",
+        f"hydra.run.dir={run_dir}",
+        *args.overrides,
+    ]
     result = train_and_evaluate(command, run_dir, Path(f"{run_dir}.log"), threads)
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     if grids:
@@ -86,9 +101,19 @@ def main() -> None:
     parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
     parser.add_argument("--data", required=True, help="mnist.npz")
     add_seed_arguments(parser, default=1)
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
-    parser.add_argument("--sampling", nargs="*", default=[], choices=list(SAMPLERS),
-                        help="discriminator-driven samplers to report beside plain sampling (drs_exact: drs_percentile=null)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine",
+    )
+    parser.add_argument(
+        "--sampling",
+        nargs="*",
+        default=[],
+        choices=list(SAMPLERS),
+        help="discriminator-driven samplers to report beside plain sampling (drs_exact: drs_percentile=null)",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/preset_benchmark"))
     parser.add_argument("overrides", nargs="*", help="extra overrides after --")
     args = parser.parse_args()
@@ -101,20 +126,31 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda seed: run_one(args.preset, seed, args, threads), seeds))
     scale = {"class_accuracy": 100}
-    print(f"experiment={args.preset}, seeds {seeds[0]}–{seeds[-1]}, mean ± s.e.; {args.jobs} run(s) at a time, "
-          f"{threads or 'all'} kernel thread(s) each (a run's minutes are its own only if nothing else shared the cores)")
+    print(
+        f"experiment={args.preset}, seeds {seeds[0]}–{seeds[-1]}, mean ± s.e.; {args.jobs} run(s) at a time, "
+        f"{threads or 'all'} kernel thread(s) each (a run's minutes are its own only if nothing else shared the cores)"
+    )
     print(f"| | {' | '.join(metrics)} | minutes a run |")
     print("|---|" + "---|" * (len(metrics) + 1))
-    print(f"| {args.preset} | " + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in rows]) for m in metrics)
-          + f" | {mean_se([r['seconds'] / 60 for r in rows])} |")
+    print(
+        f"| {args.preset} | "
+        + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in rows]) for m in metrics)
+        + f" | {mean_se([r['seconds'] / 60 for r in rows])} |"
+    )
     for sampler in args.sampling:
         runs = [r["driven"][sampler] for r in rows]
-        print(f"| … + `gantrain-eval {' '.join(SAMPLERS[sampler])}` (acceptance {mean_se([r['acceptance'] for r in runs])}, "
-              f"D calls per sample {mean_se([r['d_calls_per_sample'] for r in runs])}) | "
-              + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in runs]) for m in metrics)
-              + f" | + {mean_se([r['seconds'] / 60 for r in runs])} |")
-    print("| target | " + " | ".join(f"{targets[m][0]} {shown(m, targets[m][1])}" if m in targets else "" for m in metrics)
-          + f" | ≤ {minutes} |")
+        print(
+            f"| … + `gantrain-eval {' '.join(SAMPLERS[sampler])}` "
+            f"(acceptance {mean_se([r['acceptance'] for r in runs])}, "
+            f"D calls per sample {mean_se([r['d_calls_per_sample'] for r in runs])}) | "
+            + " | ".join(mean_se([scale.get(m, 1) * r[m] for r in runs]) for m in metrics)
+            + f" | + {mean_se([r['seconds'] / 60 for r in runs])} |"
+        )
+    print(
+        "| target | "
+        + " | ".join(f"{targets[m][0]} {shown(m, targets[m][1])}" if m in targets else "" for m in metrics)
+        + f" | ≤ {minutes} |"
+    )
     for name, row in published.items():
         print(f"| {name} | " + " | ".join(shown(m, row[m]) if m in row else "" for m in metrics) + " | |")
     for seed, r in zip(seeds, rows, strict=True):
@@ -122,8 +158,10 @@ def main() -> None:
         for sampler, d in r["driven"].items():
             print(f"  {sampler}: " + ", ".join(f"{m} {shown(m, d[m])}" for m in metrics))
         for point in r["curve"]:
-            print(f"  step {point['step']:>6} at {point['minutes']:5.1f} min: "
-                  + ", ".join(f"{m} {shown(m, point[m])}" for m in metrics if m in point))
+            print(
+                f"  step {point['step']:>6} at {point['minutes']:5.1f} min: "
+                + ", ".join(f"{m} {shown(m, point[m])}" for m in metrics if m in point)
+            )
 
 
 if __name__ == "__main__":

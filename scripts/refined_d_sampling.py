@@ -49,8 +49,9 @@ def refine(generator, discriminator, data: np.ndarray, steps: int, batch: int, l
     def update(real, z):
         fake = generator(z, training=False)
         with tf.GradientTape() as tape:
-            loss = (tf.reduce_mean(tf.nn.softplus(-discriminator(real, training=True)))
-                    + tf.reduce_mean(tf.nn.softplus(discriminator(fake, training=True))))
+            loss = tf.reduce_mean(tf.nn.softplus(-discriminator(real, training=True))) + tf.reduce_mean(
+                tf.nn.softplus(discriminator(fake, training=True))
+            )
         optimizer.apply(tape.gradient(loss, discriminator.trainable_variables), discriminator.trainable_variables)
         return loss
 
@@ -75,8 +76,9 @@ def main() -> None:
     path = checkpoint_path(run, "latest")
     dataset = DATASETS.build(cfg.dataset)
     if dataset.centers is None:
-        raise SystemExit("refined_d_sampling.py: measures mixtures of Gaussians (ring8, grid25); this run is on "
-                         f"{cfg.dataset.name}")
+        raise SystemExit(
+            f"refined_d_sampling.py: measures mixtures of Gaussians (ring8, grid25); this run is on {cfg.dataset.name}"
+        )
     generator, discriminator = restore_models(cfg, dataset, path)
     restore_discriminator(discriminator, path)
     plan = evaluation_plan(cfg.dataset.name, "auto", key="features")
@@ -86,10 +88,16 @@ def main() -> None:
         for name, keys in SAMPLERS.items():
             x, cost = driven_draw(generator, discriminator, held_out, sampler_options(keys), args.num_samples, seed)
             m, _ = sample_metrics(cfg.dataset, dataset, x, plan)
-            print(f"| {which} | {name} | {m['modes']} | {100 * m['hq']:.2f} | {m['rkl']:.4f} "
-                  f"| {cost['acceptance']:.3f} | {cost['d_calls_per_sample']:.1f} |", flush=True)
+            print(
+                f"| {which} | {name} | {m['modes']} | {100 * m['hq']:.2f} | {m['rkl']:.4f} "
+                f"| {cost['acceptance']:.3f} | {cost['d_calls_per_sample']:.1f} |",
+                flush=True,
+            )
 
-    print("| D | sampler | modes | high quality (%) | reverse KL | acceptance | D calls per sample |\n|---|---|---|---|---|---|---|")
+    print(
+        "| D | sampler | modes | high quality (%) | reverse KL | acceptance | D calls per sample |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     rows("the run's")
     start = time.perf_counter()
     refine(generator, discriminator, dataset.x, args.steps, args.batch, args.lr, seed)

@@ -41,11 +41,24 @@ TARGET = 0.25  # FID with augmentation at least 25 % lower than without
 def run_one(setting: str, seed: int, args, threads: int | None) -> dict:
     """Train and evaluate one run in subprocesses; returns gantrain-eval's metrics plus ``seconds``."""
     run_dir = args.out / setting / f"seed_{seed}"
-    length = [] if args.steps is None else [f"train.steps={args.steps}", f"train.sample_every={args.steps}",
-                                            f"train.checkpoint_every={args.steps}"]
-    command = ["gantrain", f"experiment={args.preset}", f"dataset.path={args.data}", f"dataset.subset={args.subset}",
-               f"train.seed={seed}", *length, "eval.every=null", "eval.select=null", f"hydra.run.dir={run_dir}",
-               *args.overrides, *SETTINGS[setting]]
+    length = (
+        []
+        if args.steps is None
+        else [f"train.steps={args.steps}", f"train.sample_every={args.steps}", f"train.checkpoint_every={args.steps}"]
+    )
+    command = [
+        "gantrain",
+        f"experiment={args.preset}",
+        f"dataset.path={args.data}",
+        f"dataset.subset={args.subset}",
+        f"train.seed={seed}",
+        *length,
+        "eval.every=null",
+        "eval.select=null",
+        f"hydra.run.dir={run_dir}",
+        *args.overrides,
+        *SETTINGS[setting],
+    ]
     result = train_and_evaluate(command, run_dir, args.out / f"{setting}_seed_{seed}.log", threads)
     shutil.copy(run_dir / "samples" / f"step_{result['step']:06d}.png", args.out / f"{setting}_seed_{seed}.png")
     return result
@@ -73,22 +86,30 @@ def main() -> None:
 
     steps = args.steps or results[0]["step"]
     per_run = threads or os.environ.get("TF_NUM_INTRAOP_THREADS", "all")
-    print(f"\nexperiment={args.preset}", *args.overrides, f"on {args.subset} images, {steps} steps,",
-          f"{args.seeds} seeds, {args.jobs} run(s) at a time, {per_run} kernel thread(s) each; metrics on 2500 samples\n")
+    print(
+        f"\nexperiment={args.preset}",
+        *args.overrides,
+        f"on {args.subset} images, {steps} steps,",
+        f"{args.seeds} seeds, {args.jobs} run(s) at a time, {per_run} kernel thread(s) each; metrics on 2500 samples\n",
+    )
     print("| train.augment | classifier FID | KID | IS | classes hit | minutes per run |")
     print("|---|---|---|---|---|---|")
     for setting, rows in by_setting.items():
-        print(f"| {setting} | {mean_se([r['fid'] for r in rows])} | {mean_se([r['kid'] for r in rows])} "
-              f"| {mean_se([r['is'] for r in rows])} | {mean_se([r['classes_hit'] for r in rows])} "
-              f"| {mean_se([r['seconds'] / 60 for r in rows])} |")
+        print(
+            f"| {setting} | {mean_se([r['fid'] for r in rows])} | {mean_se([r['kid'] for r in rows])} "
+            f"| {mean_se([r['is'] for r in rows])} | {mean_se([r['classes_hit'] for r in rows])} "
+            f"| {mean_se([r['seconds'] / 60 for r in rows])} |"
+        )
     name, before, after = PUBLISHED
     print(f"| published: {name} | {before} -> {after} ({1 - after / before:.0%} lower) | | | | |\n")
     if "none" in by_setting:  # the baseline the others are compared with
         plain = np.mean([r["fid"] for r in by_setting["none"]])
         for setting in (s for s in args.settings if s != "none"):
             augmented = np.mean([r["fid"] for r in by_setting[setting]])
-            print(f"{setting}: FID {1 - augmented / plain:.0%} lower than without augmentation "
-                  f"(target: at least {TARGET:.0%}): {'met' if augmented <= (1 - TARGET) * plain else 'NOT met'}")
+            print(
+                f"{setting}: FID {1 - augmented / plain:.0%} lower than without augmentation "
+                f"(target: at least {TARGET:.0%}): {'met' if augmented <= (1 - TARGET) * plain else 'NOT met'}"
+            )
     print(f"sample grids: {args.out}/<setting>_seed_<seed>.png")
     saved = args.out / "results.json"  # kept across calls that run different settings into one folder
     earlier = json.loads(saved.read_text()) if saved.exists() else {}

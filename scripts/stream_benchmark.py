@@ -58,14 +58,25 @@ def make_folder(folder: Path, n: int) -> float:
 
 def train(name: str, folder: Path, out: Path, steps: int, extra: list[str]) -> dict:
     run_dir = out / "runs" / name.replace(", ", "_").replace(" ", "_")
-    command = ["gantrain", "dataset=folder", f"dataset.path={folder}",
-               f"dataset.resolution={SIDE}", "model=dcgan", f"train.steps={steps}", "train.log_every=1",
-               f"train.sample_every={steps}", f"train.checkpoint_every={steps}", f"hydra.run.dir={run_dir}",
-               *MODES[name], *extra]
+    command = [
+        "gantrain",
+        "dataset=folder",
+        f"dataset.path={folder}",
+        f"dataset.resolution={SIDE}",
+        "model=dcgan",
+        f"train.steps={steps}",
+        "train.log_every=1",
+        f"train.sample_every={steps}",
+        f"train.checkpoint_every={steps}",
+        f"hydra.run.dir={run_dir}",
+        *MODES[name],
+        *extra,
+    ]
     start = time.perf_counter()
     with open(out / f"{run_dir.name}.log", "w") as log:
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        child = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        )
         peak = 0
         while child.poll() is None:
             peak = max(peak, peak_rss_kib(child.pid))
@@ -73,8 +84,11 @@ def train(name: str, folder: Path, out: Path, steps: int, extra: list[str]) -> d
     if child.returncode:
         raise SystemExit(f"{name}: gantrain failed, see {out / (run_dir.name + '.log')}")
     rates = [json.loads(line)["steps_per_sec"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return {"steps_per_sec": float(np.median(rates[1:])), "peak_rss_gib": peak / 2**20,
-            "minutes": (time.perf_counter() - start) / 60}
+    return {
+        "steps_per_sec": float(np.median(rates[1:])),
+        "peak_rss_gib": peak / 2**20,
+        "minutes": (time.perf_counter() - start) / 60,
+    }
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -105,15 +119,19 @@ def main() -> None:
     cached = time.perf_counter() - start
     results = {name: train(name, folder, args.out, args.steps, args.extra) for name in args.modes}
 
-    print(f"\n{args.images} PNGs of {SIDE}x{SIDE}x3 ({decoded:.2f} GiB decoded), made in {made:.0f} s; "
-          f"cache brought up to date in {cached:.0f} s; {args.steps} steps per run, overrides: {args.extra or 'none'}\n")
+    print(
+        f"\n{args.images} PNGs of {SIDE}x{SIDE}x3 ({decoded:.2f} GiB decoded), made in {made:.0f} s; "
+        f"cache brought up to date in {cached:.0f} s; {args.steps} steps per run, overrides: {args.extra or 'none'}\n"
+    )
     print("| dataset | steps/s | vs in memory | peak RSS (GiB) | below decoded size | minutes |")
     print("|---|---|---|---|---|---|")
     base = results.get("in memory", {}).get("steps_per_sec")
     for name, r in results.items():
         ratio = f"{r['steps_per_sec'] / base:.2f}x" if base else ""
-        print(f"| {name} | {r['steps_per_sec']:.4g} | {ratio} | {r['peak_rss_gib']:.2f} "
-              f"| {'yes' if r['peak_rss_gib'] < decoded else 'no'} | {r['minutes']:.1f} |")
+        print(
+            f"| {name} | {r['steps_per_sec']:.4g} | {ratio} | {r['peak_rss_gib']:.2f} "
+            f"| {'yes' if r['peak_rss_gib'] < decoded else 'no'} | {r['minutes']:.1f} |"
+        )
     json.dump(results, open(args.out / "results.json", "w"), indent=2)
 
 

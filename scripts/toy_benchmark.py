@@ -50,7 +50,8 @@ TARGETS = {
 # Variants: a preset with overrides. PacGAN's packed runs judge 100 packs per batch, so 400 samples.
 VARIANTS = {
     f"pacgan_{data}_pack{m}": ("pacgan_" + data, [f"train.pack={m}", f"train.batch_size={100 * m}"])
-    for data in ("grid25", "ring8") for m in (2, 3, 4)
+    for data in ("grid25", "ring8")
+    for m in (2, 3, 4)
 }
 
 
@@ -64,22 +65,25 @@ def dataset_of(preset: str) -> str:
     return preset.split("_")[1] if preset.startswith("pacgan_") else preset
 
 
-def run_one(preset: str, seed: int, out: Path, extra: list[str], threads: int | None,
-            samplings: list[str]) -> dict[str, dict]:
+def run_one(
+    preset: str, seed: int, out: Path, extra: list[str], threads: int | None, samplings: list[str]
+) -> dict[str, dict]:
     """Train and evaluate one seed in subprocesses, with plain sampling (``none``) and each of
     ``samplings``; returns each one's eval metrics plus ``seconds`` (training, then sampling)."""
     run_dir = out / preset / f"seed_{seed}"
-    command = ["gantrain", *experiment_of(preset), f"train.seed={seed}",
-               f"hydra.run.dir={run_dir}", *extra]
-    results = {"none": train_and_evaluate(command, run_dir, out / f"{preset}_seed_{seed}.log", threads,
-                                          (f"export={run_dir / 'samples.npz'}",))}
+    command = ["gantrain", *experiment_of(preset), f"train.seed={seed}", f"hydra.run.dir={run_dir}", *extra]
+    results = {
+        "none": train_and_evaluate(
+            command, run_dir, out / f"{preset}_seed_{seed}.log", threads, (f"export={run_dir / 'samples.npz'}",)
+        )
+    }
     for method in samplings:
         results[method] = evaluate_driven(run_dir, method, threads, (f"export={run_dir / f'samples_{method}.npz'}",))
     return results
 
 
 def mean_se(values: list[float]) -> str:
-    """"mean ± standard error"; one value has no standard error, and says so."""
+    """ "mean ± standard error"; one value has no standard error, and says so."""
     mean = float(np.mean(values))
     if len(values) == 1:
         return f"{mean:.3g} (one seed)"
@@ -101,8 +105,11 @@ def data_row(preset: str, seeds: list[int], n: int = 2500) -> dict[str, list[flo
 def target_row(target: tuple, runs: list[dict]) -> str:
     """The table row saying whether the seeds' means meet ``target`` (modes, hq %, rkl)."""
     modes, hq, rkl = target
-    met = (np.mean([r["modes"] for r in runs]) >= modes and 100 * np.mean([r["hq"] for r in runs]) >= hq
-           and (rkl is None or np.mean([r["rkl"] for r in runs]) <= rkl))
+    met = (
+        np.mean([r["modes"] for r in runs]) >= modes
+        and 100 * np.mean([r["hq"] for r in runs]) >= hq
+        and (rkl is None or np.mean([r["rkl"] for r in runs]) <= rkl)
+    )
     wanted = f">= {modes} modes, >= {hq} %" + (f", reverse KL <= {rkl}" if rkl is not None else "")
     return f"|  | target: {wanted} | {'met' if met else 'NOT met'} | | | |"
 
@@ -126,10 +133,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", default=["grid25", "ring8"])
     add_seed_arguments(parser, default=10)
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at a time (each gets cores/jobs threads); 1 times each run on the whole machine",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/toy_benchmark"))
-    parser.add_argument("--sampling", nargs="*", default=["drs"], choices=list(SAMPLERS),
-                        help="discriminator-driven samplers to report beside plain sampling (drs_exact: drs_percentile=null)")
+    parser.add_argument(
+        "--sampling",
+        nargs="*",
+        default=["drs"],
+        choices=list(SAMPLERS),
+        help="discriminator-driven samplers to report beside plain sampling (drs_exact: drs_percentile=null)",
+    )
     parser.add_argument("extra", nargs="*", help="overrides for every run, after --")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -137,21 +154,27 @@ def main() -> None:
     seeds = seeds_of(args)
     jobs = [(preset, seed) for preset in args.presets for seed in seeds]
     # A D of packs does not judge single samples: its runs get plain sampling only.
-    samplings = {preset: [] if pack_of(experiment_of(preset) + args.extra) > 1 else args.sampling
-                 for preset in args.presets}
+    samplings = {
+        preset: [] if pack_of(experiment_of(preset) + args.extra) > 1 else args.sampling for preset in args.presets
+    }
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda job: run_one(*job, args.out, args.extra, threads, samplings[job[0]]), jobs))
-    by_preset = {preset: [r for (p, _), r in zip(jobs, results) if p == preset] for preset in args.presets}
+    by_preset = {preset: [r for (p, _), r in zip(jobs, results, strict=True) if p == preset] for preset in args.presets}
 
-    print(f"\n{len(seeds)} seeds per preset ({seeds[0]}–{seeds[-1]}), {args.jobs} run(s) at a time, {threads or 'all'} kernel thread(s) each\n")
+    print(
+        f"\n{len(seeds)} seeds per preset ({seeds[0]}–{seeds[-1]}), {args.jobs} run(s) at a time, "
+        f"{threads or 'all'} kernel thread(s) each\n"
+    )
     print("| preset | method | modes | high quality (%) | reverse KL | minutes per run |")
     print("|---|---|---|---|---|---|")
     for preset, rows in by_preset.items():
         for name, modes, hq, rkl in PUBLISHED.get(dataset_of(preset), []):
             print(f"| {preset} | {name} (PacGAN Table 1) | {modes} | {hq} | {rkl} | |")
         real = data_row(preset, seeds)
-        print(f"| {preset} | the data itself ({len(seeds)} draws of 2500 fresh points) | {mean_se(real['modes'])} "
-              f"| {mean_se([100 * v for v in real['hq']])} | {mean_se(real['rkl'])} | |")
+        print(
+            f"| {preset} | the data itself ({len(seeds)} draws of 2500 fresh points) | {mean_se(real['modes'])} "
+            f"| {mean_se([100 * v for v in real['hq']])} | {mean_se(real['rkl'])} | |"
+        )
         target = TARGETS.get(preset)
         command = " ".join(experiment_of(preset))
         for method in rows[0]:  # plain sampling, then each D-driven sampler the runs allow
@@ -159,12 +182,16 @@ def main() -> None:
             if method == "none":
                 label, minutes = f"**gantrain `{command}`**", mean_se([r["seconds"] / 60 for r in runs])
             else:
-                label = (f"**… + `gantrain-eval {' '.join(SAMPLERS[method])}`** (acceptance "
-                         f"{mean_se([r['acceptance'] for r in runs])}, D calls per sample "
-                         f"{mean_se([r['d_calls_per_sample'] for r in runs])})")
+                label = (
+                    f"**… + `gantrain-eval {' '.join(SAMPLERS[method])}`** (acceptance "
+                    f"{mean_se([r['acceptance'] for r in runs])}, D calls per sample "
+                    f"{mean_se([r['d_calls_per_sample'] for r in runs])})"
+                )
                 minutes = f"+ {mean_se([r['seconds'] / 60 for r in runs])} sampling"
-            print(f"| {preset} | {label} | {mean_se([r['modes'] for r in runs])} "
-                  f"| {mean_se([100 * r['hq'] for r in runs])} | {mean_se([r['rkl'] for r in runs])} | {minutes} |")
+            print(
+                f"| {preset} | {label} | {mean_se([r['modes'] for r in runs])} "
+                f"| {mean_se([100 * r['hq'] for r in runs])} | {mean_se([r['rkl'] for r in runs])} | {minutes} |"
+            )
             if target:
                 print(target_row(target["none" if method == "none" else "driven"], runs))
     for preset in args.presets:

@@ -12,8 +12,11 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+
+import numpy as np
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The same devices and arithmetic on every machine, set before TensorFlow initialises and inherited
@@ -33,11 +36,9 @@ tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
 
-import keras
-import numpy as np
-import pytest
+import keras  # noqa: E402  after the device set-up above, like everything that imports TensorFlow
 
-from gantrain import api
+from gantrain import api  # noqa: E402  likewise
 
 
 def tiny_networks() -> dict[str, list[str]]:
@@ -48,9 +49,13 @@ def tiny_networks() -> dict[str, list[str]]:
     from gantrain.config import config_dir
     from gantrain.models import MODELS
 
-    return {model: [f"model.{key}={str(value).replace(' ', '')}" for key, value in
-                    OmegaConf.load(config_dir() / "debug" / "model" / f"tiny_{model}.yaml").items()]
-            for model in MODELS.names()}
+    return {
+        model: [
+            f"model.{key}={str(value).replace(' ', '')}"
+            for key, value in OmegaConf.load(config_dir() / "debug" / "model" / f"tiny_{model}.yaml").items()
+        ]
+        for model in MODELS.names()
+    }
 
 
 # Models small enough for a CPU test to train a few steps in about a second.
@@ -74,8 +79,13 @@ def write_mnist_npz(folder: Path) -> Path:
     """folder/mnist.npz: a 64-image MNIST in the Keras mnist.npz layout."""
     path = folder / "mnist.npz"
     labels = np.arange(64, dtype=np.uint8) % 10
-    np.savez(path, x_train=fake_images(64, 28, 28), y_train=labels,
-             x_test=fake_images(16, 28, 28, seed=1), y_test=labels[:16])
+    np.savez(
+        path,
+        x_train=fake_images(64, 28, 28),
+        y_train=labels,
+        x_test=fake_images(16, 28, 28, seed=1),
+        y_test=labels[:16],
+    )
     return path
 
 
@@ -94,8 +104,11 @@ def write_cifar_batches(folder: Path, per_batch: int = 4) -> dict[str, np.ndarra
         with open(folder / name, "wb") as f:
             # Every class, in an order a loader that sorted or regrouped them would not keep.
             labels = [7 * (i * per_batch + k) % 10 for k in range(per_batch)]
-            pickle.dump({b"batch_label": name.encode(), b"labels": labels,
-                         b"data": data, b"filenames": [b"x.png"] * per_batch}, f, protocol=2)
+            pickle.dump(
+                {b"batch_label": name.encode(), b"labels": labels, b"data": data, b"filenames": [b"x.png"] * per_batch},
+                f,
+                protocol=2,
+            )
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": [b"airplane"] * 10, b"num_vis": 3072}, f, protocol=2)
     return batches
@@ -133,8 +146,11 @@ def make_cfg():
 
 def overrides_of(group: str, node: dict) -> list[str]:
     """A group's node as command-line overrides: {"name": "mlp", "z_dim": 3} -> model=mlp model.z_dim=3."""
-    values = {k: str(v).replace(" ", "") if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else v
-              for k, v in node.items() if k != "name"}
+    values = {
+        k: str(v).replace(" ", "") if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else v
+        for k, v in node.items()
+        if k != "name"
+    }
     return [f"{group}={node['name']}", *(f"{group}.{k}={v}" for k, v in values.items())]
 
 
@@ -176,8 +192,9 @@ def cli_env(home: Path | None = None) -> dict[str, str]:
 
 
 def gantrain(*args: str, cwd: Path | None = None, env_home: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*COMMAND, *args], cwd=cwd, env=cli_env(env_home), capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [*COMMAND, *args], cwd=cwd, env=cli_env(env_home), capture_output=True, text=True, timeout=600
+    )
 
 
 def wait_until(condition: Callable[[], bool], what: str, seconds: float = 120) -> None:
@@ -200,9 +217,12 @@ def checkpoint_values(path: str) -> dict[str, np.ndarray]:
     metadata (layer names differ between two models built in one process), nor a data stream's
     position (a variant tensor NumPy cannot hold: the losses after it show it was restored)."""
     reader = tf.train.load_checkpoint(path)
-    return {name: reader.get_tensor(name) for name, dtype in reader.get_variable_to_dtype_map().items()
-            if dtype != tf.variant
-            and name not in ("save_counter/.ATTRIBUTES/VARIABLE_VALUE", "_CHECKPOINTABLE_OBJECT_GRAPH")}
+    return {
+        name: reader.get_tensor(name)
+        for name, dtype in reader.get_variable_to_dtype_map().items()
+        if dtype != tf.variant
+        and name not in ("save_counter/.ATTRIBUTES/VARIABLE_VALUE", "_CHECKPOINTABLE_OBJECT_GRAPH")
+    }
 
 
 def straight_and_resumed(make_cfg, folder: Path, options: list[str], steps: int, split: int) -> list[str]:
@@ -237,8 +257,9 @@ def assert_equal_up_to_round_off(reached: np.ndarray, recorded: np.ndarray, name
         np.testing.assert_array_equal(reached, recorded, err_msg=name)
         return
     scale = float(np.max(np.abs(recorded))) if np.size(recorded) else 0.0
-    np.testing.assert_allclose(reached, recorded, rtol=ACROSS_MACHINES["rtol"],
-                               atol=ACROSS_MACHINES["scale_atol"] * scale, err_msg=name)
+    np.testing.assert_allclose(
+        reached, recorded, rtol=ACROSS_MACHINES["rtol"], atol=ACROSS_MACHINES["scale_atol"] * scale, err_msg=name
+    )
 
 
 def assert_same_step(single: tuple[dict, list], mirrored: tuple[dict, list]) -> None:
@@ -341,7 +362,9 @@ def full_disk(monkeypatch):
     def opener(file, mode="r", *args, **kwargs):
         opened = real_open(file, mode, *args, **kwargs)
         name = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else os.path.abspath(file)
-        if any(c in mode for c in "wax+") and any(Path(name).is_relative_to(Path(folder).absolute()) for folder in full):
+        if any(c in mode for c in "wax+") and any(
+            Path(name).is_relative_to(Path(folder).absolute()) for folder in full
+        ):
             return FullFile(opened)
         return opened
 

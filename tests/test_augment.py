@@ -93,8 +93,15 @@ def test_the_gradient_flows_back_through_every_transform():
     np.testing.assert_allclose(tape.gradient(scaled, x), np.ones((1, 8, 8, 1)), rtol=1e-6)
 
 
-DCGAN = ["model=dcgan", *TINY["dcgan"], "model.g_batchnorm=false", "train.batch_size=8", "train.n_critic=2",
-         "train.g_lr=1e-3", "train.d_lr=1e-3"]
+DCGAN = [
+    "model=dcgan",
+    *TINY["dcgan"],
+    "model.g_batchnorm=false",
+    "train.batch_size=8",
+    "train.n_critic=2",
+    "train.g_lr=1e-3",
+    "train.d_lr=1e-3",
+]
 DATA = tf.constant(np.random.default_rng(0).integers(0, 256, (32, 8, 8, 1)).astype(np.uint8))
 
 
@@ -164,10 +171,15 @@ def test_mirrored_step_with_augmentation_equals_default_step():
     keras.utils.set_random_seed(0)
     init_g, init_d = MODELS.build(OmegaConf.create(model), data_shape=(8, 8, 1))
     results = []
-    for strategy in (tf.distribute.get_strategy(),
-                     STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}))):
-        gan, step = build_step([*DCGAN, "train.augment=[color,translation,cutout]", "train.augment_p=auto",
-                                "train.beta2=0.999"], DATA, strategy)
+    for strategy in (
+        tf.distribute.get_strategy(),
+        STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]})),
+    ):
+        gan, step = build_step(
+            [*DCGAN, "train.augment=[color,translation,cutout]", "train.augment_p=auto", "train.beta2=0.999"],
+            DATA,
+            strategy,
+        )
         gan.generator.set_weights(init_g.get_weights())
         gan.discriminator.set_weights(init_d.get_weights())
         metrics = {k: float(v) for k, v in step(ADA_INTERVAL).items()}
@@ -176,9 +188,18 @@ def test_mirrored_step_with_augmentation_equals_default_step():
 
 
 def test_resume_with_adaptive_augmentation_is_bitwise(tmp_path, make_cfg, mnist_npz):
-    options = ["model=dcgan", *TINY["dcgan"], f"dataset.path={mnist_npz}", "train.batch_size=8", "train.n_critic=1",
-               "train.augment=[color,translation,cutout]", "train.augment_p=auto", "train.checkpoint_every=3",
-               "train.sample_every=100", "train.log_every=1"]
+    options = [
+        "model=dcgan",
+        *TINY["dcgan"],
+        f"dataset.path={mnist_npz}",
+        "train.batch_size=8",
+        "train.n_critic=1",
+        "train.augment=[color,translation,cutout]",
+        "train.augment_p=auto",
+        "train.checkpoint_every=3",
+        "train.sample_every=100",
+        "train.log_every=1",
+    ]
     ckpt = straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=3)
     assert_same_state(*ckpt)
     names = [name for name, _ in tf.train.list_variables(ckpt[0])]

@@ -17,17 +17,33 @@ from tests.conftest import TINY, assert_same_state, gantrain, write_mnist_npz
 
 
 def tiny_mnist_run(mnist_npz: Path, run_dir: Path, steps: int, *extra: str) -> list[str]:
-    return ["model=dcgan", "loss=wgan_gp", "dataset=mnist", f"dataset.path={mnist_npz}", *TINY["dcgan"],
-            f"train.steps={steps}", "train.batch_size=16", "train.sample_every=3", "train.checkpoint_every=3",
-            f"hydra.run.dir={run_dir}", *extra]
+    return [
+        "model=dcgan",
+        "loss=wgan_gp",
+        "dataset=mnist",
+        f"dataset.path={mnist_npz}",
+        *TINY["dcgan"],
+        f"train.steps={steps}",
+        "train.batch_size=16",
+        "train.sample_every=3",
+        "train.checkpoint_every=3",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
 
 
 def test_help_lists_groups_and_options_from_any_directory(tmp_path):
     result = gantrain("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    for line in ("model: dcgan, mlp, r3gan, resnet", "loss: gan, hinge, lsgan, nsgan, rpgan, wgan, wgan_gp",
-                 "dataset: cifar10, fashion_mnist, folder, grid25, mnist, ring8", "strategy: default",
-                 "aux: gon", "experiment: cifar10_resnet_wgan_gp, grid25, mnist_conditional, mnist_dcgan_hinge, mnist_dcgan_wgan_gp, pacgan_grid25, pacgan_ring8, ring8, stacked_mnist"):
+    for line in (
+        "model: dcgan, mlp, r3gan, resnet",
+        "loss: gan, hinge, lsgan, nsgan, rpgan, wgan, wgan_gp",
+        "dataset: cifar10, fashion_mnist, folder, grid25, mnist, ring8",
+        "strategy: default",
+        "aux: gon",
+        "experiment: cifar10_resnet_wgan_gp, grid25, mnist_conditional, mnist_dcgan_hinge, mnist_dcgan_wgan_gp, "
+        "pacgan_grid25, pacgan_ring8, ring8, stacked_mnist",
+    ):
         assert line in result.stdout
     assert "gp_weight: 10.0" in result.stdout and "n_critic: 5" in result.stdout
     assert list(tmp_path.iterdir()) == []  # --help writes nothing
@@ -40,8 +56,10 @@ def runs(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("cli")
     mnist_npz = write_mnist_npz(root)
     straight, split = root / "straight", root / "split"
-    done = {"straight": gantrain(*tiny_mnist_run(mnist_npz, straight, 6), cwd=root, env_home=root),
-            "split": gantrain(*tiny_mnist_run(mnist_npz, split, 3), cwd=root, env_home=root)}
+    done = {
+        "straight": gantrain(*tiny_mnist_run(mnist_npz, straight, 6), cwd=root, env_home=root),
+        "split": gantrain(*tiny_mnist_run(mnist_npz, split, 3), cwd=root, env_home=root),
+    }
     done["resume"] = gantrain(f"resume={split}", "train.steps=6", cwd=root, env_home=root)
     return {"root": root, "straight": straight, "split": split, "done": done}
 
@@ -67,7 +85,10 @@ def test_resume_continues_in_the_same_directory(runs):
     assert (run / "checkpoints" / "ckpt-6.index").is_file() and (run / "samples" / "step_000006.png").is_file()
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [3, 6]
-    assert sorted(p.name for p in runs["root"].iterdir() if p.is_dir()) == ["split", "straight"]  # no third run directory
+    assert sorted(p.name for p in runs["root"].iterdir() if p.is_dir()) == [
+        "split",
+        "straight",
+    ]  # no third run directory
 
 
 @pytest.mark.slow
@@ -82,8 +103,17 @@ def test_resume_is_bitwise_identical_to_a_straight_run(runs):
 @pytest.mark.slow
 def test_multirun_writes_a_summary_row_per_job(tmp_path):
     sweep = tmp_path / "sw"
-    result = gantrain("-m", "model=mlp", "dataset=grid25", "loss=gan,wgan_gp", "debug=tiny", "train.steps=3",
-                      "dataset.num_points=1000", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = gantrain(
+        "-m",
+        "model=mlp",
+        "dataset=grid25",
+        "loss=gan,wgan_gp",
+        "debug=tiny",
+        "train.steps=3",
+        "dataset.num_points=1000",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
@@ -97,8 +127,16 @@ def test_multirun_writes_a_summary_row_per_job(tmp_path):
 @pytest.mark.slow
 def test_a_failed_job_is_a_summary_row_and_the_sweep_goes_on(tmp_path):
     sweep = tmp_path / "sw"
-    result = gantrain("-m", "dataset=ring8", "model=dcgan,mlp", "train.steps=2", "model.z_dim=4",
-                      "dataset.num_points=100", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = gantrain(
+        "-m",
+        "dataset=ring8",
+        "model=dcgan,mlp",
+        "train.steps=2",
+        "model.z_dim=4",
+        "dataset.num_points=100",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "gantrain: error: model: dcgan needs images" in result.stderr
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
@@ -109,13 +147,25 @@ def test_a_failed_job_is_a_summary_row_and_the_sweep_goes_on(tmp_path):
 @pytest.mark.slow
 def test_parallel_launcher_runs_jobs_in_their_own_processes(tmp_path):
     sweep = tmp_path / "sw"
-    result = gantrain("-m", "hydra/launcher=parallel", "model=mlp", *TINY["mlp"], "dataset=ring8",
-                      "dataset.num_points=200", "loss=gan,wgan_gp", "train.steps=2", f"hydra.sweep.dir={sweep}",
-                      cwd=tmp_path)
+    result = gantrain(
+        "-m",
+        "hydra/launcher=parallel",
+        "model=mlp",
+        *TINY["mlp"],
+        "dataset=ring8",
+        "dataset.num_points=200",
+        "loss=gan,wgan_gp",
+        "train.steps=2",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "joblib" in result.stdout.lower()  # Hydra names the launcher it used
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
-    assert [(row["job"], row["status"], row["step"]) for row in rows] == [("0", "completed", "2"), ("1", "completed", "2")]
+    assert [(row["job"], row["status"], row["step"]) for row in rows] == [
+        ("0", "completed", "2"),
+        ("1", "completed", "2"),
+    ]
 
 
 @pytest.mark.parametrize("name", ["my run", "it's", "a$HOME;b", "a&(b),c\\"])
@@ -128,10 +178,15 @@ def test_the_next_commands_quote_a_run_directory_holding_shell_characters(tmp_pa
     text = ending({"step": 3, "d_loss": 0.5}, run, 6, "ring8")
     commands = [line.split("#")[0].split(None, 1) for line in text.split("Next:\n")[1].splitlines()]
     # What the shell passes to each program: printf prints its arguments one per line.
-    pasted = [subprocess.run(["sh", "-c", f"printf '%s\\n' {args}"], capture_output=True, text=True).stdout.splitlines()
-              for _, args in commands]
+    pasted = [
+        subprocess.run(["sh", "-c", f"printf '%s\\n' {args}"], capture_output=True, text=True).stdout.splitlines()
+        for _, args in commands
+    ]
     assert [program for program, _ in commands] == ["gantrain-eval", "gantrain-generate", "tensorboard", "gantrain"]
-    assert pasted[:3] == [[f"run_dir={run}"], [f"run_dir={run}", f"out={run}/generated", "format=npz"],
-                          ["--logdir", str(run)]]
+    assert pasted[:3] == [
+        [f"run_dir={run}"],
+        [f"run_dir={run}", f"out={run}/generated", "format=npz"],
+        ["--logdir", str(run)],
+    ]
     (resume,) = pasted[3]
     assert OverridesParser.create().parse_override(resume).value() == str(run)

@@ -59,8 +59,12 @@ def test_projection_adds_the_class_embedding_s_inner_product_with_d_s_features()
     np.testing.assert_allclose(d([x, y]).numpy()[:, 0], expected, rtol=1e-5, atol=1e-5)
     # The label matters only through the projection: two labels differ by <E[a] - E[b], features>.
     other = d([x, tf.constant([3, 3, 3, 3, 3, 3])]).numpy()[:, 0]
-    np.testing.assert_allclose(d([x, y]).numpy()[:, 0] - other,
-                               np.sum((embeddings[y.numpy()] - embeddings[3]) * features, axis=1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        d([x, y]).numpy()[:, 0] - other,
+        np.sum((embeddings[y.numpy()] - embeddings[3]) * features, axis=1),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_projection_layer_is_the_embedding_row_dotted_with_the_features():
@@ -124,8 +128,9 @@ def test_one_step_s_losses_rebuilt_by_hand_from_the_stream():
     """d_loss = hinge on (real, its label) and (fake, a uniform label) + w * (CE real + CE fake);
     g_loss = hinge's G term + w * CE of G's samples; the penalty's points carry the real labels."""
     w = 0.5
-    gan, step = conditional_step([*MLP, "loss=hinge", f"loss.aux_classifier={w}", "loss.penalty=gp",
-                                  "train.n_critic=1"])
+    gan, step = conditional_step(
+        [*MLP, "loss=hinge", f"loss.aux_classifier={w}", "loss.penalty=gp", "train.n_critic=1"]
+    )
     rng = tf.random.Generator.from_state(gan.rng.state.numpy(), gan.rng.algorithm)  # the step's draws, replayed
     index = rng.uniform([1, 8], 0, 40, dtype=tf.int64)[0]
     d_noise, g_noise = rng.normal([1, 8, 4])[0], rng.normal([1, 8, 4])[0]
@@ -137,8 +142,9 @@ def test_one_step_s_losses_rebuilt_by_hand_from_the_stream():
     d, g = gan.discriminator, gan.generator
     fake = g([d_noise, tf.cast(fake_labels, tf.int32)], training=True)
     g_fake = g([g_noise, tf.cast(g_labels, tf.int32)], training=True)  # G changes only after D's update
-    (d_real, c_real), (d_fake, c_fake) = (d([x, tf.cast(y, tf.int32)], training=True) for x, y in
-                                          ((real, real_labels), (fake, fake_labels)))
+    (d_real, c_real), (d_fake, c_fake) = (
+        d([x, tf.cast(y, tf.int32)], training=True) for x, y in ((real, real_labels), (fake, fake_labels))
+    )
     points = eps[:, None, None, None] * real + (1 - eps[:, None, None, None]) * fake
     with tf.GradientTape() as tape:
         tape.watch(points)
@@ -146,7 +152,9 @@ def test_one_step_s_losses_rebuilt_by_hand_from_the_stream():
     norms = tf.norm(tf.reshape(tape.gradient(d_points, points), [8, -1]), axis=1)
     gp = float(tf.reduce_mean(tf.square(norms - 1.0)))
     hinge = tf.reduce_mean(tf.nn.relu(1 - d_real) + tf.nn.relu(1 + d_fake))
-    ce = tf.reduce_mean(class_cross_entropy(real_labels, c_real)) + tf.reduce_mean(class_cross_entropy(fake_labels, c_fake))
+    ce = tf.reduce_mean(class_cross_entropy(real_labels, c_real)) + tf.reduce_mean(
+        class_cross_entropy(fake_labels, c_fake)
+    )
     metrics = step.compiled()
     assert float(metrics["gp"]) == pytest.approx(gp, rel=1e-4)
     assert float(metrics["d_loss"]) == pytest.approx(float(hinge + w * ce) + 10.0 * gp, rel=1e-4)
@@ -156,20 +164,26 @@ def test_one_step_s_losses_rebuilt_by_hand_from_the_stream():
     assert float(metrics["g_loss"]) == pytest.approx(float(g_loss), rel=1e-4)
 
 
-@pytest.mark.parametrize("overrides", [
-    # mlp: synchronized batch norm and a class embedding in G; projection, ACGAN and the penalty
-    # (whose points carry the real labels) in D.
-    [*MLP, "model.g_batchnorm=true", "loss=wgan_gp", "loss.aux_classifier=1"],
-    # dcgan without batch norm (class embedding beside z); spectrally normalised projection and head.
-    [*DCGAN, "model.g_batchnorm=false", "model.d_spectral_norm=true", "loss=hinge", "loss.aux_classifier=0.5"],
-    # The relativistic loss: G's update scores a real batch with its labels; R1 + R2 and ACGAN's
-    # head come from D's one call on real and fake; augmentation transforms every view.
-    [*DCGAN, "model.g_batchnorm=false", "loss=rpgan", "loss.aux_classifier=0.5", "train.augment=[translation]"],
-], ids=["mlp-wgan_gp-acgan", "dcgan-hinge-sn-acgan", "dcgan-rpgan-acgan-augment"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # mlp: synchronized batch norm and a class embedding in G; projection, ACGAN and the penalty
+        # (whose points carry the real labels) in D.
+        [*MLP, "model.g_batchnorm=true", "loss=wgan_gp", "loss.aux_classifier=1"],
+        # dcgan without batch norm (class embedding beside z); spectrally normalised projection and head.
+        [*DCGAN, "model.g_batchnorm=false", "model.d_spectral_norm=true", "loss=hinge", "loss.aux_classifier=0.5"],
+        # The relativistic loss: G's update scores a real batch with its labels; R1 + R2 and ACGAN's
+        # head come from D's one call on real and fake; augmentation transforms every view.
+        [*DCGAN, "model.g_batchnorm=false", "loss=rpgan", "loss.aux_classifier=0.5", "train.augment=[translation]"],
+    ],
+    ids=["mlp-wgan_gp-acgan", "dcgan-hinge-sn-acgan", "dcgan-rpgan-acgan-augment"],
+)
 def test_mirrored_conditional_step_equals_default_step(overrides):
     results = []
-    for strategy in (tf.distribute.get_strategy(),
-                     STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}))):
+    for strategy in (
+        tf.distribute.get_strategy(),
+        STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]})),
+    ):
         keras.utils.set_random_seed(0)
         gan, step = conditional_step(overrides, strategy)
         metrics = {k: float(v) for k, v in step.compiled(3).items()}
@@ -178,8 +192,17 @@ def test_mirrored_conditional_step_equals_default_step(overrides):
 
 
 def test_resume_of_a_conditional_run_is_bitwise(tmp_path, make_cfg, mnist_npz):
-    options = [*DCGAN, "dataset=mnist", f"dataset.path={mnist_npz}", "loss=hinge", "loss.aux_classifier=0.3",
-               "train.ema=0.9", "train.checkpoint_every=2", "train.sample_every=100", "train.log_every=1"]
+    options = [
+        *DCGAN,
+        "dataset=mnist",
+        f"dataset.path={mnist_npz}",
+        "loss=hinge",
+        "loss.aux_classifier=0.3",
+        "train.ema=0.9",
+        "train.checkpoint_every=2",
+        "train.sample_every=100",
+        "train.log_every=1",
+    ]
     assert_same_state(*straight_and_resumed(make_cfg, tmp_path, options, steps=4, split=2))
 
 
@@ -206,8 +229,17 @@ def test_conditional_run_previews_one_row_per_class_and_measures_its_classes(tmp
     from gantrain.evaluation.plan import evaluation_plan
     from gantrain.run.train import train
 
-    cfg = make_cfg(*DCGAN, "dataset=mnist", f"dataset.path={mnist_npz}", "loss=hinge", "train.steps=2",
-                   "train.sample_every=2", "train.num_samples=20", "eval.every=2", "eval.num_samples=40")
+    cfg = make_cfg(
+        *DCGAN,
+        "dataset=mnist",
+        f"dataset.path={mnist_npz}",
+        "loss=hinge",
+        "train.steps=2",
+        "train.sample_every=2",
+        "train.num_samples=20",
+        "eval.every=2",
+        "eval.num_samples=40",
+    )
     last = train(cfg, tmp_path / "run")
     grid = Image.open(tmp_path / "run" / "samples" / "step_000002.png")
     # 10 classes x 2 columns of 28-pixel tiles with 2-pixel gaps.
@@ -221,8 +253,9 @@ def test_conditional_run_previews_one_row_per_class_and_measures_its_classes(tmp
     images = np.repeat(dataset.head(20), 2, axis=0)  # two of each: every class has a covariance for intra-FID
     seen = embed(load_or_train(cfg.dataset), images)[1].argmax(axis=1)
     for labels, accuracy in ((seen, 1.0), ((seen + 1) % 10, 0.0)):
-        metrics, _ = sample_metrics(cfg.dataset, dataset, images / 127.5 - 1.0, evaluation_plan("mnist", conditional=True),
-                                    labels=labels)
+        metrics, _ = sample_metrics(
+            cfg.dataset, dataset, images / 127.5 - 1.0, evaluation_plan("mnist", conditional=True), labels=labels
+        )
         assert metrics["class_accuracy"] == accuracy
 
 
@@ -231,8 +264,10 @@ def test_conditional_metrics_known_answers():
     labels = np.arange(400) % 2
     probs = np.eye(2)[labels]
     probs[:100] = np.eye(2)[1 - labels[:100]]  # a quarter misclassified
-    references = {"mu": np.stack([features[labels == k].mean(0) for k in (0, 1)]),
-                  "sigma": np.stack([np.cov(features[labels == k], rowvar=False) for k in (0, 1)])}
+    references = {
+        "mu": np.stack([features[labels == k].mean(0) for k in (0, 1)]),
+        "sigma": np.stack([np.cov(features[labels == k], rowvar=False) for k in (0, 1)]),
+    }
     result = conditional_metrics(features, probs, labels, references)
     assert result["class_accuracy"] == 0.75
     assert result["intra_fid"] == pytest.approx(0.0, abs=1e-6)  # each class's samples are its reals
@@ -247,7 +282,9 @@ def test_folder_labels_are_the_class_subfolders(tmp_path):
     dataset = DATASETS.build(OmegaConf.create({"name": "folder", "path": str(tmp_path / "data"), "resolution": 8}))
     assert dataset.y.tolist() == [0, 1, 2, 2] and dataset.classes == 3  # ant/1, bee/3, cat/0, cat/2: sorted paths
     Image.fromarray(fake_images(1, 12, 12, 3)[0]).save(tmp_path / "data" / "loose.png")
-    assert DATASETS.build(OmegaConf.create({"name": "folder", "path": str(tmp_path / "data"), "resolution": 8})).y is None
+    assert (
+        DATASETS.build(OmegaConf.create({"name": "folder", "path": str(tmp_path / "data"), "resolution": 8})).y is None
+    )
 
 
 def test_cifar10_keeps_its_labels(tmp_path):

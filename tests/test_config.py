@@ -49,7 +49,11 @@ def test_debug_tiny_shrinks_every_model_after_a_preset_and_yields_to_the_command
 def test_defaults_are_dcgan_wgan_gp_mnist(make_cfg):
     cfg = make_cfg()
     assert (cfg.model.name, cfg.loss.name, cfg.dataset.name, cfg.strategy.name) == (
-        "dcgan", "wgan_gp", "mnist", "default")
+        "dcgan",
+        "wgan_gp",
+        "mnist",
+        "default",
+    )
     assert cfg.loss.gp_weight == 10
 
 
@@ -103,10 +107,23 @@ def test_experiment_presets_pass_every_check(make_cfg, preset):
 
 def test_cifar10_preset_is_the_wgan_gp_papers_setup(make_cfg):
     cfg = make_cfg("experiment=cifar10_resnet_wgan_gp")
-    assert (cfg.model.name, cfg.loss.name, cfg.loss.gp_weight, cfg.model.d_pooling) == ("resnet", "wgan_gp", 10.0, "mean")
+    assert (cfg.model.name, cfg.loss.name, cfg.loss.gp_weight, cfg.model.d_pooling) == (
+        "resnet",
+        "wgan_gp",
+        10.0,
+        "mean",
+    )
     t = cfg.train
     assert (t.batch_size, t.n_critic, t.g_lr, t.d_lr, t.beta1, t.beta2, t.lr_decay, t.steps) == (
-        64, 5, 2e-4, 2e-4, 0.0, 0.9, True, 100_000)
+        64,
+        5,
+        2e-4,
+        2e-4,
+        0.0,
+        0.9,
+        True,
+        100_000,
+    )
 
 
 def test_a_preset_yields_to_the_command_line(make_cfg):

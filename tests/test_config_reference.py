@@ -21,7 +21,8 @@ def load_script():
 def test_the_committed_reference_is_what_the_configs_give():
     script = load_script()
     assert script.REFERENCE.read_text() == script.render(), (
-        "docs/reference/configuration.md is out of date: run python scripts/config_reference.py")
+        "docs/reference/configuration.md is out of date: run python scripts/config_reference.py"
+    )
 
 
 def test_the_reference_follows_a_changed_comment_and_check_mode_refuses_a_stale_file(tmp_path, monkeypatch):

@@ -30,8 +30,13 @@ KEPT = [
 
 def filtered(text: str) -> str:
     """What the filter passes on of ``text``, byte for byte (no newline translation: a bar's \\r stays)."""
-    return subprocess.run([sys.executable, "-m", "gantrain.commands.console"], input=text.encode(), capture_output=True,
-                          timeout=60, check=True).stdout.decode()
+    return subprocess.run(
+        [sys.executable, "-m", "gantrain.commands.console"],
+        input=text.encode(),
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout.decode()
 
 
 def test_the_filter_drops_tensorflow_s_start_up_noise_and_keeps_everything_else():

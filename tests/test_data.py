@@ -113,8 +113,10 @@ def test_download_from_origin_is_cached(tmp_path, monkeypatch, mnist_npz):
     np.testing.assert_array_equal(load("mnist").x, ds.x)  # from the cache, no download
 
 
-@pytest.mark.parametrize("name, file", [("mnist", "mnist.npz"), ("fashion_mnist", "train-images-idx3-ubyte.gz"),
-                                         ("cifar10", "cifar-10-python.tar.gz")])
+@pytest.mark.parametrize(
+    "name, file",
+    [("mnist", "mnist.npz"), ("fashion_mnist", "train-images-idx3-ubyte.gz"), ("cifar10", "cifar-10-python.tar.gz")],
+)
 def test_offline_failure_is_one_sentence_naming_the_file(monkeypatch, name, file):
     tried = []
 
@@ -241,7 +243,7 @@ DEPTHS = [
     ("RGBA", "PNG", [Image.new("RGBA", SIDE, (0, 0, 0, 255)), Image.new("RGBA", SIDE, (255,) * 4)]),
     ("I;16", "PNG", wide(np.uint16, 0, 65535, 32768)),
     ("I;16B", "TIFF", wide(">u2", 0, 65535, 32768)),
-    ("I", "TIFF", wide(np.int32, -2**31, 2**31 - 1, 0)),
+    ("I", "TIFF", wide(np.int32, -(2**31), 2**31 - 1, 0)),
     ("F", "TIFF", wide(np.float32, 0.0, 1.0, 0.5)),
     ("CMYK", "JPEG", [Image.new("CMYK", SIDE, (0, 0, 0, 255)), Image.new("CMYK", SIDE, (0, 0, 0, 0))]),
 ]
@@ -323,7 +325,9 @@ def test_a_label_outside_the_classes_is_named_with_its_file(tmp_path):
     labels = np.arange(64, dtype=np.uint8) % 10
     labels[5] = 200
     np.savez(tmp_path / "mnist.npz", x_train=fake_images(64, 28, 28), y_train=labels)
-    with pytest.raises(ConfigError, match=r"^dataset.path: .*mnist.npz holds the label 200; its labels must be 0 to 9$"):
+    with pytest.raises(
+        ConfigError, match=r"^dataset.path: .*mnist.npz holds the label 200; its labels must be 0 to 9$"
+    ):
         load("mnist", path=str(tmp_path / "mnist.npz"))
     np.savez(tmp_path / "float.npz", x_train=fake_images(4, 28, 28), y_train=np.zeros(4, np.float32))
     with pytest.raises(ConfigError, match=r"^dataset.path: .*float.npz holds float32 labels"):

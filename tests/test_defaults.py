@@ -39,8 +39,11 @@ def schema_defaults(schema: type) -> dict[str, Any]:
 
 def signature_defaults(fn) -> dict[str, Any]:
     """A function's keyword defaults (its arguments without one left out)."""
-    return {name: p.default for name, p in inspect.signature(fn).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    return {
+        name: p.default
+        for name, p in inspect.signature(fn).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def disagreements(typed: dict[str, Any], written: dict[str, Any], where: str = "the YAML") -> list[str]:
@@ -74,9 +77,11 @@ def test_group_yaml_files_have_their_functions_keys_and_defaults(registry):
         assert disagreements(typed, written) == [], path.name
 
 
-@pytest.mark.parametrize("command, function, options", [(EvalCommand, evaluate, MetricOptions),
-                                                        (GenerateCommand, generate, SamplingOptions)],
-                         ids=["gantrain-eval", "gantrain-generate"])
+@pytest.mark.parametrize(
+    "command, function, options",
+    [(EvalCommand, evaluate, MetricOptions), (GenerateCommand, generate, SamplingOptions)],
+    ids=["gantrain-eval", "gantrain-generate"],
+)
 def test_command_keys_have_their_functions_defaults(command, function, options):
     """``--help`` shows the command dataclass's defaults; the Python function is what runs: its
     named arguments (those without a default are the command's required keys), and as keywords

@@ -12,14 +12,24 @@ from gantrain.evaluation.measure import evaluate
 from gantrain.run.train import train
 from tests.conftest import TINY, gantrain
 
-TOY = ["model=mlp", *TINY["mlp"], "dataset=grid25", "dataset.num_points=500", "train.batch_size=16",
-       "train.n_critic=1", "train.g_lr=5e-3", "train.d_lr=5e-3", "train.log_every=100"]
+TOY = [
+    "model=mlp",
+    *TINY["mlp"],
+    "dataset=grid25",
+    "dataset.num_points=500",
+    "train.batch_size=16",
+    "train.n_critic=1",
+    "train.g_lr=5e-3",
+    "train.d_lr=5e-3",
+    "train.log_every=100",
+]
 
 
 def test_metrics_every_n_steps_and_the_best_checkpoint(tmp_path, make_cfg):
     run = tmp_path / "run"
-    cfg = make_cfg(*TOY, "train.steps=30", "eval.every=10", "eval.num_samples=300", "eval.select=rkl",
-                   "train.checkpoint_every=100")
+    cfg = make_cfg(
+        *TOY, "train.steps=30", "eval.every=10", "eval.num_samples=300", "eval.select=rkl", "train.checkpoint_every=100"
+    )
     result = train(cfg, run)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [10, 20, 30]  # evaluations are logged even off log_every
@@ -71,7 +81,11 @@ def test_resume_keeps_competing_with_the_best_so_far(tmp_path, make_cfg):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["eval.every=10", "eval.select=fid"], "^eval.select: 'fid' is not measured here; choose from modes, hq, rkl, precision, recall, density, coverage$"),
+        (
+            ["eval.every=10", "eval.select=fid"],
+            "^eval.select: 'fid' is not measured here; "
+            "choose from modes, hq, rkl, precision, recall, density, coverage$",
+        ),
         (["eval.select=hq"], "^eval.select: needs eval.every"),
         (["eval.every=0"], "^eval.every: must be >= 1"),
         (["eval.features=vgg"], "^eval.features: unknown extractor 'vgg'"),
@@ -99,9 +113,20 @@ def test_summary_is_sorted_by_the_selected_metric(tmp_path):
 @pytest.mark.slow
 def test_optuna_example_optimises_the_selected_metric(tmp_path):
     sweep = tmp_path / "sweep"
-    result = gantrain("-m", "experiment=grid25", "hparams_search=grid25_optuna", "hydra.sweeper.n_trials=2",
-                      *TINY["mlp"], "dataset.num_points=500", "train.steps=20", "train.batch_size=16",
-                      "eval.every=10", "eval.num_samples=200", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = gantrain(
+        "-m",
+        "experiment=grid25",
+        "hparams_search=grid25_optuna",
+        "hydra.sweeper.n_trials=2",
+        *TINY["mlp"],
+        "dataset.num_points=500",
+        "train.steps=20",
+        "train.batch_size=16",
+        "eval.every=10",
+        "eval.num_samples=200",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
     assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
@@ -117,9 +142,17 @@ def test_missing_inception_weights_stop_the_run_before_it_starts(tmp_path, make_
     from gantrain.errors import GantrainError
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("offline")))
-    cfg = make_cfg("model=dcgan", *TINY["dcgan"], "train.steps=2", "dataset=cifar10", f"dataset.path={cifar_archive}",
-                   "eval.every=1")
+    monkeypatch.setattr(
+        "urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("offline"))
+    )
+    cfg = make_cfg(
+        "model=dcgan",
+        *TINY["dcgan"],
+        "train.steps=2",
+        "dataset=cifar10",
+        f"dataset.path={cifar_archive}",
+        "eval.every=1",
+    )
     with pytest.raises(GantrainError, match="put inception_v3_weights_tf_dim_ordering_tf_kernels.h5 in"):
         train(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()

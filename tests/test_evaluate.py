@@ -63,8 +63,9 @@ def dataset_args(tmp_path, mnist_npz, cifar_archive):
     }
 
 
-@pytest.mark.parametrize("kind, shape", [("grid25", (2,)), ("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3)),
-                                         ("folder", (8, 8, 3))])
+@pytest.mark.parametrize(
+    "kind, shape", [("grid25", (2,)), ("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3)), ("folder", (8, 8, 3))]
+)
 def test_eval_and_export_round_trip(tmp_path, make_cfg, dataset_args, kind, shape):
     model = "mlp" if kind == "grid25" else "dcgan"
     cfg = make_cfg(f"model={model}", *TINY[model], *FAST, *dataset_args[kind])
@@ -129,13 +130,23 @@ def test_gantrain_eval_command(tmp_path, make_cfg):
     cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=grid25", "dataset.num_points=300")
     train(cfg, tmp_path / "run")
     command = [sys.executable, "-m", "gantrain.commands.evaluate"]
-    done = subprocess.run([*command, f"run_dir={tmp_path / 'run'}", "num_samples=50"],
-                          capture_output=True, text=True, env=cli_env(), timeout=300)
+    done = subprocess.run(
+        [*command, f"run_dir={tmp_path / 'run'}", "num_samples=50"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"step", "num_samples", "modes", "hq", "rkl", "precision", "recall", "density", "coverage"} == set(result)
-    bad = subprocess.run([*command, f"run_dir={tmp_path / 'run'}", "num_sample=5"],
-                         capture_output=True, text=True, env=cli_env(), timeout=300)
+    bad = subprocess.run(
+        [*command, f"run_dir={tmp_path / 'run'}", "num_sample=5"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == "gantrain-eval: error: num_sample: not an option of gantrain-eval"
 
@@ -158,11 +169,20 @@ def small_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     labels = np.arange(64, dtype=np.uint8) % 10
-    np.savez(root / "mnist.npz", x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), y_train=labels,
-             x_test=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8), y_test=labels[:16])
+    np.savez(
+        root / "mnist.npz",
+        x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+        y_train=labels,
+        x_test=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8),
+        y_test=labels[:16],
+    )
     write_cifar_batches(root / "cifar-10-batches-py")
-    return {"grid25": {"num_points": 300}, "stacked_mnist": {"path": str(root / "mnist.npz"), "num_points": 64},
-            "mnist": {"path": str(root / "mnist.npz")}, "cifar10": {"path": str(root / "cifar-10-batches-py")}}
+    return {
+        "grid25": {"num_points": 300},
+        "stacked_mnist": {"path": str(root / "mnist.npz"), "num_points": 64},
+        "mnist": {"path": str(root / "mnist.npz")},
+        "cifar10": {"path": str(root / "cifar-10-batches-py")},
+    }
 
 
 MANIFOLD = {"precision", "recall", "density", "coverage"}
@@ -170,12 +190,21 @@ DISTANCES = {"fid", "kid", "kid_std", "is", "is_std"} | MANIFOLD
 PIXELS = {"pixel_mean", "pixel_std", "real_pixel_mean", "real_pixel_std"}
 # The metrics table of docs/guides/evaluation.md: what each (data, extractor) pair gets; None: refused before a run.
 README_TABLE = {
-    **{("grid25", features): {"modes", "hq", "rkl"} | MANIFOLD for features in ("auto", "classifier", "inception", "none")},
-    ("stacked_mnist", "auto"): {"modes", "mode_kl"}, ("stacked_mnist", "classifier"): {"modes", "mode_kl"},
-    ("stacked_mnist", "inception"): None, ("stacked_mnist", "none"): PIXELS,
-    ("mnist", "auto"): DISTANCES | {"classes_hit", "class_kl"}, ("mnist", "classifier"): DISTANCES | {"classes_hit", "class_kl"},
-    ("mnist", "inception"): DISTANCES, ("mnist", "none"): PIXELS,
-    ("cifar10", "auto"): DISTANCES, ("cifar10", "classifier"): None, ("cifar10", "inception"): DISTANCES,
+    **{
+        ("grid25", features): {"modes", "hq", "rkl"} | MANIFOLD
+        for features in ("auto", "classifier", "inception", "none")
+    },
+    ("stacked_mnist", "auto"): {"modes", "mode_kl"},
+    ("stacked_mnist", "classifier"): {"modes", "mode_kl"},
+    ("stacked_mnist", "inception"): None,
+    ("stacked_mnist", "none"): PIXELS,
+    ("mnist", "auto"): DISTANCES | {"classes_hit", "class_kl"},
+    ("mnist", "classifier"): DISTANCES | {"classes_hit", "class_kl"},
+    ("mnist", "inception"): DISTANCES,
+    ("mnist", "none"): PIXELS,
+    ("cifar10", "auto"): DISTANCES,
+    ("cifar10", "classifier"): None,
+    ("cifar10", "inception"): DISTANCES,
     ("cifar10", "none"): PIXELS,
 }
 
@@ -193,9 +222,15 @@ def test_the_check_before_a_run_and_the_evaluation_agree_on_every_pair(tmp_path,
     node = OmegaConf.create({"name": name, **small_data[name]})
     if README_TABLE[name, features] is None:
         model = "mlp" if name == "grid25" else "dcgan"
-        cfg = make_cfg(f"model={model}", *TINY[model], f"dataset={name}",
-                       *(f"dataset.{k}={v}" for k, v in small_data[name].items()),
-                       f"eval.features={features}", "eval.every=1", "train.steps=1")
+        cfg = make_cfg(
+            f"model={model}",
+            *TINY[model],
+            f"dataset={name}",
+            *(f"dataset.{k}={v}" for k, v in small_data[name].items()),
+            f"eval.features={features}",
+            "eval.every=1",
+            "train.steps=1",
+        )
         with pytest.raises(ConfigError, match="^eval.features: "):
             train(cfg, tmp_path / "run")
         assert not (tmp_path / "run").exists()
@@ -220,8 +255,12 @@ def test_fid_and_kid_of_a_subset_run_use_the_whole_split(tmp_path, make_cfg, mni
     )
 
     run = tmp_path / "run"
-    train(make_cfg("model=dcgan", *TINY["dcgan"], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}",
-                   "dataset.subset=16"), run)
+    train(
+        make_cfg(
+            "model=dcgan", *TINY["dcgan"], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}", "dataset.subset=16"
+        ),
+        run,
+    )
     result = evaluate(run, num_samples=30, export=tmp_path / "samples.npz", features="classifier")
     node = OmegaConf.load(run / ".hydra" / "config.yaml").dataset
     model = classifier.load_or_train(node)  # the one the evaluation trained and cached
@@ -231,8 +270,10 @@ def test_fid_and_kid_of_a_subset_run_use_the_whole_split(tmp_path, make_cfg, mni
     assert len(whole) == 64 and len(trained_on) == 16
 
     def fid_kid(real):
-        return (frechet_distance(*gaussian_statistics(samples), *gaussian_statistics(real)),
-                kernel_inception_distance(samples, real, subset_size=len(samples))[0])
+        return (
+            frechet_distance(*gaussian_statistics(samples), *gaussian_statistics(real)),
+            kernel_inception_distance(samples, real, subset_size=len(samples))[0],
+        )
 
     assert (result["fid"], result["kid"]) == pytest.approx(fid_kid(whole), rel=1e-4)
     assert fid_kid(trained_on)[0] != pytest.approx(fid_kid(whole)[0], rel=1e-2)  # the two references differ
@@ -261,8 +302,9 @@ def test_export_keeps_an_existing_file_unless_overwrite_is_given(tmp_path, train
     assert (code, out) == (2, "")
     assert err.strip() == f"gantrain-eval: error: export: {mine} exists; choose a new name or add overwrite=true"
     assert mine.read_bytes() == before and not (tmp_path / "run" / "eval.json").exists()
-    code, out, err = run_eval(capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7", f"export={mine}",
-                              "overwrite=true")
+    code, out, err = run_eval(
+        capsys, f"run_dir={tmp_path / 'run'}", "num_samples=7", f"export={mine}", "overwrite=true"
+    )
     assert code == 0, err
     assert np.load(mine)["x"].shape == (7, 2)
     folder = tmp_path / "a_folder.npz"

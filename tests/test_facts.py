@@ -52,8 +52,16 @@ def test_an_unknown_name_has_no_facts():
 
 
 def test_the_api_builds_a_conditional_model_for_the_datasets_classes(mnist_npz):
-    cfg = api.compose(["model=mlp", *TINY["mlp"], "dataset=mnist", f"dataset.path={mnist_npz}",
-                       "model.conditional=true", "train.num_samples=10"])
+    cfg = api.compose(
+        [
+            "model=mlp",
+            *TINY["mlp"],
+            "dataset=mnist",
+            f"dataset.path={mnist_npz}",
+            "model.conditional=true",
+            "train.num_samples=10",
+        ]
+    )
     gan = api.build_gan(cfg)
     assert gan.num_classes == 10 and gan.sample_labels.shape == (10,)
     generator, _ = api.build_models(cfg)

@@ -36,8 +36,12 @@ def test_classifier_is_trained_once_and_cached_next_to_the_data(pattern_npz):
     stamp = cached.stat().st_mtime_ns
     again = classifier.load_or_train(node)
     assert cached.stat().st_mtime_ns == stamp  # loaded, not retrained
-    np.testing.assert_allclose(classifier.predict_logits(again, x_test[..., None]),
-                               classifier.predict_logits(model, x_test[..., None]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        classifier.predict_logits(again, x_test[..., None]),
+        classifier.predict_logits(model, x_test[..., None]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_the_shipped_mnist_classifier_is_the_one_its_provenance_names():
@@ -72,12 +76,16 @@ def test_a_shipped_classifier_of_the_same_data_is_used_instead_of_training(patte
     (shipped,) = classifier.SHIPPED.glob("classifier_mnist_*.keras")
     monkeypatch.setattr(classifier, "SHIPPED", tmp_path / "shipped")
     classifier.SHIPPED.mkdir()
-    shutil.copy(shipped, classifier.SHIPPED / f"classifier_mnist_{classifier.fingerprint(data_digest(node)[0], 3)}.keras")
+    shutil.copy(
+        shipped, classifier.SHIPPED / f"classifier_mnist_{classifier.fingerprint(data_digest(node)[0], 3)}.keras"
+    )
     model = classifier.load_or_train(node)
     assert list(pattern_npz.parent.glob("gantrain_classifier_*")) == []
     x_test, _ = pattern_digits(20, 1)
-    np.testing.assert_array_equal(classifier.predict_logits(model, x_test[..., None]),
-                                  classifier.predict_logits(keras.models.load_model(shipped), x_test[..., None]))
+    np.testing.assert_array_equal(
+        classifier.predict_logits(model, x_test[..., None]),
+        classifier.predict_logits(keras.models.load_model(shipped), x_test[..., None]),
+    )
 
 
 def test_each_digit_file_gets_its_own_classifier(pattern_npz):
@@ -126,7 +134,7 @@ def test_stacked_mnist_modes(pattern_npz):
     # each channel is one training digit, and the label spells the three digits
     first = data.x[0]
     for c, digit in enumerate((data.y[0] // 100, data.y[0] // 10 % 10, data.y[0] % 10)):
-        assert any((first[..., c] == img).all() and lab == digit for img, lab in zip(x_train, y_train))
+        assert any((first[..., c] == img).all() and lab == digit for img, lab in zip(x_train, y_train, strict=True))
     covered = stacked_mode_metrics(node, data.x)
     assert covered["modes"] > 900 and covered["mode_kl"] < 0.5  # 3000 draws of 1000 triples
     one = stacked_mode_metrics(node, np.repeat(data.x[:1], 100, axis=0))
@@ -178,11 +186,24 @@ def test_stacked_mnist_runs_are_evaluated_on_26000_samples_unless_told(pattern_n
 
     drawn = []
     original = gantrain.run.duties.draw
-    monkeypatch.setattr(gantrain.run.duties, "draw", lambda g, n, seed, **kw: drawn.append(n) or original(g, n, seed, **kw))
+    monkeypatch.setattr(
+        gantrain.run.duties, "draw", lambda g, n, seed, **kw: drawn.append(n) or original(g, n, seed, **kw)
+    )
     run = tmp_path / "run"
-    train(make_cfg("model=dcgan", *TINY["dcgan"], "dataset=stacked_mnist", f"dataset.path={pattern_npz}",
-                   "dataset.num_points=200", "train.steps=1", "train.batch_size=4", "train.n_critic=1",
-                   "eval.every=1"), run)
+    train(
+        make_cfg(
+            "model=dcgan",
+            *TINY["dcgan"],
+            "dataset=stacked_mnist",
+            f"dataset.path={pattern_npz}",
+            "dataset.num_points=200",
+            "train.steps=1",
+            "train.batch_size=4",
+            "train.n_critic=1",
+            "eval.every=1",
+        ),
+        run,
+    )
     assert drawn == [26_000]
     assert evaluate(run)["num_samples"] == 26_000
     assert evaluate(run, num_samples=300)["num_samples"] == 300

@@ -43,12 +43,21 @@ def test_a_bare_command_runs_in_a_dated_directory_and_says_what_next(tmp_path):
     noise = [line for line in result.stderr.splitlines() if NOISE.search(line)]
     assert noise == [], noise
     assert f"Finished at step 3 of 3; run directory {run}" in result.stdout
-    for command in (f"gantrain-eval run_dir={run}", f"tensorboard --logdir {run}", f"gantrain resume={run}",
-                    f"gantrain-generate run_dir={run} out={run}/generated format=npz"):
+    for command in (
+        f"gantrain-eval run_dir={run}",
+        f"tensorboard --logdir {run}",
+        f"gantrain resume={run}",
+        f"gantrain-generate run_dir={run} out={run}/generated format=npz",
+    ):
         assert command in result.stdout
     # The suggested gantrain-generate, as the installed console script: the toy's points in an npz.
-    generated = subprocess.run([*GENERATE_COMMAND, f"run_dir={run}", f"out={run}/generated", "format=npz"], cwd=tmp_path,
-                               env=cli_env(tmp_path / "home"), capture_output=True, text=True)
+    generated = subprocess.run(
+        [*GENERATE_COMMAND, f"run_dir={run}", f"out={run}/generated", "format=npz"],
+        cwd=tmp_path,
+        env=cli_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+    )
     assert generated.returncode == 0, generated.stderr
     assert json.loads(generated.stdout)["written"] == 64
     assert (tmp_path / run / "generated" / "samples.npz").is_file()
@@ -86,16 +95,20 @@ def test_the_second_ctrl_c_ends_the_process_at_once(tmp_path):
     run = tmp_path / "run"
     # One compiled call of a million steps: far longer than the test waits.
     args = [*TOY, "train.steps=10000000", "train.steps_per_call=1000000", f"hydra.run.dir={run}"]
-    process = subprocess.Popen([*COMMAND, *args], env=cli_env(tmp_path), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [*COMMAND, *args], env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     shown = bytearray()  # the console as it is written
     reader = threading.Thread(target=lambda: [shown.extend(chunk) for chunk in iter(process.stdout.read1, b"")])
     reader.start()
     # The bar's first line: the signal handlers are in place and the long call is about to start.
     wait_until(lambda: b" 0/10000000 " in shown or process.poll() is not None, "progress bar")
     process.send_signal(signal.SIGINT)
-    wait_until(lambda: b"press Ctrl-C again to stop at once" in shown or process.poll() is not None,
-               "answer to the first Ctrl-C", seconds=30)
+    wait_until(
+        lambda: b"press Ctrl-C again to stop at once" in shown or process.poll() is not None,
+        "answer to the first Ctrl-C",
+        seconds=30,
+    )
     process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=10)
@@ -111,9 +124,20 @@ def test_the_second_ctrl_c_ends_the_process_at_once(tmp_path):
 @pytest.mark.slow
 def test_a_sweep_ends_with_its_summary_holding_run_directories_and_final_metrics(tmp_path):
     sweep = tmp_path / "sw"
-    result = gantrain("-m", "model=mlp", *TINY["mlp"], "dataset=grid25", "dataset.num_points=300",
-                      "loss=gan,nsgan", "train.steps=2", "train.batch_size=8", "eval.every=2",
-                      "eval.num_samples=100", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = gantrain(
+        "-m",
+        "model=mlp",
+        *TINY["mlp"],
+        "dataset=grid25",
+        "dataset.num_points=300",
+        "loss=gan,nsgan",
+        "train.steps=2",
+        "train.batch_size=8",
+        "eval.every=2",
+        "eval.num_samples=100",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert str(Path("sw") / "summary.csv") in result.stdout
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
@@ -163,11 +187,17 @@ def test_help_explains_keys_and_groups(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("overrides, named", [
-    (["experiment=grid25", "aux=null"], "aux: a group cannot be set to null; drop it with ~aux (e.g. gantrain experiment=grid25 ~aux)"),
-    (["+modle=mlp"], "modle: no config defines this key; did you mean model?"),
-    (["train.stpes=100"], "train.stpes: no config defines this key; did you mean train.steps?"),
-])
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (
+            ["experiment=grid25", "aux=null"],
+            "aux: a group cannot be set to null; drop it with ~aux (e.g. gantrain experiment=grid25 ~aux)",
+        ),
+        (["+modle=mlp"], "modle: no config defines this key; did you mean model?"),
+        (["train.stpes=100"], "train.stpes: no config defines this key; did you mean train.steps?"),
+    ],
+)
 def test_group_and_key_mistakes_are_one_line(tmp_path, overrides, named, capfd, monkeypatch):
     code, _, err = gantrain_in_process(*overrides, cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
     assert code == 2 and "Traceback" not in err
@@ -205,8 +235,16 @@ def test_a_folder_says_what_it_found_and_a_batch_larger_than_the_data_is_a_warni
 
     for i in range(3):
         Image.fromarray(np.full((12, 10, 3), 60 * i, np.uint8)).save(tmp_path / f"{i}.png")
-    cfg = make_cfg("model=dcgan", *TINY["dcgan"], "dataset=folder", f"dataset.path={tmp_path}",
-                   "dataset.resolution=8", "train.steps=1", "train.batch_size=4", "train.n_critic=1")
+    cfg = make_cfg(
+        "model=dcgan",
+        *TINY["dcgan"],
+        "dataset=folder",
+        f"dataset.path={tmp_path}",
+        "dataset.resolution=8",
+        "train.steps=1",
+        "train.batch_size=4",
+        "train.n_critic=1",
+    )
     caplog.set_level("INFO")
     train(cfg, tmp_path / "run")
     assert f"dataset=folder: 3 images under {tmp_path}, each centre-cropped and resized to 8x8x3" in caplog.text
@@ -220,8 +258,10 @@ def test_tensorflow_s_own_log_level_turns_the_console_filter_off(log_level, show
     import sys
 
     noise = "E0000 00:00:1700000000.000000    1 cuda_executor.cc:1228] failed call to cuInit: UNKNOWN ERROR (303)"
-    script = ("import os; from gantrain.commands import console; console.quiet_tensorflow(); "
-              f"os.write(2, b'{noise}\\n'); os.write(2, b'a line of the user\\'s\\n')")
+    script = (
+        "import os; from gantrain.commands import console; console.quiet_tensorflow(); "
+        f"os.write(2, b'{noise}\\n'); os.write(2, b'a line of the user\\'s\\n')"
+    )
     env = cli_env() if log_level is None else dict(cli_env(), TF_CPP_MIN_LOG_LEVEL=log_level)
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

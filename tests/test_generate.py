@@ -25,13 +25,32 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("generate")
     labels = np.arange(80, dtype=np.uint8) % 10
-    np.savez(root / "mnist.npz", x_train=fake_images(80, 28, 28), y_train=labels,
-             x_test=fake_images(20, 28, 28, seed=1), y_test=labels[:20])
+    np.savez(
+        root / "mnist.npz",
+        x_train=fake_images(80, 28, 28),
+        y_train=labels,
+        x_test=fake_images(20, 28, 28, seed=1),
+        y_test=labels[:20],
+    )
     common = ["train.steps=2", "train.batch_size=8", "train.n_critic=1", "train.sample_every=100"]
-    train(api.compose(["model=dcgan", *TINY["dcgan"], "model.conditional=true", "loss=hinge", "dataset=mnist",
-                       f"dataset.path={root / 'mnist.npz'}", *common]), root / "conditional")
-    train(api.compose(["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=256", "loss=nsgan", *common]),
-          root / "toy")
+    train(
+        api.compose(
+            [
+                "model=dcgan",
+                *TINY["dcgan"],
+                "model.conditional=true",
+                "loss=hinge",
+                "dataset=mnist",
+                f"dataset.path={root / 'mnist.npz'}",
+                *common,
+            ]
+        ),
+        root / "conditional",
+    )
+    train(
+        api.compose(["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=256", "loss=nsgan", *common]),
+        root / "toy",
+    )
     return {"conditional": root / "conditional", "toy": root / "toy", "root": root}
 
 
@@ -50,8 +69,9 @@ def test_npz_round_trip_gives_gantrain_eval_s_numbers(runs, tmp_path, capsys):
     from gantrain.evaluation.measure import evaluate, sample_metrics
     from gantrain.evaluation.plan import evaluation_plan
 
-    code, _, err = run_generate(capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'npz'}", "format=npz",
-                                "num_samples=40")
+    code, _, err = run_generate(
+        capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'npz'}", "format=npz", "num_samples=40"
+    )
     assert code == 0, err
     with np.load(tmp_path / "npz" / "samples.npz") as stored:
         x, y = stored["x"], stored["y"]
@@ -65,8 +85,9 @@ def test_npz_round_trip_gives_gantrain_eval_s_numbers(runs, tmp_path, capsys):
 
 
 def test_png_class_folders_hold_the_requested_counts(runs, tmp_path, capsys):
-    code, out, err = run_generate(capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'png'}",
-                                  "classes=[3,7]", "num_samples=10")
+    code, out, err = run_generate(
+        capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'png'}", "classes=[3,7]", "num_samples=10"
+    )
     assert code == 0, err
     for k in ("3", "7"):
         files = sorted((tmp_path / "png" / k).iterdir())
@@ -90,19 +111,27 @@ def test_generated_class_samples_are_what_g_makes_for_that_class(runs, tmp_path,
 
     run_generate(capsys, f"run_dir={runs['conditional']}", f"out={tmp_path / 'png'}", "classes=[3,7]", "num_samples=4")
     cfg = OmegaConf.load(runs["conditional"] / ".hydra" / "config.yaml")
-    generator, _ = restore_models(cfg, DATASETS.build(cfg.dataset), checkpoint_path(RunDir(runs["conditional"]), "latest"))
+    generator, _ = restore_models(
+        cfg, DATASETS.build(cfg.dataset), checkpoint_path(RunDir(runs["conditional"]), "latest")
+    )
     noise = evaluation_noise(4, int(cfg.model.z_dim), int(cfg.train.seed))
-    made = {label: np.clip(np.round((generator([noise, tf.fill([4], label)], training=False).numpy()[..., 0] + 1.0)
-                                    * 127.5), 0, 255).astype(np.uint8) for label in (3, 7)}
+    made = {
+        label: np.clip(
+            np.round((generator([noise, tf.fill([4], label)], training=False).numpy()[..., 0] + 1.0) * 127.5), 0, 255
+        ).astype(np.uint8)
+        for label in (3, 7)
+    }
     assert not np.array_equal(made[3][3], made[7][3])  # the label shows in the image
     for label, position in ((3, 2), (7, 3)):  # the second sample of each class
-        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "png" / str(label) / "000001.png")),
-                                      made[label][position])
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(tmp_path / "png" / str(label) / "000001.png")), made[label][position]
+        )
 
 
 def test_unconditional_points_go_to_npz_and_interpolation_strips_have_a_row_per_class(runs, tmp_path, capsys):
-    code, _, err = run_generate(capsys, f"run_dir={runs['toy']}", f"out={tmp_path / 'toy'}", "format=npz",
-                                "num_samples=7", "sampling=drs")
+    code, _, err = run_generate(
+        capsys, f"run_dir={runs['toy']}", f"out={tmp_path / 'toy'}", "format=npz", "num_samples=7", "sampling=drs"
+    )
     assert code == 0, err
     with np.load(tmp_path / "toy" / "samples.npz") as stored:
         assert stored["x"].shape == (7, 2) and stored["x"].dtype == np.float32 and "y" not in stored
@@ -121,19 +150,22 @@ def test_slerp_runs_along_the_great_circle_between_its_ends():
     np.testing.assert_allclose(path[2], [3 / np.sqrt(2)] * 2)
 
 
-@pytest.mark.parametrize("args, named", [
-    (["classes=[10]"], "classes: 10 is not a class of this run (0 to 9)"),
-    (["classes=[-1,2]"], "classes: -1"),
-    (["interpolate=1"], "interpolate: needs at least 2 points"),
-    (["format=jpg"], "format: unknown format 'jpg'"),
-    (["sampling=drs"], "sampling: discriminator-driven sampling is for unconditional runs"),
-    (["num_samples=0"], "num_samples"),
-    (["checkpoint=7"], "checkpoint: no checkpoint at step 7"),
-    (["toy", "classes=[1]"], "classes: this run is unconditional"),
-    (["toy"], "format: ring8 samples are 2-D points"),
-    (["full"], "out: "),
-    ([], "out: required"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["classes=[10]"], "classes: 10 is not a class of this run (0 to 9)"),
+        (["classes=[-1,2]"], "classes: -1"),
+        (["interpolate=1"], "interpolate: needs at least 2 points"),
+        (["format=jpg"], "format: unknown format 'jpg'"),
+        (["sampling=drs"], "sampling: discriminator-driven sampling is for unconditional runs"),
+        (["num_samples=0"], "num_samples"),
+        (["checkpoint=7"], "checkpoint: no checkpoint at step 7"),
+        (["toy", "classes=[1]"], "classes: this run is unconditional"),
+        (["toy"], "format: ring8 samples are 2-D points"),
+        (["full"], "out: "),
+        ([], "out: required"),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(runs, tmp_path, capsys, args, named):
     run = runs["toy"] if "toy" in args else runs["conditional"]
     (tmp_path / "full").mkdir()
@@ -154,8 +186,9 @@ def test_overwrite_replaces_an_existing_output_and_keeps_the_other_files(runs, t
     code, _, err = run_generate(capsys, f"run_dir={runs['toy']}", f"out={out}", "format=npz", "num_samples=5")
     assert code == 0, err
     (out / "notes.txt").write_text("the user's notes")
-    code, _, err = run_generate(capsys, f"run_dir={runs['toy']}", f"out={out}", "format=npz", "num_samples=9",
-                                "overwrite=true")
+    code, _, err = run_generate(
+        capsys, f"run_dir={runs['toy']}", f"out={out}", "format=npz", "num_samples=9", "overwrite=true"
+    )
     assert code == 0, err
     with np.load(out / "samples.npz") as stored:
         assert stored["x"].shape == (9, 2)

@@ -11,8 +11,10 @@ MAX_FUNCTION_LINES = 60
 
 
 def modules() -> dict[str, ast.Module]:
-    return {str(path.relative_to(PACKAGE.parent)): ast.parse(path.read_text(), str(path))
-            for path in sorted(PACKAGE.rglob("*.py"))}
+    return {
+        str(path.relative_to(PACKAGE.parent)): ast.parse(path.read_text(), str(path))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
 
 
 def imported(tree: ast.Module) -> set[str]:
@@ -28,15 +30,21 @@ def imported(tree: ast.Module) -> set[str]:
 
 
 def test_no_function_is_longer_than_a_screen():
-    long = [f"{path}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
-            for path, tree in modules().items() for node in ast.walk(tree)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    long = [
+        f"{path}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path, tree in modules().items()
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
     assert long == []
 
 
 def test_only_the_commands_import_the_commands():
     library = {path: tree for path, tree in modules().items() if not path.startswith("gantrain/commands/")}
-    upward = [path for path, tree in library.items()
-              if any(name == "gantrain.commands" or name.startswith("gantrain.commands.") for name in imported(tree))]
+    upward = [
+        path
+        for path, tree in library.items()
+        if any(name == "gantrain.commands" or name.startswith("gantrain.commands.") for name in imported(tree))
+    ]
     assert upward == []

@@ -37,7 +37,7 @@ def build(name: str, **options) -> Objective:
 
 def test_minimax_discriminator_is_binary_cross_entropy():
     objective = build("gan")
-    expected = [-math.log(sigmoid(r)) - math.log(1 - sigmoid(f)) for r, f in zip([2.0, -1.0], [0.5, -3.0])]
+    expected = [-math.log(sigmoid(r)) - math.log(1 - sigmoid(f)) for r, f in zip([2.0, -1.0], [0.5, -3.0], strict=True)]
     np.testing.assert_allclose(objective.d_loss(REAL, FAKE), expected, rtol=1e-6)
 
 
@@ -70,7 +70,9 @@ def test_gp_weight_is_configurable_and_checked():
 
 
 def test_unknown_loss_lists_known_ones():
-    with pytest.raises(ConfigError, match="unknown loss 'wgan_c'; known: gan, hinge, lsgan, nsgan, rpgan, wgan, wgan_gp$"):
+    with pytest.raises(
+        ConfigError, match="unknown loss 'wgan_c'; known: gan, hinge, lsgan, nsgan, rpgan, wgan, wgan_gp$"
+    ):
         build("wgan_c")
 
 
@@ -126,9 +128,7 @@ def test_hinge_counts_only_margin_violations():
 
 def test_least_squares_targets_one_for_real_zero_for_fake():
     objective = build("lsgan")
-    np.testing.assert_allclose(
-        objective.d_loss(REAL, FAKE), [0.5 * 1.0 + 0.5 * 0.25, 0.5 * 4.0 + 0.5 * 9.0]
-    )
+    np.testing.assert_allclose(objective.d_loss(REAL, FAKE), [0.5 * 1.0 + 0.5 * 0.25, 0.5 * 4.0 + 0.5 * 9.0])
     np.testing.assert_allclose(objective.g_loss(FAKE), [0.5 * 0.25, 0.5 * 16.0])
 
 

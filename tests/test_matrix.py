@@ -8,8 +8,14 @@ from gantrain.training.losses import LOSSES
 from tests.conftest import build_step, overrides_of
 
 LOSS_NAMES = LOSSES.names()
-PENALTIES = [{"penalty": "none"}, {"penalty": "gp"}, {"penalty": "gp", "one_sided": True},
-             {"penalty": "dragan"}, {"penalty": "r1"}, {"penalty": "r1r2"}]
+PENALTIES = [
+    {"penalty": "none"},
+    {"penalty": "gp"},
+    {"penalty": "gp", "one_sided": True},
+    {"penalty": "dragan"},
+    {"penalty": "r1"},
+    {"penalty": "r1r2"},
+]
 MODEL_NODES = {
     "mlp": {"z_dim": 3, "g_hidden": [8], "d_hidden": [8]},
     "dcgan": {"z_dim": 3, "g_channels": 2, "d_channels": 2, "kernel_size": 3},
@@ -18,8 +24,12 @@ MODEL_NODES = {
 }
 # Each model on one example shape in the full matrix, and on every shape kind below.
 MAIN_SHAPE = {"mlp": (2,), "dcgan": (8, 8, 1), "resnet": (8, 8, 3), "r3gan": (8, 8, 3)}
-SHAPES = {"mlp": [(2,), (8, 8, 1), (8, 8, 3)], "dcgan": [(8, 8, 1), (9, 9, 3)], "resnet": [(8, 8, 1), (9, 9, 3)],
-          "r3gan": [(8, 8, 1), (16, 16, 3)]}
+SHAPES = {
+    "mlp": [(2,), (8, 8, 1), (8, 8, 3)],
+    "dcgan": [(8, 8, 1), (9, 9, 3)],
+    "resnet": [(8, 8, 1), (9, 9, 3)],
+    "r3gan": [(8, 8, 1), (16, 16, 3)],
+}
 
 
 def tiny_data(shape):
@@ -31,8 +41,15 @@ def tiny_data(shape):
 
 def two_steps(model: str, shape, loss: dict, aux: str | None = None, spectral_norm: bool = False):
     node = {"name": model, "d_spectral_norm": spectral_norm, **MODEL_NODES[model]}
-    overrides = [*overrides_of("model", node), *overrides_of("loss", loss), "train.batch_size=4", "train.n_critic=2",
-                 "train.g_lr=1e-3", "train.d_lr=1e-3", *([f"aux={aux}"] if aux else [])]
+    overrides = [
+        *overrides_of("model", node),
+        *overrides_of("loss", loss),
+        "train.batch_size=4",
+        "train.n_critic=2",
+        "train.g_lr=1e-3",
+        "train.d_lr=1e-3",
+        *([f"aux={aux}"] if aux else []),
+    ]
     gan, step = build_step(overrides, tiny_data(shape))
     metrics = {name: float(value) for name, value in step(2).items()}
     assert all(np.isfinite(v) for v in metrics.values()), metrics
@@ -47,13 +64,18 @@ def two_steps(model: str, shape, loss: dict, aux: str | None = None, spectral_no
 # test_losses.py) and penalties act on D's input gradient, whatever the loss. So the full
 # loss x penalty product runs on the MLP, and each convolutional model meets every loss once and
 # every penalty once (the penalty's double backward pass through its layers is what differs).
-COMBINATIONS = [("mlp", loss, penalty) for loss in LOSS_NAMES for penalty in PENALTIES] + [
-    (model, loss, {"penalty": "none"}) for model in ("dcgan", "resnet", "r3gan") for loss in LOSS_NAMES] + [
-    (model, "hinge", penalty) for model in ("dcgan", "resnet", "r3gan") for penalty in PENALTIES[1:]]
+COMBINATIONS = (
+    [("mlp", loss, penalty) for loss in LOSS_NAMES for penalty in PENALTIES]
+    + [(model, loss, {"penalty": "none"}) for model in ("dcgan", "resnet", "r3gan") for loss in LOSS_NAMES]
+    + [(model, "hinge", penalty) for model in ("dcgan", "resnet", "r3gan") for penalty in PENALTIES[1:]]
+)
 
 
-@pytest.mark.parametrize("model, loss, penalty", COMBINATIONS,
-                         ids=[f"{m}-{loss}-{'-'.join(str(v) for v in p.values())}" for m, loss, p in COMBINATIONS])
+@pytest.mark.parametrize(
+    "model, loss, penalty",
+    COMBINATIONS,
+    ids=[f"{m}-{loss}-{'-'.join(str(v) for v in p.values())}" for m, loss, p in COMBINATIONS],
+)
 def test_loss_penalty_model(loss, penalty, model):
     metrics = two_steps(model, MAIN_SHAPE[model], {"name": loss, **penalty})
     assert ("gp" in metrics) == (penalty["penalty"] != "none")

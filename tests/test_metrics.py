@@ -53,7 +53,9 @@ def test_kid_matches_a_brute_force_computation():
     assert mean == pytest.approx(xx + yy - 2 * xy, rel=1e-10)
     assert std == 0.0
     # Unbiased: two samples of one distribution average to about zero.
-    same = kernel_inception_distance(rng.normal(size=(400, 5)), rng.normal(size=(400, 5)), num_subsets=20, subset_size=200)
+    same = kernel_inception_distance(
+        rng.normal(size=(400, 5)), rng.normal(size=(400, 5)), num_subsets=20, subset_size=200
+    )
     assert abs(same[0]) < 0.05 < kernel_inception_distance(x, y + 2)[0]
 
 

@@ -112,12 +112,30 @@ def layer_kinds(model) -> list[str]:
     return [type(layer).__name__ for layer in model.layers[1:]]
 
 
-@pytest.mark.parametrize("size, kinds", [
-    (28, ["Dense", "Reshape", "BatchNormalization", "ReLU", "Conv2DTranspose", "Cropping2D",
-          "BatchNormalization", "ReLU", "Conv2DTranspose", "BatchNormalization", "ReLU", "Conv2DTranspose",
-          "Activation"]),
-    (8, ["Dense", "Reshape", "BatchNormalization", "ReLU", "Conv2DTranspose", "Activation"]),
-])
+@pytest.mark.parametrize(
+    "size, kinds",
+    [
+        (
+            28,
+            [
+                "Dense",
+                "Reshape",
+                "BatchNormalization",
+                "ReLU",
+                "Conv2DTranspose",
+                "Cropping2D",
+                "BatchNormalization",
+                "ReLU",
+                "Conv2DTranspose",
+                "BatchNormalization",
+                "ReLU",
+                "Conv2DTranspose",
+                "Activation",
+            ],
+        ),
+        (8, ["Dense", "Reshape", "BatchNormalization", "ReLU", "Conv2DTranspose", "Activation"]),
+    ],
+)
 def test_dcgan_generator_has_batch_norm_and_relu_before_every_transposed_conv(size, kinds):
     """As WGAN-GP's gan_cifar.py / gan_mnist.py: no two transposed convs back to back."""
     node = OmegaConf.create({"name": "dcgan", "z_dim": 6, **SMALL["dcgan"]})

@@ -42,20 +42,26 @@ def train_step(overrides: list[str], data: tf.Tensor, strategy=None) -> TrainSte
 
 def test_pack_puts_consecutive_examples_side_by_side_on_the_last_axis():
     images = tf.reshape(tf.range(4 * 2 * 2 * 3, dtype=tf.float32), [4, 2, 2, 3])
-    np.testing.assert_array_equal(pack(images, 2), tf.stack([tf.concat([images[0], images[1]], -1),
-                                                             tf.concat([images[2], images[3]], -1)]))
+    np.testing.assert_array_equal(
+        pack(images, 2), tf.stack([tf.concat([images[0], images[1]], -1), tf.concat([images[2], images[3]], -1)])
+    )
     points = tf.reshape(tf.range(12, dtype=tf.float32), [6, 2])
     np.testing.assert_array_equal(pack(points, 3), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
     assert pack(points, 1) is points
 
 
-@pytest.mark.parametrize("model, data", [(MLP, POINTS), (["model=dcgan", *TINY["dcgan"], "train.batch_size=8"], IMAGES)],
-                         ids=["mlp", "dcgan"])
+@pytest.mark.parametrize(
+    "model, data",
+    [(MLP, POINTS), (["model=dcgan", *TINY["dcgan"], "train.batch_size=8"], IMAGES)],
+    ids=["mlp", "dcgan"],
+)
 def test_a_packed_discriminator_is_the_discriminator_on_concatenated_inputs(model, data):
     step = train_step([*model, "train.pack=2"], data)
     x = tf.cast(data[:8], tf.float32)
-    expected = [float(step.gan.discriminator(tf.concat([x[i], x[i + 1]], -1)[None], training=True)[0, 0])
-                for i in range(0, 8, 2)]
+    expected = [
+        float(step.gan.discriminator(tf.concat([x[i], x[i + 1]], -1)[None], training=True)[0, 0])
+        for i in range(0, 8, 2)
+    ]
     np.testing.assert_allclose(step.critic(x)[0], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -102,11 +108,23 @@ BEFORE_PACKING = {
         "bd6b4cbb051fd9724bf32b744504255140596479b2f11cd166233a334515bf84",
     ),
     "mlp_dragan_gon_topk": (
-        ["model=mlp", *TINY["mlp"], "loss=nsgan", "loss.penalty=dragan", "aux=gon", "train.top_k=0.5",
-         "train.batch_size=8", "train.n_critic=2"],
+        [
+            "model=mlp",
+            *TINY["mlp"],
+            "loss=nsgan",
+            "loss.penalty=dragan",
+            "aux=gon",
+            "train.top_k=0.5",
+            "train.batch_size=8",
+            "train.n_critic=2",
+        ],
         POINTS,
-        {"aux_loss": "0x1.61f96c0000000p+0", "d_loss": "0x1.ce3e6c0000000p+2", "g_loss": "-0x1.2c47d20000000p-4",
-         "gp": "0x1.2efce60000000p-1"},
+        {
+            "aux_loss": "0x1.61f96c0000000p+0",
+            "d_loss": "0x1.ce3e6c0000000p+2",
+            "g_loss": "-0x1.2c47d20000000p-4",
+            "gp": "0x1.2efce60000000p-1",
+        },
         "0cb7b1a9b672574a4aef37945afd45a2d534946f3bcdd7fcb687711cbca7a0b6",
     ),
 }
@@ -165,15 +183,25 @@ def test_generator_batchnorm_normalises_before_each_activation():
     assert all(not layer.use_bias for layer in hidden)  # batch norm's beta is the shift
 
 
-PACGAN = [*MLP, "loss=wgan_gp", "model.g_batchnorm=true", "model.d_maxout=3", "model.negative_slope=0",
-          "train.pack=2", "train.n_critic=2", "train.beta2=0.999"]
+PACGAN = [
+    *MLP,
+    "loss=wgan_gp",
+    "model.g_batchnorm=true",
+    "model.d_maxout=3",
+    "model.negative_slope=0",
+    "train.pack=2",
+    "train.n_critic=2",
+    "train.beta2=0.999",
+]
 
 
 def test_mirrored_packed_step_equals_default_step():
     keras.utils.set_random_seed(0)
     results = []
-    for strategy in (tf.distribute.get_strategy(),
-                     STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}))):
+    for strategy in (
+        tf.distribute.get_strategy(),
+        STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]})),
+    ):
         gan, step = build_step(PACGAN, POINTS, strategy)
         metrics = {k: float(v) for k, v in step(3).items()}
         results.append((metrics, gan.generator.get_weights() + gan.discriminator.get_weights()))
@@ -187,8 +215,14 @@ def test_a_pack_must_fit_in_each_replica_s_share_of_the_batch():
 
 
 def test_resume_of_a_packed_run_is_bitwise(tmp_path, make_cfg):
-    options = [*PACGAN, "dataset=ring8", "dataset.num_points=256", "train.checkpoint_every=3",
-               "train.sample_every=100", "train.log_every=1"]
+    options = [
+        *PACGAN,
+        "dataset=ring8",
+        "dataset.num_points=256",
+        "train.checkpoint_every=3",
+        "train.sample_every=100",
+        "train.log_every=1",
+    ]
     assert_same_state(*straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=3))
 
 
@@ -198,15 +232,24 @@ def test_pacgan_presets_are_the_published_setup_layer_by_layer(preset, dataset):
     maxout-5 -> linear 1; Adam 1e-4, beta1 0.8; batch 100; the GAN loss, G non-saturating."""
     cfg = api.compose([f"experiment={preset}"])
     assert (cfg.dataset.name, cfg.loss.name, cfg.loss.penalty, cfg.get("aux")) == (dataset, "nsgan", "none", None)
-    assert (cfg.train.batch_size, cfg.train.n_critic, cfg.train.g_lr, cfg.train.d_lr, cfg.train.beta1) == \
-        (100, 1, 1e-4, 1e-4, 0.8)
+    assert (cfg.train.batch_size, cfg.train.n_critic, cfg.train.g_lr, cfg.train.d_lr, cfg.train.beta1) == (
+        100,
+        1,
+        1e-4,
+        1e-4,
+        0.8,
+    )
     gan = build_gan(cfg, (2,))
     g_layers = [(type(layer).__name__, getattr(layer, "units", None)) for layer in gan.generator.layers[1:]]
-    assert g_layers == [("Dense", 400), ("BatchNormalization", None), ("LeakyReLU", None)] * 4 + \
-        [("Dense", 2), ("Reshape", None)]
+    assert g_layers == [("Dense", 400), ("BatchNormalization", None), ("LeakyReLU", None)] * 4 + [
+        ("Dense", 2),
+        ("Reshape", None),
+    ]
     assert all(layer.negative_slope == 0 for layer in gan.generator.layers if isinstance(layer, keras.layers.LeakyReLU))
-    d_layers = [(type(layer).__name__, getattr(layer, "units", getattr(layer, "pieces", None)))
-                for layer in gan.discriminator.layers[2:]]
+    d_layers = [
+        (type(layer).__name__, getattr(layer, "units", getattr(layer, "pieces", None)))
+        for layer in gan.discriminator.layers[2:]
+    ]
     assert d_layers == [("Dense", 1000), ("Maxout", 5)] * 3 + [("Dense", 1)]
     trainable = lambda model: sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # noqa: E731
     assert trainable(gan.generator) == 2 * 400 + 4 * 2 * 400 + 3 * 400 * 400 + 400 * 2 + 2  # BN: gamma, beta

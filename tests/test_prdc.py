@@ -54,8 +54,12 @@ def test_sample_quality_uses_k_3_and_k_5_on_sets_of_one_size():
     real, fake = features(900, 8, 0.0, 1.0, 4), features(300, 8, 0.2, 1.0, 5)
     kept = real[np.sort(np.random.default_rng(0).choice(900, 300, replace=False))]
     three, five = ours.prdc(kept, fake, 3), ours.prdc(kept, fake, 5)
-    assert sample_quality(real, fake) == {"precision": three["precision"], "recall": three["recall"],
-                                          "density": five["density"], "coverage": five["coverage"]}
+    assert sample_quality(real, fake) == {
+        "precision": three["precision"],
+        "recall": three["recall"],
+        "density": five["density"],
+        "coverage": five["coverage"],
+    }
 
 
 def test_too_few_samples_give_nan_not_an_error():

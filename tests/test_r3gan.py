@@ -18,8 +18,13 @@ from gantrain.models.resample import Downsample, Upsample, lowpass_kernel
 from tests.conftest import TINY, build_step, fake_images, gantrain_in_process, snapshot
 from tests.test_conditional import conditional_step
 
-NODE = {"name": "r3gan", "z_dim": 4, "widths": [4, 2, 2, 2, 2], "blocks": [1, 2, 1, 1, 1],
-        "cardinality": [2, 1, 2, 2, 2]}
+NODE = {
+    "name": "r3gan",
+    "z_dim": 4,
+    "widths": [4, 2, 2, 2, 2],
+    "blocks": [1, 2, 1, 1, 1],
+    "cardinality": [2, 1, 2, 2, 2],
+}
 
 
 def build(shape, **changes):
@@ -59,7 +64,7 @@ def test_every_residual_block_starts_as_the_identity(spectral_norm):
         assert len(adds) == 4  # one per block: 1 + 2 + 1 blocks at 4x4, 8x8, 16x16
         probe = keras.Model(model.inputs, [t for add in adds for t in (add.input[0], add.output)])
         values = probe(inputs)
-        for before, after in zip(values[::2], values[1::2]):
+        for before, after in zip(values[::2], values[1::2], strict=True):
             np.testing.assert_array_equal(before, after)
     if spectral_norm:  # a zero kernel has no spectral norm: D's branches start from the usual draw
         adds = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Add)]
@@ -121,19 +126,22 @@ def test_initial_scales():
     generator, _ = build((16, 16, 3), widths=[64, 64, 64], blocks=[2, 2, 2], cardinality=[8, 8, 8], expansion=2)
     convs = [layer for layer in generator.layers if isinstance(layer, keras.layers.Conv2D)]
     first, grouped = convs[0].kernel.numpy(), convs[1].kernel.numpy()
-    gain = math.sqrt(2 / 1.04) * 6 ** -0.25
+    gain = math.sqrt(2 / 1.04) * 6**-0.25
     assert first.std() == pytest.approx(gain / math.sqrt(64), rel=0.05)
     assert grouped.std() == pytest.approx(gain / math.sqrt(9 * 128 / 8), rel=0.05)
     assert not convs[0].bias.numpy().any() and not convs[2].kernel.numpy().any()
 
 
-@pytest.mark.parametrize("shape, changes, key", [
-    ((48, 48, 3), {}, "^model: r3gan needs square images of 8x8, 16x16, 32x32"),
-    ((12, 12, 1), {}, "^model: r3gan needs"),
-    ((64, 64, 3), {}, r"^model.widths: 64x64 images need 5 stages"),
-    ((16, 16, 3), {"cardinality": [3, 3, 3]}, "^model.cardinality: 3 groups must divide"),
-    ((16, 16, 3), {"blocks": [1, -1, 1]}, "^model.blocks: must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "shape, changes, key",
+    [
+        ((48, 48, 3), {}, "^model: r3gan needs square images of 8x8, 16x16, 32x32"),
+        ((12, 12, 1), {}, "^model: r3gan needs"),
+        ((64, 64, 3), {}, r"^model.widths: 64x64 images need 5 stages"),
+        ((16, 16, 3), {"cardinality": [3, 3, 3]}, "^model.cardinality: 3 groups must divide"),
+        ((16, 16, 3), {"blocks": [1, -1, 1]}, "^model.blocks: must be >= 0"),
+    ],
+)
 def test_unsupported_sizes_and_settings_are_one_line(shape, changes, key):
     node = {**NODE, "widths": [4, 4, 4, 4], **changes}
     with pytest.raises(ConfigError, match=key) as error:
@@ -148,9 +156,17 @@ def test_bad_resolution_through_the_cli_is_one_line_and_writes_nothing(tmp_path,
         tf.io.write_file(str(images / f"{i}.png"), tf.io.encode_png(pixels))
     before = snapshot(tmp_path)
     code, _, stderr = gantrain_in_process(
-        "model=r3gan", *TINY["r3gan"], "dataset=folder", f"dataset.path={images}", "dataset.resolution=48",
-        "dataset.in_memory=true", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, capsys=capfd,
-        monkeypatch=monkeypatch)
+        "model=r3gan",
+        *TINY["r3gan"],
+        "dataset=folder",
+        f"dataset.path={images}",
+        "dataset.resolution=48",
+        "dataset.in_memory=true",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        capsys=capfd,
+        monkeypatch=monkeypatch,
+    )
     errors = [line for line in stderr.splitlines() if line.startswith("gantrain: error:")]
     assert code == 2 and len(errors) == 1 and errors[0].startswith("gantrain: error: model: r3gan needs"), stderr
     assert snapshot(tmp_path) == before
@@ -158,8 +174,9 @@ def test_bad_resolution_through_the_cli_is_one_line_and_writes_nothing(tmp_path,
 
 def test_one_training_step_with_the_r1_penalty():
     data = tf.constant(fake_images(16, 8, 8, 3))
-    _, step = build_step(["model=r3gan", *TINY["r3gan"], "loss=nsgan", "loss.penalty=r1", "train.batch_size=4",
-                          "train.n_critic=1"], data)
+    _, step = build_step(
+        ["model=r3gan", *TINY["r3gan"], "loss=nsgan", "loss.penalty=r1", "train.batch_size=4", "train.n_critic=1"], data
+    )
     metrics = {name: float(value) for name, value in step(1).items()}
     assert all(np.isfinite(v) for v in metrics.values()), metrics
 
@@ -181,7 +198,16 @@ def test_conditional_build_embeds_the_label_beside_z_and_projects_d_s_basis():
 
 
 def test_one_conditional_training_step_with_the_class_head():
-    _, step = conditional_step(["model=r3gan", *TINY["r3gan"], "model.conditional=true", "loss=hinge",
-                                "loss.aux_classifier=0.5", "train.batch_size=8", "train.n_critic=1"])
+    _, step = conditional_step(
+        [
+            "model=r3gan",
+            *TINY["r3gan"],
+            "model.conditional=true",
+            "loss=hinge",
+            "loss.aux_classifier=0.5",
+            "train.batch_size=8",
+            "train.n_critic=1",
+        ]
+    )
     metrics = {name: float(value) for name, value in step.compiled().items()}
     assert all(np.isfinite(v) for v in metrics.values()), metrics

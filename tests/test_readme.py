@@ -90,8 +90,13 @@ def tiny_mnist(path: Path) -> None:
     """640 images: enough for the README's 1 % subset (600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     labels = np.arange(640, dtype=np.uint8) % 10
-    np.savez(path, x_train=fake_images(640, 28, 28), y_train=labels, x_test=fake_images(16, 28, 28, seed=1),
-             y_test=labels[:16])
+    np.savez(
+        path,
+        x_train=fake_images(640, 28, 28),
+        y_train=labels,
+        x_test=fake_images(16, 28, 28, seed=1),
+        y_test=labels[:16],
+    )
 
 
 def tiny_folder(path: Path) -> None:

@@ -35,8 +35,13 @@ def image_folder(root, seed: int, n: int = 12):
 
 def digits_npz(path, seed: int):
     labels = np.arange(40, dtype=np.uint8) % 10
-    np.savez(path, x_train=fake_images(40, 28, 28, seed=seed) // (1 + seed), y_train=labels,
-             x_test=fake_images(10, 28, 28, seed=seed + 10), y_test=labels[:10])
+    np.savez(
+        path,
+        x_train=fake_images(40, 28, 28, seed=seed) // (1 + seed),
+        y_train=labels,
+        x_test=fake_images(10, 28, 28, seed=seed + 10),
+        y_test=labels[:10],
+    )
     return path
 
 
@@ -50,8 +55,10 @@ def test_one_folder_at_two_sizes_gets_two_sets_of_statistics(tmp_path):
 
 def test_two_read_only_folders_do_not_share_statistics_in_the_keras_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    nodes = [OmegaConf.create({"name": "folder", "path": str(image_folder(tmp_path / name, seed)), "resolution": 16})
-             for seed, name in enumerate(("a", "b"))]
+    nodes = [
+        OmegaConf.create({"name": "folder", "path": str(image_folder(tmp_path / name, seed)), "resolution": 16})
+        for seed, name in enumerate(("a", "b"))
+    ]
     for node in nodes:
         (tmp_path / node.path).chmod(0o555)
     try:

@@ -56,8 +56,13 @@ def latest_checkpoint_step(run: Path) -> int | None:
 @pytest.mark.slow
 def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path):
     steps, every = 2000, 25
-    args = [*TOY, f"train.steps={steps}", f"train.checkpoint_every={every}", "train.log_every=1",
-            "train.sample_every=100"]
+    args = [
+        *TOY,
+        f"train.steps={steps}",
+        f"train.checkpoint_every={every}",
+        "train.log_every=1",
+        "train.sample_every=100",
+    ]
     run = tmp_path / "run"
     chance = random.Random(20261123)
     kills_mid_training = 0
@@ -66,14 +71,21 @@ def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path):
         command = [f"resume={run}"] if (run / ".hydra" / "config.yaml").exists() else [*args, f"hydra.run.dir={run}"]
         before = max(metric_steps(run), default=0)
         started = time.monotonic()
-        process = subprocess.Popen([*COMMAND, *command], env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [*COMMAND, *command], env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         # The moment is counted in steps trained since the start (at most 3 x 25 a kill, far from the
         # run's end however fast the machine), and for odd kills also in seconds: any moment,
         # start-up included. Even kills always come after training has resumed.
         steps_in, seconds = chance.randint(1, 3 * every), chance.uniform(0.5, 6.0) if kill % 2 else math.inf
-        wait_until(lambda: max(metric_steps(run), default=0) >= before + steps_in or process.poll() is not None
-                   or time.monotonic() - started > seconds, f"step {before + steps_in} logged")
+        wait_until(
+            lambda: (
+                max(metric_steps(run), default=0) >= before + steps_in  # noqa: B023  called before the loop moves on
+                or process.poll() is not None  # noqa: B023  likewise
+                or time.monotonic() - started > seconds  # noqa: B023  likewise
+            ),
+            f"step {before + steps_in} logged",
+        )
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
         _, stderr = process.communicate()
@@ -97,10 +109,10 @@ def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path):
 @pytest.mark.slow
 def test_sigterm_checkpoints_the_current_step_and_exits_zero(tmp_path, capfd, monkeypatch):
     run = tmp_path / "run"
-    args = [*TOY, "train.steps=100000", "train.checkpoint_every=100000", "train.log_every=1",
-            f"hydra.run.dir={run}"]
-    process = subprocess.Popen([*COMMAND, *args], env=cli_env(tmp_path), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    args = [*TOY, "train.steps=100000", "train.checkpoint_every=100000", "train.log_every=1", f"hydra.run.dir={run}"]
+    process = subprocess.Popen(
+        [*COMMAND, *args], env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wait_until(lambda: len(metric_steps(run)) >= 20 or process.poll() is not None, "20 logged steps")
     assert process.poll() is None, process.communicate()[1]
     process.send_signal(signal.SIGTERM)
@@ -112,21 +124,29 @@ def test_sigterm_checkpoints_the_current_step_and_exits_zero(tmp_path, capfd, mo
     assert "stopped by SIGTERM" in stdout
 
     stopped_at = latest_checkpoint_step(run)  # resumed through the real entry point, in this process
-    code, _, err = gantrain_in_process(f"resume={run}", f"train.steps={stopped_at + 5}", cwd=tmp_path, capsys=capfd,
-                                       monkeypatch=monkeypatch)
+    code, _, err = gantrain_in_process(
+        f"resume={run}", f"train.steps={stopped_at + 5}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch
+    )
     assert code == 0, err
     assert latest_checkpoint_step(run) == stopped_at + 5
 
 
-ABSURD_LR = ["loss=nsgan", "train.n_critic=1", "train.g_lr=1e12", "train.d_lr=1e12", "train.steps=20",
-             "train.checkpoint_every=5"]
+ABSURD_LR = [
+    "loss=nsgan",
+    "train.n_critic=1",
+    "train.g_lr=1e12",
+    "train.d_lr=1e12",
+    "train.steps=20",
+    "train.checkpoint_every=5",
+]
 
 
 def test_divergence_stops_with_a_message_and_keeps_the_good_checkpoint(tmp_path, capfd, monkeypatch):
     """The real entry point in this process: the console output and exit code a user sees."""
     run = tmp_path / "run"
-    code, _, err = gantrain_in_process(*TOY, *ABSURD_LR, f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd,
-                                       monkeypatch=monkeypatch)
+    code, _, err = gantrain_in_process(
+        *TOY, *ABSURD_LR, f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch
+    )
     assert code != 0 and "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
     # Step 1's update throws the weights far out; step 2's losses are the first non-finite values.
@@ -138,8 +158,16 @@ def test_divergence_stops_with_a_message_and_keeps_the_good_checkpoint(tmp_path,
 
 def test_rollback_recovers_and_finishes(tmp_path, capfd, monkeypatch):
     run = tmp_path / "run"
-    code, out, err = gantrain_in_process(*TOY, *ABSURD_LR, "train.nan_policy=rollback", "train.rollback_lr_factor=1e-14",
-                                         f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
+    code, out, err = gantrain_in_process(
+        *TOY,
+        *ABSURD_LR,
+        "train.nan_policy=rollback",
+        "train.rollback_lr_factor=1e-14",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+        capsys=capfd,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0, err
     assert "rolled back to step 0 with learning rates x1e-14 (rollback 1 of 3)" in out
     assert latest_checkpoint_step(run) == 20
@@ -178,7 +206,9 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_checkpoint(tmp_path, make_cf
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.jsonl").symlink_to("/dev/full")  # every write fails with ENOSPC
-    with pytest.raises(GantrainError, match=r"cannot write into .*No space left on device.*checkpoint \(step 0\) is kept"):
+    with pytest.raises(
+        GantrainError, match=r"cannot write into .*No space left on device.*checkpoint \(step 0\) is kept"
+    ):
         train(tiny_cfg(make_cfg, "train.steps=3"), run)
     assert latest_checkpoint_step(run) == 0
 
@@ -202,8 +232,15 @@ def bad_files(tmp_path: Path, mnist_npz: Path) -> dict[str, Path]:
     (tmp_path / "empty").mkdir()
     (tmp_path / "images").mkdir()
     Image.fromarray(fake_images(1, 12, 12, 3)[0]).save(tmp_path / "images" / "a.png")
-    return {"mnist": mnist_npz, "truncated": truncated, "wrong_shape": wrong_shape, "text": text,
-            "empty": tmp_path / "empty", "missing": tmp_path / "missing.npz", "images": tmp_path / "images"}
+    return {
+        "mnist": mnist_npz,
+        "truncated": truncated,
+        "wrong_shape": wrong_shape,
+        "text": text,
+        "empty": tmp_path / "empty",
+        "missing": tmp_path / "missing.npz",
+        "images": tmp_path / "images",
+    }
 
 
 @pytest.fixture
@@ -251,8 +288,14 @@ BAD_INPUTS = [
     ("train.pack=0", "train.pack"),
     ("train.pack=3", "train.pack: must divide train.batch_size (64) into whole packs"),
     ("model.d_maxout=5", "model.d_maxout"),  # maxout units are the mlp's
-    ("model=mlp dataset=ring8 model.conditional=true", "model.conditional: needs class labels, and dataset ring8 has none"),
-    ("dataset=folder dataset.path={images} model.conditional=true", "model.conditional: needs class labels, and dataset folder"),
+    (
+        "model=mlp dataset=ring8 model.conditional=true",
+        "model.conditional: needs class labels, and dataset ring8 has none",
+    ),
+    (
+        "dataset=folder dataset.path={images} model.conditional=true",
+        "model.conditional: needs class labels, and dataset folder",
+    ),
     ("dataset=folder dataset.path={images} dataset.in_memory=false model.conditional=true", "model.conditional"),
     ("loss.aux_classifier=1", "loss.aux_classifier: ACGAN's class loss needs a conditional model"),
     ("dataset.path={mnist} model.conditional=true loss.aux_classifier=-1", "loss.aux_classifier"),
@@ -299,15 +342,17 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("overrides, named", BAD_INPUTS, ids=[case[0].split(" ")[-1][:40] for case in BAD_INPUTS])
-def test_bad_input_is_one_line_and_changes_nothing(tmp_path, bad_files, existing_run, overrides, named, capfd,
-                                                   monkeypatch):
+def test_bad_input_is_one_line_and_changes_nothing(
+    tmp_path, bad_files, existing_run, overrides, named, capfd, monkeypatch
+):
     """The real entry point in this process (one TensorFlow start-up for the whole table)."""
     before = snapshot(tmp_path)
     args = overrides.format(run=existing_run, **bad_files).split()
     if "dataset.path" not in overrides and "dataset=" not in overrides:
         args.append(f"dataset.path={bad_files['mnist']}")
-    code, _, stderr = gantrain_in_process(f"hydra.run.dir={existing_run}", *args, cwd=tmp_path, capsys=capfd,
-                                          monkeypatch=monkeypatch)
+    code, _, stderr = gantrain_in_process(
+        f"hydra.run.dir={existing_run}", *args, cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch
+    )
     assert code != 0
     errors = [line for line in stderr.splitlines() if line.startswith("gantrain: error:")]
     assert len(errors) == 1 and named in errors[0], stderr
@@ -315,15 +360,18 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path, bad_files, existing
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("args", [["hydra.run.dir={text}"], ["hydra.run.dir={text}/run"],
-                                  ["-m", "hydra.sweep.dir={text}", "train.seed=0,1"]],
-                         ids=["run_dir", "below_a_file", "sweep_dir"])
+@pytest.mark.parametrize(
+    "args",
+    [["hydra.run.dir={text}"], ["hydra.run.dir={text}/run"], ["-m", "hydra.sweep.dir={text}", "train.seed=0,1"]],
+    ids=["run_dir", "below_a_file", "sweep_dir"],
+)
 def test_a_run_directory_that_is_a_file_is_one_line(tmp_path, bad_files, args, capfd, monkeypatch):
     """Hydra would fail to make the directory with a traceback; the file stays as it was."""
     before = snapshot(tmp_path)
     args = [a.format(**bad_files) for a in args]
-    code, _, stderr = gantrain_in_process(*args, f"dataset.path={bad_files['mnist']}", cwd=tmp_path, capsys=capfd,
-                                          monkeypatch=monkeypatch)
+    code, _, stderr = gantrain_in_process(
+        *args, f"dataset.path={bad_files['mnist']}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch
+    )
     key = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
     errors = [line for line in stderr.splitlines() if line.startswith("gantrain: error:")]
     assert code != 0 and "Traceback" not in stderr, stderr
@@ -335,8 +383,13 @@ def test_a_run_directory_that_is_a_file_is_one_line(tmp_path, bad_files, args, c
 def test_bad_input_from_the_console_script(tmp_path, bad_files, existing_run):
     """One row of the table through the installed command, in its own process."""
     before = snapshot(tmp_path)
-    result = gantrain(f"hydra.run.dir={existing_run}", "train.n_critic=0", f"dataset.path={bad_files['mnist']}",
-                      cwd=tmp_path, env_home=tmp_path.parent / "home")
+    result = gantrain(
+        f"hydra.run.dir={existing_run}",
+        "train.n_critic=0",
+        f"dataset.path={bad_files['mnist']}",
+        cwd=tmp_path,
+        env_home=tmp_path.parent / "home",
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "gantrain: error: train.n_critic: must be >= 1, got 0"
     assert snapshot(tmp_path) == before
@@ -360,7 +413,9 @@ def test_a_run_made_by_gantrain_0_1_0_resumes(tmp_path):
     cfg = OmegaConf.load(straight / ".hydra" / "config.yaml")
     cfg.train.steps, cfg.train.checkpoint_every = 4, 1
     train(cfg, straight, resume=True)
-    expected = {name.replace("|", "/"): value for name, value in np.load(FIXTURES / "run_0_1_0_resumed_to_4.npz").items()}
+    expected = {
+        name.replace("|", "/"): value for name, value in np.load(FIXTURES / "run_0_1_0_resumed_to_4.npz").items()
+    }
     reached = checkpoint_values(str(straight / "checkpoints" / "ckpt-4"))
     assert reached.keys() == expected.keys()
     for name in expected:
@@ -370,8 +425,9 @@ def test_a_run_made_by_gantrain_0_1_0_resumes(tmp_path):
     shutil.copytree(straight, stopped)
     for path in (stopped / "checkpoints").glob("ckpt-4.*"):
         path.unlink()
-    tf.compat.v1.train.update_checkpoint_state(str(stopped / "checkpoints"), "ckpt-3", ["ckpt-2", "ckpt-3"],
-                                               all_model_checkpoint_timestamps=[time.time()] * 2)
+    tf.compat.v1.train.update_checkpoint_state(
+        str(stopped / "checkpoints"), "ckpt-3", ["ckpt-2", "ckpt-3"], all_model_checkpoint_timestamps=[time.time()] * 2
+    )
     train(cfg, stopped, resume=True)
     assert_same_state(str(straight / "checkpoints" / "ckpt-4"), str(stopped / "checkpoints" / "ckpt-4"))
 
@@ -397,8 +453,16 @@ def test_ctrl_c_checkpoints_the_current_step_and_exits_130(tmp_path, capfd, monk
     presser = threading.Thread(target=press_ctrl_c, daemon=True)
     presser.start()
     # Enough steps that the run is still going when the signal comes, few enough to end if it never does.
-    code, out, err = gantrain_in_process(*TOY, "train.steps=3000", "train.checkpoint_every=3000", "train.log_every=1",
-                                         f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
+    code, out, err = gantrain_in_process(
+        *TOY,
+        "train.steps=3000",
+        "train.checkpoint_every=3000",
+        "train.log_every=1",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+        capsys=capfd,
+        monkeypatch=monkeypatch,
+    )
     presser.join()
     assert code == 130, out + err
     assert 3 <= latest_checkpoint_step(run) == metric_steps(run)[-1] < 3000  # a checkpoint at the current step
@@ -406,38 +470,49 @@ def test_ctrl_c_checkpoints_the_current_step_and_exits_130(tmp_path, capfd, monk
     assert f"Stopped by SIGINT at step {latest_checkpoint_step(run)} of 3000" in out
 
 
-def test_rollbacks_compound_the_learning_rate_factor_until_max_rollbacks_run_out(tmp_path, make_cfg, caplog,
-                                                                               built_gans):
+def test_rollbacks_compound_the_learning_rate_factor_until_max_rollbacks_run_out(
+    tmp_path, make_cfg, caplog, built_gans
+):
     """At a learning rate of 1e12, x0.5 and then x0.25 still diverge: each rollback lowers the rates
     the run has (not the checkpoint's) by rollback_lr_factor, and after max_rollbacks=2 the next
     divergence stops the run."""
-    cfg = make_cfg(*TOY, *ABSURD_LR, "train.nan_policy=rollback", "train.rollback_lr_factor=0.5",
-                   "train.max_rollbacks=2")
-    with pytest.raises(GantrainError, match=r"^training diverged: non-finite .* at step \d+; the last good "
-                                            r"checkpoint \(step 0\) is kept"):
+    cfg = make_cfg(
+        *TOY, *ABSURD_LR, "train.nan_policy=rollback", "train.rollback_lr_factor=0.5", "train.max_rollbacks=2"
+    )
+    with pytest.raises(
+        GantrainError,
+        match=r"^training diverged: non-finite .* at step \d+; the last good "
+        r"checkpoint \(step 0\) is kept",
+    ):
         train(cfg, tmp_path / "run")
     messages = [record.getMessage() for record in caplog.records]
     rolled = [message.split(": ", 1)[1] for message in messages if "rolled back" in message]
-    assert rolled == ["rolled back to step 0 with learning rates x0.5 (rollback 1 of 2)",
-                      "rolled back to step 0 with learning rates x0.25 (rollback 2 of 2)"]
+    assert rolled == [
+        "rolled back to step 0 with learning rates x0.5 (rollback 1 of 2)",
+        "rolled back to step 0 with learning rates x0.25 (rollback 2 of 2)",
+    ]
     gan = built_gans[0]
     for optimizer in (gan.g_optimizer, gan.d_optimizer):
         assert float(optimizer.learning_rate) == pytest.approx(1e12 * 0.5**2, rel=1e-6)
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["new_run_dir", "empty_run_dir"])
-def test_a_full_disk_before_the_run_starts_is_one_line_and_leaves_nothing(tmp_path, full_disk, capfd, monkeypatch,
-                                                                          existing):
+def test_a_full_disk_before_the_run_starts_is_one_line_and_leaves_nothing(
+    tmp_path, full_disk, capfd, monkeypatch, existing
+):
     run = tmp_path / "outputs" / "run"
     if existing:
         run.mkdir(parents=True)
     before = snapshot(tmp_path)
     full_disk.append(tmp_path)
-    code, out, err = gantrain_in_process(*TOY, "train.steps=1", f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd,
-                                         monkeypatch=monkeypatch)
+    code, out, err = gantrain_in_process(
+        *TOY, "train.steps=1", f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch
+    )
     errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
     assert code == 2 and "Traceback" not in err, err
-    assert errors == [f"gantrain: error: cannot write or read {run / '.hydra' / 'config.yaml'} (No space left on device)"]
+    assert errors == [
+        f"gantrain: error: cannot write or read {run / '.hydra' / 'config.yaml'} (No space left on device)"
+    ]
     assert snapshot(tmp_path) == before
 
 
@@ -449,8 +524,9 @@ def test_a_saved_config_that_cannot_be_read_is_one_line_naming_it(tmp_path, trai
     config = run / ".hydra" / "config.yaml"
     config.write_text("train: {steps: [2\n")  # cut short
     before = snapshot(tmp_path)
-    code, _, err = gantrain_in_process(f"resume={run}", "train.steps=4", cwd=tmp_path, capsys=capfd,
-                                       monkeypatch=monkeypatch)
+    code, _, err = gantrain_in_process(
+        f"resume={run}", "train.steps=4", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch
+    )
     errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
     assert code == 2 and "Traceback" not in err, err
     assert len(errors) == 1 and errors[0].startswith(f"gantrain: error: {config} cannot be read ("), err
@@ -478,8 +554,11 @@ def test_a_checkpoint_that_cannot_be_written_leaves_no_temporary_folder(tmp_path
     assert latest_checkpoint_step(run) == 2
 
 
-@pytest.mark.parametrize("args", [["hydra.run.dir={locked}/run"], ["-m", "hydra.sweep.dir={locked}/sweep", "train.seed=0,1"]],
-                         ids=["run_dir", "sweep_dir"])
+@pytest.mark.parametrize(
+    "args",
+    [["hydra.run.dir={locked}/run"], ["-m", "hydra.sweep.dir={locked}/sweep", "train.seed=0,1"]],
+    ids=["run_dir", "sweep_dir"],
+)
 def test_a_run_directory_in_a_read_only_folder_is_one_line(tmp_path, args, capfd, monkeypatch):
     """Root writes anywhere, so the folder is made read-only by the permission check itself."""
     locked = tmp_path / "locked"
@@ -487,8 +566,14 @@ def test_a_run_directory_in_a_read_only_folder_is_one_line(tmp_path, args, capfd
     access = os.access
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != locked and access(path, mode, **kw))
     before = snapshot(tmp_path)
-    code, _, err = gantrain_in_process(*(a.format(locked=locked) for a in args), *TOY, "train.steps=1", cwd=tmp_path,
-                                       capsys=capfd, monkeypatch=monkeypatch)
+    code, _, err = gantrain_in_process(
+        *(a.format(locked=locked) for a in args),
+        *TOY,
+        "train.steps=1",
+        cwd=tmp_path,
+        capsys=capfd,
+        monkeypatch=monkeypatch,
+    )
     key = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
     errors = [line for line in err.splitlines() if line.startswith("gantrain: error:")]
     assert code == 2 and "Traceback" not in err, err
@@ -502,9 +587,13 @@ def test_a_refused_run_leaves_no_log_file_handler_behind(tmp_path, capfd, monkey
     import logging
 
     run = tmp_path / "new" / "run"
-    code, _, stderr = gantrain_in_process(*TOY, "train.g_lr=-1", f"hydra.run.dir={run}", cwd=tmp_path,
-                                          capsys=capfd, monkeypatch=monkeypatch)
+    code, _, stderr = gantrain_in_process(
+        *TOY, "train.g_lr=-1", f"hydra.run.dir={run}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch
+    )
     assert code == 2 and "train.g_lr" in stderr and not (tmp_path / "new").exists()
-    assert not [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)
-                and Path(h.baseFilename).is_relative_to(tmp_path)]
+    assert not [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.FileHandler) and Path(h.baseFilename).is_relative_to(tmp_path)
+    ]
     logging.getLogger("gantrain").warning("still logging")

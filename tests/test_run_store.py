@@ -19,8 +19,16 @@ from gantrain.evaluation.measure import evaluate
 from gantrain.run.train import train
 from tests.conftest import TINY, gantrain_in_process, snapshot
 
-TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "loss=wgan_gp",
-       "train.batch_size=8", "train.n_critic=1", "train.log_every=1"]
+TOY = [
+    "model=mlp",
+    *TINY["mlp"],
+    "dataset=ring8",
+    "dataset.num_points=200",
+    "loss=wgan_gp",
+    "train.batch_size=8",
+    "train.n_critic=1",
+    "train.log_every=1",
+]
 
 
 def toy_cfg(make_cfg, *extra):
@@ -40,7 +48,7 @@ def index_steps(run: Path) -> list[int]:
 # What becomes of the index: deleted, garbled text, bytes that are not UTF-8.
 DAMAGE = {
     "deleted": lambda index: index.unlink(),
-    "garbled": lambda index: index.write_text("model_checkpoint_path: \"ckpt-6\nnot a proto {{\n"),
+    "garbled": lambda index: index.write_text('model_checkpoint_path: "ckpt-6\nnot a proto {{\n'),
     "not_utf8": lambda index: index.write_bytes(b"\xff\xfe\x00model_checkpoint_path\x81\n"),
 }
 
@@ -82,7 +90,6 @@ def test_a_run_whose_checkpoints_are_all_unreadable_is_refused_not_restarted(tmp
     with pytest.raises(GantrainError, match=r"no checkpoint in .* can be re"):
         train(toy_cfg(make_cfg, "train.steps=6"), run, resume=True)
     assert snapshot(run) == before
-
 
 
 def test_a_value_from_the_environment_is_saved_as_the_run_ran_with_it(tmp_path, capsys, monkeypatch):
@@ -129,14 +136,17 @@ def test_one_process_at_a_time_writes_a_run_and_a_killed_one_leaves_no_lock(tmp_
         assert holder.stdout.readline() == "held\n"
         for second in ([f"resume={run}", "train.steps=3"], [*TOY, "train.steps=3", f"hydra.run.dir={run}"]):
             code, _, err = gantrain_in_process(*second, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
-            assert code == 2 and err == ("gantrain: error: run is in use by another gantrain process "
-                                         f"(PID {holder.pid}); wait for it to end or stop it\n"), err
+            assert code == 2 and err == (
+                "gantrain: error: run is in use by another gantrain process "
+                f"(PID {holder.pid}); wait for it to end or stop it\n"
+            ), err
         assert {k: v for k, v in snapshot(run).items() if k != ".lock"} == before
     finally:
         holder.kill()  # SIGKILL: the lock goes with the process
         holder.wait()
-    code, out, err = gantrain_in_process(f"resume={run}", "train.steps=3", cwd=tmp_path, capsys=capsys,
-                                         monkeypatch=monkeypatch)
+    code, out, err = gantrain_in_process(
+        f"resume={run}", "train.steps=3", cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch
+    )
     assert code == 0, err
     assert f"resumed {run} at step 2" in out and metric_steps(run) == [1, 2, 3]
     assert not (run / ".lock").exists()  # removed by the run that took it over

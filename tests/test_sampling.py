@@ -44,8 +44,7 @@ def test_generator_samples_alone_fail_the_test():
     assert stats.ks_2samp(propose(2_000, np.random.default_rng(0))[:, 0], DATA).pvalue < 1e-6
 
 
-@pytest.mark.parametrize("method, options", [("drs", {"percentile": None}), ("mh", {"steps": 50})],
-                         ids=["drs", "mh"])
+@pytest.mark.parametrize("method, options", [("drs", {"percentile": None}), ("mh", {"steps": 50})], ids=["drs", "mh"])
 def test_accepted_samples_follow_the_data(method, options):
     sampled = drive(propose, ideal_logits, HELD_OUT, method, n=2_000, seed=0, **options)
     assert sampled.x.shape == (2_000, 1)
@@ -84,8 +83,18 @@ def test_the_same_seed_gives_the_same_samples():
 
 # -- In gantrain-eval and during training ---------------------------------------------------------
 
-TOY = ["model=mlp", *TINY["mlp"], "loss=nsgan", "dataset=ring8", "dataset.num_points=500", "train.batch_size=16",
-       "train.n_critic=1", "train.steps=20", "train.checkpoint_every=10", "train.sample_every=100"]
+TOY = [
+    "model=mlp",
+    *TINY["mlp"],
+    "loss=nsgan",
+    "dataset=ring8",
+    "dataset.num_points=500",
+    "train.batch_size=16",
+    "train.n_critic=1",
+    "train.steps=20",
+    "train.checkpoint_every=10",
+    "train.sample_every=100",
+]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +125,9 @@ def test_evaluation_during_training_samples_as_gantrain_eval_and_leaves_training
     options = [*TOY, "eval.every=20", "eval.num_samples=200", "eval.sampling=drs"]
     train(api.compose(options), tmp_path / "driven")
     train(api.compose(TOY), tmp_path / "plain")
-    assert_same_state(str(tmp_path / "driven" / "checkpoints" / "ckpt-20"), str(tmp_path / "plain" / "checkpoints" / "ckpt-20"))
+    assert_same_state(
+        str(tmp_path / "driven" / "checkpoints" / "ckpt-20"), str(tmp_path / "plain" / "checkpoints" / "ckpt-20")
+    )
     logged = [json.loads(line) for line in (tmp_path / "driven" / "metrics.jsonl").read_text().splitlines()]
     during = next(row for row in logged if "acceptance" in row)
     after = evaluate(tmp_path / "driven", num_samples=200, sampling="drs")
@@ -145,8 +156,19 @@ def test_sampling_needs_a_discriminator_of_single_samples(tmp_path, toy_run):
 
 def test_images_are_chosen_by_d_too(tmp_path, mnist_npz):
     run = tmp_path / "digits"
-    train(api.compose(["model=dcgan", *TINY["dcgan"], f"dataset.path={mnist_npz}", "train.steps=2",
-                       "train.batch_size=8", "train.n_critic=1"]), run)
+    train(
+        api.compose(
+            [
+                "model=dcgan",
+                *TINY["dcgan"],
+                f"dataset.path={mnist_npz}",
+                "train.steps=2",
+                "train.batch_size=8",
+                "train.n_critic=1",
+            ]
+        ),
+        run,
+    )
     for method in ("drs", "dot"):
         export = tmp_path / f"{method}.npz"
         result = evaluate(run, num_samples=40, features="none", sampling=method, dot_steps=3, export=export)
@@ -158,21 +180,31 @@ def test_a_run_trained_with_augmentation_is_refused_d_driven_sampling(tmp_path, 
     from gantrain.commands import evaluate as eval_command
     from gantrain.commands import generate as generate_command
 
-    augmented = ["model=dcgan", *TINY["dcgan"], f"dataset.path={mnist_npz}", "train.batch_size=8",
-                 "train.n_critic=1", "train.augment=[translation]"]
+    augmented = [
+        "model=dcgan",
+        *TINY["dcgan"],
+        f"dataset.path={mnist_npz}",
+        "train.batch_size=8",
+        "train.n_critic=1",
+        "train.augment=[translation]",
+    ]
     run = tmp_path / "augmented"
     train(api.compose([*augmented, "train.steps=1"]), run)
     capsys.readouterr()
     for method in ("drs", "mh", "dot"):
         for main, args in ((eval_command.main, []), (generate_command.main, [f"out={tmp_path / 'out'}"])):
             with pytest.raises(SystemExit) as exit_:
-                main([f"run_dir={run}", f"sampling={method}", "num_samples=20", "features=none"][: 3 if args else 4]
-                     + args)
+                main(
+                    [f"run_dir={run}", f"sampling={method}", "num_samples=20", "features=none"][: 3 if args else 4]
+                    + args
+                )
             err = capsys.readouterr().err.strip().splitlines()
             assert exit_.value.code == 2 and len(err) == 1, err
-            assert err[0].endswith("error: sampling: this run's D was trained on augmented images "
-                                   "(train.augment=[translation]) and does not judge clean samples; "
-                                   "discriminator-driven sampling needs a run trained without train.augment"), err
+            assert err[0].endswith(
+                "error: sampling: this run's D was trained on augmented images "
+                "(train.augment=[translation]) and does not judge clean samples; "
+                "discriminator-driven sampling needs a run trained without train.augment"
+            ), err
     assert not (run / "eval.json").exists() and not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match=r"^eval.sampling: this run's D was trained on augmented images"):
         train(api.compose([*augmented, "train.steps=2", "eval.every=1", "eval.sampling=dot"]), tmp_path / "during")

@@ -27,11 +27,18 @@ from tests.conftest import (
 )
 
 
-def reference(cur_nimg, base_value, total_nimg, final_value=0.0, warmup_value=0.0, warmup_nimg=0,
-              hold_base_value_nimg=0):
+def reference(
+    cur_nimg, base_value, total_nimg, final_value=0.0, warmup_value=0.0, warmup_nimg=0, hold_base_value_nimg=0
+):
     """``cosine_decay_with_warmup`` of R3GAN's training/training_loop.py, as written there."""
-    decay = 0.5 * (1 + np.cos(np.pi * (cur_nimg - warmup_nimg - hold_base_value_nimg)
-                              / float(total_nimg - warmup_nimg - hold_base_value_nimg)))
+    decay = 0.5 * (
+        1
+        + np.cos(
+            np.pi
+            * (cur_nimg - warmup_nimg - hold_base_value_nimg)
+            / float(total_nimg - warmup_nimg - hold_base_value_nimg)
+        )
+    )
     cur_value = base_value + (1 - decay) * (final_value - base_value)
     if hold_base_value_nimg > 0:
         cur_value = np.where(cur_nimg > warmup_nimg + hold_base_value_nimg, cur_value, base_value)
@@ -42,19 +49,30 @@ def reference(cur_nimg, base_value, total_nimg, final_value=0.0, warmup_value=0.
     return float(np.where(cur_nimg > total_nimg, final_value, cur_value))
 
 
-@pytest.mark.parametrize("schedule", [
-    Schedule(base=2e-4, final=5e-5, steps=100),  # the CIFAR-10 learning rate
-    Schedule(base=0.0, final=5e6, steps=100, warmup=10, warmup_value=1e6),  # a warm-up downwards
-    Schedule(base=0.9, final=0.99, steps=100, hold=25),
-    Schedule(base=0.05, final=0.005, steps=100, warmup=7, warmup_value=0.5, hold=13),
-], ids=["decay", "warmup", "hold", "warmup-hold"])
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        Schedule(base=2e-4, final=5e-5, steps=100),  # the CIFAR-10 learning rate
+        Schedule(base=0.0, final=5e6, steps=100, warmup=10, warmup_value=1e6),  # a warm-up downwards
+        Schedule(base=0.9, final=0.99, steps=100, hold=25),
+        Schedule(base=0.05, final=0.005, steps=100, warmup=7, warmup_value=0.5, hold=13),
+    ],
+    ids=["decay", "warmup", "hold", "warmup-hold"],
+)
 def test_the_schedule_is_r3gans_at_every_step(schedule):
     """At generator step k the value R3GAN's formula gives at k * batch images, horizons in images
     alike: in the warm-up, the hold, the decay, at the horizon and past it."""
     batch = 64
     for k in range(0, 131):
-        expected = reference(k * batch, schedule.base, schedule.steps * batch, schedule.final, schedule.warmup_value,
-                             schedule.warmup * batch, schedule.hold * batch)
+        expected = reference(
+            k * batch,
+            schedule.base,
+            schedule.steps * batch,
+            schedule.final,
+            schedule.warmup_value,
+            schedule.warmup * batch,
+            schedule.hold * batch,
+        )
         assert float(schedule(k)) == pytest.approx(expected, rel=1e-12, abs=1e-18), k
 
 
@@ -70,17 +88,37 @@ def schedule(final, warmup_value, steps=10, warmup=5, hold=0) -> str:
     return f"{{final:{final},steps:{steps},warmup:{warmup},warmup_value:{warmup_value},hold:{hold}}}"
 
 
-R3GAN_STEP = ["model=r3gan", *TINY["r3gan"], "loss=rpgan", "train.batch_size=4", "train.n_critic=1",
-              "train.augment=[translation,cutout]"]
+R3GAN_STEP = [
+    "model=r3gan",
+    *TINY["r3gan"],
+    "loss=rpgan",
+    "train.batch_size=4",
+    "train.n_critic=1",
+    "train.augment=[translation,cutout]",
+]
 # Each quantity's base, and a schedule whose warm-up starts it at another value at step 0.
-SCHEDULED = ["train.g_lr=1e-3", "train.d_lr=2e-3", "train.beta2=0.9", "loss.gp_weight=0.05", "train.ema=0.0",
-             "train.augment_p=0.0",
-             f"train.schedule.lr={schedule(1e-4, 5e-4)}", f"train.schedule.beta2={schedule(0.99, 0.5)}",
-             f"train.schedule.gamma={schedule(0.005, 2.0)}", f"train.schedule.ema={schedule(5000, 4)}",
-             f"train.schedule.augment_p={schedule(0.55, 0.5)}"]
+SCHEDULED = [
+    "train.g_lr=1e-3",
+    "train.d_lr=2e-3",
+    "train.beta2=0.9",
+    "loss.gp_weight=0.05",
+    "train.ema=0.0",
+    "train.augment_p=0.0",
+    f"train.schedule.lr={schedule(1e-4, 5e-4)}",
+    f"train.schedule.beta2={schedule(0.99, 0.5)}",
+    f"train.schedule.gamma={schedule(0.005, 2.0)}",
+    f"train.schedule.ema={schedule(5000, 4)}",
+    f"train.schedule.augment_p={schedule(0.55, 0.5)}",
+]
 # Those values at step 0, constant: lr x1/2 (both), beta2 0.5, gamma 2, a half-life of one batch, p 0.5.
-AT_STEP_0 = ["train.g_lr=5e-4", "train.d_lr=1e-3", "train.beta2=0.5", "loss.gp_weight=2.0", "train.ema=0.5",
-             "train.augment_p=0.5"]
+AT_STEP_0 = [
+    "train.g_lr=5e-4",
+    "train.d_lr=1e-3",
+    "train.beta2=0.5",
+    "loss.gp_weight=2.0",
+    "train.ema=0.5",
+    "train.augment_p=0.5",
+]
 
 
 def trained_weights(gan) -> list[np.ndarray]:
@@ -101,9 +139,16 @@ def test_the_step_uses_each_scheduled_value_of_its_step():
 
     metrics = {name: float(value) for name, value in step(2).items()}
     assert int(gan.step) == 3
-    at = {name: float(entry.schedule(2)) for name, entry in zip(gan.schedules.names, gan.schedules.entries)}
-    assert list(at) == ["schedule/lr", "schedule/beta2", "schedule/gamma", "schedule/ema_half_life",
-                        "schedule/augment_p"]
+    at = {
+        name: float(entry.schedule(2)) for name, entry in zip(gan.schedules.names, gan.schedules.entries, strict=True)
+    }
+    assert list(at) == [
+        "schedule/lr",
+        "schedule/beta2",
+        "schedule/gamma",
+        "schedule/ema_half_life",
+        "schedule/augment_p",
+    ]
     assert {name: metrics[name] for name in at} == pytest.approx(at, rel=1e-6)
     lr = at["schedule/lr"]
     assert float(gan.g_optimizer.learning_rate) == pytest.approx(lr, rel=1e-6)
@@ -128,13 +173,21 @@ def test_resume_is_bitwise_across_the_schedules(tmp_path, make_cfg, tiny_images)
     """Split at step 3 of 6, inside every schedule (warm-up 1, hold 1, horizon 4) and past it: the
     resumed run ends in the straight run's state and logs the same values."""
     horizons = schedule(0.5, 0.2, steps=4, warmup=1, hold=1)
-    options = [*R3GAN_STEP, *tiny_images, *SCHEDULED[:6], "train.log_every=1",
-               *(f"train.schedule.{name}={horizons.replace('0.5,', f'{final},', 1)}"
-                 for name, final in (("lr", 1e-4), ("beta2", 0.99), ("gamma", 0.005), ("ema", 5000),
-                                     ("augment_p", 0.55)))]
+    options = [
+        *R3GAN_STEP,
+        *tiny_images,
+        *SCHEDULED[:6],
+        "train.log_every=1",
+        *(
+            f"train.schedule.{name}={horizons.replace('0.5,', f'{final},', 1)}"
+            for name, final in (("lr", 1e-4), ("beta2", 0.99), ("gamma", 0.005), ("ema", 5000), ("augment_p", 0.55))
+        ),
+    ]
     assert_same_state(*straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=3))
-    logs = [[json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-            for run in ("straight", "resumed")]
+    logs = [
+        [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        for run in ("straight", "resumed")
+    ]
     values = [[{k: v for k, v in record.items() if k.startswith("schedule/")} for record in log] for log in logs]
     assert values[0] == values[1] and len(values[0]) == 6 and len(values[0][0]) == 5
 
@@ -144,8 +197,13 @@ def test_mirrored_steps_across_the_schedules_equal_default_steps():
     data = tf.constant(fake_images(32, 8, 8, 3))
     # beta2 from 0.999 (as test_strategies): Adam divides by the gradient's size, which amplifies
     # the replicas' rounding where a gradient is near zero.
-    options = [*R3GAN_STEP, *SCHEDULED, "train.batch_size=8", "train.beta2=0.999",
-               f"train.schedule.beta2={schedule(0.99, 0.995)}"]
+    options = [
+        *R3GAN_STEP,
+        *SCHEDULED,
+        "train.batch_size=8",
+        "train.beta2=0.999",
+        f"train.schedule.beta2={schedule(0.99, 0.995)}",
+    ]
     results = []
     for strategy in (None, STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}))):
         gan, step = build_step(options, data, strategy)
@@ -158,30 +216,49 @@ def test_mirrored_steps_across_the_schedules_equal_default_steps():
 
 BAD = [
     ("train.schedule.beta2={final:1.0,steps:10}", "train.schedule.beta2.final: must be in [0, 1), got 1.0"),
-    ("train.schedule.beta2={final:0.99,steps:10,warmup:2,warmup_value:-0.1}",
-     "train.schedule.beta2.warmup_value: must be in [0, 1), got -0.1"),
+    (
+        "train.schedule.beta2={final:0.99,steps:10,warmup:2,warmup_value:-0.1}",
+        "train.schedule.beta2.warmup_value: must be in [0, 1), got -0.1",
+    ),
     ("train.schedule.gamma={final:-1,steps:10}", "train.schedule.gamma.final: must be >= 0, got -1.0"),
     ("train.schedule.lr={final:-1e-5,steps:10}", "train.schedule.lr.final: must be >= 0, got -1e-05"),
-    ("train.schedule.augment_p={final:1.5,steps:10} train.augment=[cutout]",
-     "train.schedule.augment_p.final: must be in [0, 1], got 1.5"),
+    (
+        "train.schedule.augment_p={final:1.5,steps:10} train.augment=[cutout]",
+        "train.schedule.augment_p.final: must be in [0, 1], got 1.5",
+    ),
     ("train.schedule.ema={final:-5,steps:10} train.ema=0.9", "train.schedule.ema.final: must be >= 0, got -5.0"),
     ("train.schedule.lr={final:0,steps:0}", "train.schedule.lr.steps: must be >= 1, got 0"),
-    ("train.schedule.lr={final:0,steps:10,warmup:11}", "train.schedule.lr.warmup: warmup + hold (11) must be below steps (10)"),
-    ("train.schedule.lr={final:0,steps:10,warmup:4,hold:6}", "train.schedule.lr.hold: warmup + hold (10) must be below steps (10)"),
+    (
+        "train.schedule.lr={final:0,steps:10,warmup:11}",
+        "train.schedule.lr.warmup: warmup + hold (11) must be below steps (10)",
+    ),
+    (
+        "train.schedule.lr={final:0,steps:10,warmup:4,hold:6}",
+        "train.schedule.lr.hold: warmup + hold (10) must be below steps (10)",
+    ),
     ("train.schedule.lr={steps:10}", "train.schedule.lr.final: needs a value"),
     ("train.schedule.lr={final:0,steps:10,decay:3}", "train.schedule.lr.decay: not an option of train"),
     ("train.schedule.lr={final:0,steps:10} train.lr_decay=true", "train.schedule.lr: and train.lr_decay both"),
-    ("train.schedule.augment_p={final:0.5,steps:10}", "train.schedule.augment_p: schedules the augmentation, which is off"),
-    ("train.schedule.augment_p={final:0.5,steps:10} train.augment=[cutout] train.augment_p=auto",
-     "train.schedule.augment_p: and train.augment_p=auto (ADA) both"),
+    (
+        "train.schedule.augment_p={final:0.5,steps:10}",
+        "train.schedule.augment_p: schedules the augmentation, which is off",
+    ),
+    (
+        "train.schedule.augment_p={final:0.5,steps:10} train.augment=[cutout] train.augment_p=auto",
+        "train.schedule.augment_p: and train.augment_p=auto (ADA) both",
+    ),
     ("train.schedule.ema={final:5000,steps:10}", "train.schedule.ema: schedules the moving average of G, which is off"),
     ("train.ema=0", "train.ema: 0 averages nothing"),
-    ("train.schedule.gamma={final:0.5,steps:10} loss=rpgan loss.penalty=none",
-     "train.schedule.gamma: schedules the penalty's weight (loss.gp_weight), and loss rpgan has no penalty"),
+    (
+        "train.schedule.gamma={final:0.5,steps:10} loss=rpgan loss.penalty=none",
+        "train.schedule.gamma: schedules the penalty's weight (loss.gp_weight), and loss rpgan has no penalty",
+    ),
 ]
 
 
-@pytest.mark.parametrize("overrides, message", BAD, ids=[case[1].split(":")[0] + "-" + str(i) for i, case in enumerate(BAD)])
+@pytest.mark.parametrize(
+    "overrides, message", BAD, ids=[case[1].split(":")[0] + "-" + str(i) for i, case in enumerate(BAD)]
+)
 def test_a_bad_schedule_is_named_in_one_line(make_cfg, overrides, message):
     """Refused where the rest of the config is checked (the loss's penalty where the loss is built)."""
     from gantrain.training.gan import build_gan
@@ -196,8 +273,16 @@ def test_a_bad_schedule_is_named_in_one_line(make_cfg, overrides, message):
 def test_the_command_refuses_it_with_exit_2_and_writes_nothing(tmp_path, mnist_npz, overrides, capfd, monkeypatch):
     before = snapshot(tmp_path)
     code, _, stderr = gantrain_in_process(
-        *TINY["mlp"], "model=mlp", f"dataset.path={mnist_npz}", "train.steps=1", *overrides.split(),
-        f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch)
+        *TINY["mlp"],
+        "model=mlp",
+        f"dataset.path={mnist_npz}",
+        "train.steps=1",
+        *overrides.split(),
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        capsys=capfd,
+        monkeypatch=monkeypatch,
+    )
     errors = [line for line in stderr.splitlines() if line.startswith("gantrain: error:")]
     message = next(message for bad, message in BAD if bad == overrides)
     assert code == 2 and len(errors) == 1 and errors[0].startswith(f"gantrain: error: {message}"), stderr

@@ -13,7 +13,8 @@ def top_singular_value(kernel) -> float:
 
 
 @pytest.mark.parametrize(
-    "layer, x", [(lambda: SNDense(7), np.ones((2, 5))), (lambda: SNConv2D(6, 3), np.ones((2, 8, 8, 4)))],
+    "layer, x",
+    [(lambda: SNDense(7), np.ones((2, 5))), (lambda: SNConv2D(6, 3), np.ones((2, 8, 8, 4)))],
     ids=["dense", "conv"],
 )
 def test_power_iteration_drives_the_top_singular_value_to_one(layer, x):

@@ -15,9 +15,17 @@ BATCH, N_CRITIC = 8, 3
 def run_step(objective: Objective, d_lr: float = 1e-9):
     """One step of a tiny MLP GAN with ``objective``, built as train() builds it."""
     data = tf.constant(np.stack([np.arange(1000.0), -np.arange(1000.0)], axis=1), tf.float32)
-    overrides = ["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "dataset=ring8",
-                 f"train.batch_size={BATCH}", f"train.n_critic={N_CRITIC}", "train.g_lr=1e-9",
-                 f"train.d_lr={d_lr}"]  # ~frozen D: logits differ only by their inputs
+    overrides = [
+        "model=mlp",
+        "model.z_dim=2",
+        "model.g_hidden=[8]",
+        "model.d_hidden=[8]",
+        "dataset=ring8",
+        f"train.batch_size={BATCH}",
+        f"train.n_critic={N_CRITIC}",
+        "train.g_lr=1e-9",
+        f"train.d_lr={d_lr}",
+    ]  # ~frozen D: logits differ only by their inputs
     _, step = build_step(overrides, data, objective=objective)
     return step()
 
@@ -45,7 +53,7 @@ def test_each_critic_update_sees_a_fresh_real_batch_and_fresh_noise():
     seen = []
     metrics = run_step(Objective(recording_wasserstein_d(seen), wasserstein_g))
     assert len(seen) == N_CRITIC
-    for (real_a, fake_a), (real_b, fake_b) in zip(seen, seen[1:]):
+    for (real_a, fake_a), (real_b, fake_b) in zip(seen, seen[1:], strict=False):
         assert real_a.shape == (BATCH,)
         assert np.abs(real_a - real_b).max() > 1e-3
         assert np.abs(fake_a - fake_b).max() > 1e-3
@@ -97,8 +105,18 @@ def test_a_relativistic_step_pairs_fakes_with_fresh_reals_for_d_and_for_g():
     from gantrain.training.step import TrainStep
 
     data = tf.constant(np.random.default_rng(0).normal(size=(64, 2)), tf.float32)
-    cfg = api.compose(["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "loss=rpgan",
-                       "loss.gp_weight=0.5", "train.batch_size=8", "train.n_critic=1"])
+    cfg = api.compose(
+        [
+            "model=mlp",
+            "model.z_dim=2",
+            "model.g_hidden=[8]",
+            "model.d_hidden=[8]",
+            "loss=rpgan",
+            "loss.gp_weight=0.5",
+            "train.batch_size=8",
+            "train.n_critic=1",
+        ]
+    )
     step = TrainStep(build_gan(cfg, (2,)), data, check_train(cfg.train))
     gan = step.gan
     rng = tf.random.Generator.from_state(gan.rng.state.numpy(), gan.rng.algorithm)  # the step's draws, replayed

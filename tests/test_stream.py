@@ -105,8 +105,9 @@ def test_the_cache_is_reused_and_follows_changes_in_the_folder(tmp_path, monkeyp
     first = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.png")}
     written = []
     real_write = stream_module.write_cache
-    monkeypatch.setattr(stream_module, "write_cache", lambda folder, files, *a: written.append(files)
-                        or real_write(folder, files, *a))
+    monkeypatch.setattr(
+        stream_module, "write_cache", lambda folder, files, *a: written.append(files) or real_write(folder, files, *a)
+    )
     stream()
     assert written == [] and {p.name: p.stat().st_mtime_ns for p in cache.glob("*.png")} == first  # reused
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a" / "new.png")
@@ -167,11 +168,21 @@ def test_a_mirrored_step_from_a_stream_equals_the_default_step(tmp_path):
 
     image_folder(tmp_path, n=16)
     stream = dataset("folder", path=str(tmp_path), resolution=8, in_memory=False).stream.prepare()
-    cfg = api.compose(["model=dcgan", *TINY["dcgan"], "model.g_batchnorm=false", "train.batch_size=4",
-                       "train.n_critic=2", "train.beta2=0.999"])
+    cfg = api.compose(
+        [
+            "model=dcgan",
+            *TINY["dcgan"],
+            "model.g_batchnorm=false",
+            "train.batch_size=4",
+            "train.n_critic=2",
+            "train.beta2=0.999",
+        ]
+    )
     results, init = [], None
-    for strategy in (tf.distribute.get_strategy(),
-                     STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}))):
+    for strategy in (
+        tf.distribute.get_strategy(),
+        STRATEGIES.build(OmegaConf.create({"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]})),
+    ):
         gan = build_gan(cfg, (8, 8, 3), strategy)
         init = init or (gan.generator.get_weights(), gan.discriminator.get_weights())
         gan.generator.set_weights(init[0])
@@ -183,20 +194,38 @@ def test_a_mirrored_step_from_a_stream_equals_the_default_step(tmp_path):
 
 
 # rpgan: G's update reads a third batch from the stream; with EMA and augmentation.
-@pytest.mark.parametrize("loss", [[], ["loss=rpgan", "train.ema=0.9", "train.augment=[translation,cutout]"]],
-                         ids=["wgan_gp", "rpgan-ema-augment"])
+@pytest.mark.parametrize(
+    "loss",
+    [[], ["loss=rpgan", "train.ema=0.9", "train.augment=[translation,cutout]"]],
+    ids=["wgan_gp", "rpgan-ema-augment"],
+)
 def test_training_from_a_stream_resumes_bit_for_bit(tmp_path, make_cfg, loss):
     image_folder(tmp_path / "pics", n=20)
-    options = ["model=dcgan", *TINY["dcgan"], "dataset=folder", f"dataset.path={tmp_path / 'pics'}",
-               "dataset.resolution=8", "dataset.in_memory=false", "train.batch_size=4", "train.n_critic=2",
-               "train.checkpoint_every=3", "train.sample_every=100", "train.log_every=1", *loss]
+    options = [
+        "model=dcgan",
+        *TINY["dcgan"],
+        "dataset=folder",
+        f"dataset.path={tmp_path / 'pics'}",
+        "dataset.resolution=8",
+        "dataset.in_memory=false",
+        "train.batch_size=4",
+        "train.n_critic=2",
+        "train.checkpoint_every=3",
+        "train.sample_every=100",
+        "train.log_every=1",
+        *loss,
+    ]
     ckpt = straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=3)
     assert_same_state(*ckpt)
     assert any(name.startswith("data_iterator") for name, _ in tf.train.list_variables(ckpt[0]))
     # Steps 4-6 read the same batches after the resume: the same losses, to the last bit.
-    logged = [[{k: v for k, v in json.loads(line).items() if k != "steps_per_sec"}
-               for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-              for run in ("straight", "resumed")]
+    logged = [
+        [
+            {k: v for k, v in json.loads(line).items() if k != "steps_per_sec"}
+            for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        ]
+        for run in ("straight", "resumed")
+    ]
     assert [r for r in logged[0] if r["step"] > 3] == [r for r in logged[1] if r["step"] > 3]
 
 

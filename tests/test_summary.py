@@ -18,12 +18,18 @@ from gantrain.run.directory import MetricsLog, atomic_write
 def test_a_result_that_cannot_be_read_is_a_row_and_named_on_the_console(tmp_path, capsys):
     for job in (0, 1, 2):
         (tmp_path / str(job)).mkdir()
-        atomic_write(tmp_path / str(job) / "result.json",
-                     json.dumps({"job": job, "status": "completed", "run_dir": str(tmp_path / str(job)), "step": 3}))
+        atomic_write(
+            tmp_path / str(job) / "result.json",
+            json.dumps({"job": job, "status": "completed", "run_dir": str(tmp_path / str(job)), "step": 3}),
+        )
     torn = tmp_path / "1" / "result.json"
     torn.write_text('{"job": 1, "stat')
     rows = list(csv.DictReader(open(write_summary(tmp_path, "hq"))))
-    assert [(row["job"], row["status"]) for row in rows] == [("0", "completed"), ("1", "unreadable"), ("2", "completed")]
+    assert [(row["job"], row["status"]) for row in rows] == [
+        ("0", "completed"),
+        ("1", "unreadable"),
+        ("2", "completed"),
+    ]
     assert rows[1]["error"].startswith(f"cannot read {torn} (")
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
     SweepSummary().on_multirun_end(config)

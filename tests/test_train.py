@@ -25,14 +25,18 @@ def dataset_overrides(kind, mnist_npz, cifar_archive):
     }[kind]
 
 
-CASES = [(m, d, loss) for loss in ("gan", "nsgan", "wgan_gp")
-         for m, d in (("mlp", "ring8"), ("mlp", "mnist"), ("dcgan", "mnist"), ("dcgan", "cifar10"))]
+CASES = [
+    (m, d, loss)
+    for loss in ("gan", "nsgan", "wgan_gp")
+    for m, d in (("mlp", "ring8"), ("mlp", "mnist"), ("dcgan", "mnist"), ("dcgan", "cifar10"))
+]
 
 
 @pytest.mark.parametrize("model, data, loss", CASES)
 def test_two_steps_with_finite_losses(tmp_path, make_cfg, mnist_npz, cifar_archive, model, data, loss):
-    cfg = make_cfg(f"model={model}", f"loss={loss}", *TINY[model], *FAST,
-                   *dataset_overrides(data, mnist_npz, cifar_archive))
+    cfg = make_cfg(
+        f"model={model}", f"loss={loss}", *TINY[model], *FAST, *dataset_overrides(data, mnist_npz, cifar_archive)
+    )
     result = train(cfg, tmp_path / "run")
     assert result["step"] == 2
     assert all(math.isfinite(v) for v in result.values())
@@ -43,8 +47,16 @@ def test_two_steps_with_finite_losses(tmp_path, make_cfg, mnist_npz, cifar_archi
 
 
 def test_run_directory_layout(tmp_path, make_cfg, mnist_npz):
-    cfg = make_cfg("model=dcgan", *TINY["dcgan"], *FAST, "train.sample_every=1", "train.checkpoint_every=1",
-                   "dataset=mnist", f"dataset.path={mnist_npz}", "train.num_samples=10")
+    cfg = make_cfg(
+        "model=dcgan",
+        *TINY["dcgan"],
+        *FAST,
+        "train.sample_every=1",
+        "train.checkpoint_every=1",
+        "dataset=mnist",
+        f"dataset.path={mnist_npz}",
+        "train.num_samples=10",
+    )
     run = tmp_path / "run"
     train(cfg, run)
     assert (run / ".hydra" / "config.yaml").is_file()
@@ -89,8 +101,16 @@ def test_image_grid_is_square_with_padding():
 def test_steps_per_call_changes_nothing_but_speed(tmp_path, make_cfg):
     """Four steps in one compiled call give the same weights as four calls of one step."""
     for k in (1, 4):
-        cfg = make_cfg("model=mlp", *TINY["mlp"], *FAST, "dataset=ring8", "dataset.num_points=300",
-                       "train.steps=8", "train.log_every=4", f"train.steps_per_call={k}")
+        cfg = make_cfg(
+            "model=mlp",
+            *TINY["mlp"],
+            *FAST,
+            "dataset=ring8",
+            "dataset.num_points=300",
+            "train.steps=8",
+            "train.log_every=4",
+            f"train.steps_per_call={k}",
+        )
         train(cfg, tmp_path / f"k{k}")
         steps = [json.loads(line)["step"] for line in (tmp_path / f"k{k}" / "metrics.jsonl").read_text().splitlines()]
         assert steps == [4, 8]
@@ -99,22 +119,35 @@ def test_steps_per_call_changes_nothing_but_speed(tmp_path, make_cfg):
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_float32_outputs(tmp_path, make_cfg, mnist_npz, precision):
-    cfg = make_cfg("model=dcgan", *TINY["dcgan"], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}",
-                   f"train.precision={precision}")
+    cfg = make_cfg(
+        "model=dcgan",
+        *TINY["dcgan"],
+        *FAST,
+        "dataset=mnist",
+        f"dataset.path={mnist_npz}",
+        f"train.precision={precision}",
+    )
     result = train(cfg, tmp_path / "run")
     assert all(math.isfinite(v) for v in result.values())
     # Layers compute in 16 bits on float32 variables, and D's logit and G's output stay float32;
     # float16 gradients go through loss scaling.
-    gan, _ = build_step(["model=dcgan", *TINY["dcgan"], *FAST, f"train.precision={precision}"],
-                        tf.zeros([4, 28, 28, 1], tf.uint8))
+    gan, _ = build_step(
+        ["model=dcgan", *TINY["dcgan"], *FAST, f"train.precision={precision}"], tf.zeros([4, 28, 28, 1], tf.uint8)
+    )
     half = precision.removeprefix("mixed_")
-    computes = [layer.dtype_policy.compute_dtype for model in (gan.generator, gan.discriminator)
-                for layer in model.layers if layer.weights]
+    computes = [
+        layer.dtype_policy.compute_dtype
+        for model in (gan.generator, gan.discriminator)
+        for layer in model.layers
+        if layer.weights
+    ]
     assert computes == [half] * (len(computes) - 1) + ["float32"]
     assert {v.dtype for v in gan.generator.variables + gan.discriminator.variables} == {"float32"}
     assert gan.generator(tf.zeros([2, 4])).dtype == tf.float32
-    assert all(isinstance(o, keras.optimizers.LossScaleOptimizer) == (half == "float16")
-               for o in (gan.g_optimizer, gan.d_optimizer))
+    assert all(
+        isinstance(o, keras.optimizers.LossScaleOptimizer) == (half == "float16")
+        for o in (gan.g_optimizer, gan.d_optimizer)
+    )
     # The loss scale of float16 is saved with the run, so a resume continues with it.
     names = [n for n, _ in tf.train.list_variables(str(tmp_path / "run" / "checkpoints" / "ckpt-2"))]
     assert any("dynamic_scale" in n for n in names) == (precision == "mixed_float16")
@@ -123,9 +156,18 @@ def test_mixed_precision_trains_with_float32_outputs(tmp_path, make_cfg, mnist_n
 def test_resume_is_bitwise_with_every_optional_state(tmp_path, make_cfg):
     """GON, the moving average, the learning-rate scales and DRAGAN's noise all continue exactly.
     (Not lr_decay here: it decays over train.steps, which differs between the two runs.)"""
-    options = ["model=mlp", *TINY["mlp"], *FAST, "dataset=grid25", "dataset.num_points=300", "aux=gon",
-               "train.ema=0.9", "loss=hinge", "loss.penalty=dragan",
-               "train.checkpoint_every=2"]
+    options = [
+        "model=mlp",
+        *TINY["mlp"],
+        *FAST,
+        "dataset=grid25",
+        "dataset.num_points=300",
+        "aux=gon",
+        "train.ema=0.9",
+        "loss=hinge",
+        "loss.penalty=dragan",
+        "train.checkpoint_every=2",
+    ]
     ckpt = straight_and_resumed(make_cfg, tmp_path, options, steps=4, split=2)
     assert_same_state(*ckpt)
     names = [name for name, _ in tf.train.list_variables(ckpt[0])]
@@ -137,8 +179,13 @@ def test_the_toy_presets_resume_bit_for_bit_under_xla(tmp_path, make_cfg):
     """grid25 and ring8 compile 50 steps per call with XLA, whose own sampler draws the noise: a run
     stopped at step 4 and resumed (calls of 4 and 2 steps) ends where one call of 6 steps does.
     grid25 has everything ring8 has, and top-k besides."""
-    options = ["experiment=grid25", *TINY["mlp"], "dataset.num_points=300", "train.batch_size=16",
-               "train.lr_decay=false"]  # lr_decay spans train.steps, which differs between the two runs
+    options = [
+        "experiment=grid25",
+        *TINY["mlp"],
+        "dataset.num_points=300",
+        "train.batch_size=16",
+        "train.lr_decay=false",
+    ]  # lr_decay spans train.steps, which differs between the two runs
     cfg = make_cfg(*options)
     assert (cfg.train.jit_compile, cfg.train.steps_per_call) == (True, 50)
     assert_same_state(*straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=4))
@@ -149,8 +196,13 @@ def test_xla_resumes_batch_norm_statistics_bit_for_bit(tmp_path, make_cfg, pack)
     """PacGAN's presets compile 50 steps per call with XLA, and G's batch norm keeps moving
     statistics, updated at every step outside the gradients: calls of 4 and 2 steps update them
     exactly as one call of 6 does."""
-    options = ["experiment=pacgan_grid25", *TINY["mlp"], "dataset.num_points=300", "train.batch_size=16",
-               f"train.pack={pack}"]
+    options = [
+        "experiment=pacgan_grid25",
+        *TINY["mlp"],
+        "dataset.num_points=300",
+        "train.batch_size=16",
+        f"train.pack={pack}",
+    ]
     cfg = make_cfg(*options)
     assert (cfg.train.jit_compile, cfg.train.steps_per_call, cfg.model.g_batchnorm) == (True, 50, True)
     assert_same_state(*straight_and_resumed(make_cfg, tmp_path, options, steps=6, split=4))
@@ -158,14 +210,30 @@ def test_xla_resumes_batch_norm_statistics_bit_for_bit(tmp_path, make_cfg, pack)
 
 @pytest.mark.parametrize("model", ["resnet", "dcgan"])
 def test_image_models_with_spectral_norm_and_decay(tmp_path, make_cfg, mnist_npz, model):
-    cfg = make_cfg(f"model={model}", *TINY[model], *FAST, "dataset=mnist", f"dataset.path={mnist_npz}",
-                   "model.d_spectral_norm=true", "loss=hinge", "train.lr_decay=true", "train.ema=0.99")
+    cfg = make_cfg(
+        f"model={model}",
+        *TINY[model],
+        *FAST,
+        "dataset=mnist",
+        f"dataset.path={mnist_npz}",
+        "model.d_spectral_norm=true",
+        "loss=hinge",
+        "train.lr_decay=true",
+        "train.ema=0.99",
+    )
     result = train(cfg, tmp_path / "run")
     assert result["step"] == 2 and all(math.isfinite(v) for v in result.values())
 
 
-RESUMABLE = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=300", "train.batch_size=8",
-             "train.n_critic=2", "eval.num_samples=100"]
+RESUMABLE = [
+    "model=mlp",
+    *TINY["mlp"],
+    "dataset=ring8",
+    "dataset.num_points=300",
+    "train.batch_size=8",
+    "train.n_critic=2",
+    "eval.num_samples=100",
+]
 
 
 def test_the_overrides_a_resume_allows_take_effect(tmp_path, make_cfg, capfd, monkeypatch):
@@ -176,16 +244,23 @@ def test_the_overrides_a_resume_allows_take_effect(tmp_path, make_cfg, capfd, mo
     run = tmp_path / "run"
     periods = ["train.log_every=4", "train.sample_every=4", "train.checkpoint_every=4"]
     train(make_cfg(*RESUMABLE, "train.steps=4", *periods), run)
-    code, _, err = gantrain_in_process(f"resume={run}", "train.steps=8", "train.log_every=1", "train.sample_every=3",
-                                       "train.checkpoint_every=2", "eval.every=2", cwd=tmp_path, capsys=capfd,
-                                       monkeypatch=monkeypatch)
+    code, _, err = gantrain_in_process(
+        f"resume={run}",
+        "train.steps=8",
+        "train.log_every=1",
+        "train.sample_every=3",
+        "train.checkpoint_every=2",
+        "eval.every=2",
+        cwd=tmp_path,
+        capsys=capfd,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0, err
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [4, 5, 6, 7, 8]
     assert [r["step"] for r in records if "modes" in r] == [6, 8]  # evaluated from the resume on
     assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:06d}.png" for s in (4, 6, 8)]
-    assert sorted(p.name for p in (run / "checkpoints").glob("ckpt-*.index")) == [
-        f"ckpt-{s}.index" for s in (4, 6, 8)]
+    assert sorted(p.name for p in (run / "checkpoints").glob("ckpt-*.index")) == [f"ckpt-{s}.index" for s in (4, 6, 8)]
 
 
 def test_a_resume_that_raises_train_steps_stretches_the_learning_rate_decay(tmp_path, make_cfg, built_gans):

@@ -21,9 +21,20 @@ DATA = tf.constant(np.random.default_rng(0).normal(size=(256, 2)), tf.float32)
 
 def make_step(loss: dict, *extra: str, lr=1e-2):
     """(compiled step, gan) of a tiny MLP GAN, batch 16, n_critic 2, Adam(lr) with Keras's betas."""
-    gan, step = build_step([*MLP, *overrides_of("loss", loss), "train.batch_size=16", "train.n_critic=2",
-                            f"train.g_lr={lr}", f"train.d_lr={lr}", "train.beta1=0.9", "train.beta2=0.999",
-                            *extra], DATA)
+    gan, step = build_step(
+        [
+            *MLP,
+            *overrides_of("loss", loss),
+            "train.batch_size=16",
+            "train.n_critic=2",
+            f"train.g_lr={lr}",
+            f"train.d_lr={lr}",
+            "train.beta1=0.9",
+            "train.beta2=0.999",
+            *extra,
+        ],
+        DATA,
+    )
     return step, gan
 
 
@@ -33,7 +44,7 @@ def test_moving_average_follows_its_formula():
     expected = [w.numpy() for w in generator.trainable_weights]  # starts as a copy of G
     for _ in range(3):
         step()
-        expected = [0.9 * e + 0.1 * w.numpy() for e, w in zip(expected, generator.trainable_weights)]
+        expected = [0.9 * e + 0.1 * w.numpy() for e, w in zip(expected, generator.trainable_weights, strict=True)]
     for e, a in zip(expected, average.model.trainable_weights, strict=True):
         np.testing.assert_allclose(a.numpy(), e, rtol=1e-5, atol=1e-7)
     # and it is not G itself
@@ -92,7 +103,7 @@ def test_gon_trains_beside_the_critic_and_reaches_the_generator():
     before = [w.numpy().copy() for w in network.trainable_weights]
     metrics = step()
     assert np.isfinite(float(metrics["aux_loss"]))
-    assert all(not np.allclose(b, w.numpy()) for b, w in zip(before, network.trainable_weights))
+    assert all(not np.allclose(b, w.numpy()) for b, w in zip(before, network.trainable_weights, strict=True))
     # G's objective includes GON's terms: with a heavier weight the same step reports another g_loss
     heavy, _ = make_step({"name": "nsgan"}, "aux=gon", "aux.weight=5.0")
     assert float(heavy()["g_loss"]) != pytest.approx(float(metrics["g_loss"]))
@@ -127,9 +138,22 @@ def test_the_averaged_generator_has_batch_norm_statistics_of_its_own():
     """Not G's moving statistics (they belong to G's weights): the averaged weights' own, the mean of
     the batch statistics over the fixed standing-statistics noise."""
     data = tf.constant(np.random.default_rng(0).integers(0, 256, (64, 8, 8, 1)), tf.uint8)
-    gan, step = build_step(["model=dcgan", "model.z_dim=3", "model.g_channels=4", "model.d_channels=2",
-                            "model.kernel_size=3", "loss=nsgan", "train.ema=0.5", "train.g_lr=0.05", "train.d_lr=0.05",
-                            "train.batch_size=16", "train.n_critic=1"], data)
+    gan, step = build_step(
+        [
+            "model=dcgan",
+            "model.z_dim=3",
+            "model.g_channels=4",
+            "model.d_channels=2",
+            "model.kernel_size=3",
+            "loss=nsgan",
+            "train.ema=0.5",
+            "train.g_lr=0.05",
+            "train.d_lr=0.05",
+            "train.batch_size=16",
+            "train.n_critic=1",
+        ],
+        data,
+    )
     generator, average = gan.generator, gan.ema
     step(3)
     average.standing_statistics()

@@ -71,6 +71,7 @@ def test_a_given_k_replaces_the_estimate():
 
 # -- In gantrain-eval and during training ---------------------------------------------------------
 
+
 def test_gantrain_eval_moves_its_plain_samples(toy_run, tmp_path):  # noqa: F811
     plain, still, moved = (tmp_path / f"{name}.npz" for name in ("plain", "still", "moved"))
     evaluate(toy_run, num_samples=200, export=plain)
@@ -85,15 +86,22 @@ def test_gantrain_eval_moves_its_plain_samples(toy_run, tmp_path):  # noqa: F811
 def test_evaluation_during_training_moves_as_gantrain_eval(tmp_path):
     run = tmp_path / "driven"
     train(api.compose([*TOY, "eval.every=20", "eval.num_samples=200", "eval.sampling=dot", "eval.dot_steps=10"]), run)
-    during = next(row for row in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "acceptance" in row)
+    during = next(
+        row for row in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "acceptance" in row
+    )
     after = evaluate(run, num_samples=200, sampling="dot", dot_steps=10)
     for key in ("modes", "hq", "rkl", "acceptance", "d_calls_per_sample"):
         assert during[key] == pytest.approx(after[key], rel=1e-6), key
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("dot_steps", 0, "dot_steps: must be >= 1, got 0"), ("dot_lr", 0.0, "dot_lr: must be > 0, got 0.0"),
-    ("dot_k", -1.0, "dot_k: must be > 0, got -1.0")])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("dot_steps", 0, "dot_steps: must be >= 1, got 0"),
+        ("dot_lr", 0.0, "dot_lr: must be > 0, got 0.0"),
+        ("dot_k", -1.0, "dot_k: must be > 0, got -1.0"),
+    ],
+)
 def test_bad_dot_options_are_named(toy_run, key, value, message):  # noqa: F811
     (toy_run / "eval.json").unlink(missing_ok=True)
     with pytest.raises(ConfigError, match=f"^{message}$"):
@@ -104,8 +112,16 @@ def test_bad_dot_options_are_named(toy_run, key, value, message):  # noqa: F811
 def test_evaluation_during_a_mirrored_run_moves_as_in_a_default_run(tmp_path):
     options = [*TOY, "eval.every=20", "eval.num_samples=200", "eval.sampling=dot", "eval.dot_steps=10"]
     train(api.compose(options), tmp_path / "default")
-    train(api.compose([*options, "strategy=mirrored", f"strategy.devices=[{','.join(TWO_CPUS)}]"]), tmp_path / "mirrored")
-    rows = [next(row for row in map(json.loads, (tmp_path / run / "metrics.jsonl").read_text().splitlines())
-                 if "acceptance" in row) for run in ("default", "mirrored")]
+    train(
+        api.compose([*options, "strategy=mirrored", f"strategy.devices=[{','.join(TWO_CPUS)}]"]), tmp_path / "mirrored"
+    )
+    rows = [
+        next(
+            row
+            for row in map(json.loads, (tmp_path / run / "metrics.jsonl").read_text().splitlines())
+            if "acceptance" in row
+        )
+        for run in ("default", "mirrored")
+    ]
     for key in ("modes", "hq", "rkl", "acceptance", "d_calls_per_sample"):
         assert rows[1][key] == pytest.approx(rows[0][key], rel=1e-6), key

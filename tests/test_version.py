@@ -18,10 +18,12 @@ def assert_versions(out: str) -> None:
     first, *rest = out.splitlines()
     commit = r"commit ([0-9a-f]{40}(, with uncommitted changes)?|unknown)"
     assert re.fullmatch(rf"gantrain {re.escape(gantrain.__version__)} \({commit}\)", first), first
-    assert rest == [f"TensorFlow {importlib.metadata.version('tensorflow')}",
-                    f"Keras {importlib.metadata.version('keras')}",
-                    f"Hydra {importlib.metadata.version('hydra-core')}",
-                    f"Python {platform.python_version()}"]
+    assert rest == [
+        f"TensorFlow {importlib.metadata.version('tensorflow')}",
+        f"Keras {importlib.metadata.version('keras')}",
+        f"Hydra {importlib.metadata.version('hydra-core')}",
+        f"Python {platform.python_version()}",
+    ]
 
 
 def test_gantrain_version_is_gantrains_and_writes_nothing(tmp_path):

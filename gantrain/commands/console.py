@@ -50,11 +50,15 @@ def quiet_tensorflow() -> None:
         # A session of its own: Ctrl-C reaches gantrain, not the filter, which ends at end of input.
         here = str(Path(__file__).resolve().parents[2])  # this gantrain, however it was found
         filter_process = subprocess.Popen(
-            [sys.executable, "-m", "gantrain.commands.console"], stdin=subprocess.PIPE, stdout=original,
-            start_new_session=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))),
+            [sys.executable, "-m", "gantrain.commands.console"],
+            stdin=subprocess.PIPE,
+            stdout=original,
+            start_new_session=True,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))),
         )
     except OSError:
         return  # no filter: the console is only noisier
+    assert filter_process.stdin is not None  # stdin=PIPE
     os.dup2(filter_process.stdin.fileno(), 2)
     filter_process.stdin.close()
     sys.stderr = open(original, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")

@@ -14,10 +14,10 @@ Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as
 (:func:`gantrain.evaluation.metrics.mode_metrics`); for images ``fid``, ``kid``, ``is`` against the training
 data with the chosen feature extractor (:mod:`gantrain.evaluation.features`); for both ``precision``,
 ``recall``, ``density``, ``coverage`` (:mod:`gantrain.evaluation.metrics.prdc`) on the points or those
-features; plus ``classes_hit`` and ``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST), and for conditional runs, whose
-samples are drawn for every class in turn, ``class_accuracy`` and ``intra_fid``; for stacked MNIST
-``modes`` (of 1000) and ``mode_kl``; with ``features=none`` the mean and standard deviation of the
-pixel values of the samples and of as many training images.
+features; plus ``classes_hit`` and ``class_kl`` with gantrain's classifier (MNIST, Fashion-MNIST),
+and for conditional runs, whose samples are drawn for every class in turn, ``class_accuracy`` and
+``intra_fid``; for stacked MNIST ``modes`` (of 1000) and ``mode_kl``; with ``features=none`` the mean
+and standard deviation of the pixel values of the samples and of as many training images.
 
 Usage: ``evaluate("outputs/run", num_samples=2500)`` -> the metrics dict. Which metrics a run
 gets is decided in :mod:`gantrain.evaluation.plan`.
@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Optional
 
 from gantrain.commands.keys import keys_help, run_command
 from gantrain.evaluation.measure import evaluate
@@ -42,8 +41,10 @@ class EvalCommand(MetricOptions):
     measuring options it shares with the ``eval`` node."""
 
     run_dir: str = field(default="???", metadata={"help": "the run directory to evaluate (required)"})
-    checkpoint: str = field(default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"})
-    export: Optional[str] = field(default=None, metadata={"help": "a .npz file to save the samples in (key x)"})
+    checkpoint: str = field(
+        default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"}
+    )
+    export: str | None = field(default=None, metadata={"help": "a .npz file to save the samples in (key x)"})
     overwrite: bool = field(default=False, metadata={"help": "replace the export file if it exists"})
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
 
@@ -52,9 +53,11 @@ def usage() -> str:
     """``gantrain-eval --help``: what the command does and every key with its default."""
     return (
         "Usage: gantrain-eval run_dir=<run directory> [key=value ...]\n\n"
-        + __doc__.split("\n\n")[2].replace("``", "") + "\n\nKeys:\n" + keys_help(EvalCommand)
+        + __doc__.split("\n\n")[2].replace("``", "")
+        + "\n\nKeys:\n"
+        + keys_help(EvalCommand)
         + "\n\nThe result is one JSON line on stdout (also written to <run>/eval.json); what each metric means\n"
-          "is printed below it on stderr."
+        "is printed below it on stderr."
     )
 
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,14 +46,26 @@ class GenerateCommand(SamplingOptions):
     the sampling keys it shares with ``gantrain-eval``."""
 
     run_dir: str = field(default="???", metadata={"help": "the run directory to draw from (required)"})
-    out: Optional[str] = field(default=None, metadata={"help": "the folder to write into (required; new or empty)"})
-    checkpoint: str = field(default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"})
-    num_samples: int = field(default=64, metadata={"help": "samples to write (split evenly over classes; rows with interpolate)"})
+    out: str | None = field(default=None, metadata={"help": "the folder to write into (required; new or empty)"})
+    checkpoint: str = field(
+        default="latest", metadata={"help": "latest, best (kept by eval.select during training) or a step number"}
+    )
+    num_samples: int = field(
+        default=64, metadata={"help": "samples to write (split evenly over classes; rows with interpolate)"}
+    )
     format: str = field(default="png", metadata={"help": "png (numbered files) or npz (one samples.npz)"})
-    classes: Optional[list[int]] = field(default=None, metadata={"help": "conditional runs: the classes to draw, e.g. [3,7]; default all"})
-    seed: Optional[int] = field(default=None, metadata={"help": "seed of the noise; default the run's train.seed (gantrain-eval's samples)"})
-    interpolate: Optional[int] = field(default=None, metadata={"help": "n >= 2: write interpolation.png, n images per row along a slerp"})
-    overwrite: bool = field(default=False, metadata={"help": "write into a folder that is not empty (files of the same names are replaced)"})
+    classes: list[int] | None = field(
+        default=None, metadata={"help": "conditional runs: the classes to draw, e.g. [3,7]; default all"}
+    )
+    seed: int | None = field(
+        default=None, metadata={"help": "seed of the noise; default the run's train.seed (gantrain-eval's samples)"}
+    )
+    interpolate: int | None = field(
+        default=None, metadata={"help": "n >= 2: write interpolation.png, n images per row along a slerp"}
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "write into a folder that is not empty (files of the same names are replaced)"}
+    )
     batch_size: int = field(default=500, metadata={"help": "samples per generator call"})
 
 
@@ -78,17 +91,21 @@ def generate(
     from gantrain.run.checkpoints import step_of
 
     driving = SamplingOptions(**sampling)
-    request = check_request(run_dir, out, checkpoint, num_samples, format, classes, interpolate, overwrite,
-                            batch_size, driving)
+    request = check_request(
+        run_dir, out, checkpoint, num_samples, format, classes, interpolate, overwrite, batch_size, driving
+    )
     generator, discriminator = restore_models(request.cfg, request.dataset, request.path)
     seed = int(request.cfg.train.seed) if seed is None else seed
     summary: dict = {"out": str(request.folder), "step": step_of(request.path), "seed": seed}
     if interpolate is not None:
-        return {**summary, **write_interpolation(request.folder, generator, interpolate, num_samples,
-                                                 request.classes, seed)}
+        return {
+            **summary,
+            **write_interpolation(request.folder, generator, interpolate, num_samples, request.classes, seed),
+        }
     labels = class_labels(request.classes, num_samples)
-    samples, extra = run_samples(request.cfg, generator, discriminator, request.path, driving, num_samples, seed,
-                                 batch_size, labels)
+    samples, extra = run_samples(
+        request.cfg, generator, discriminator, request.path, driving, num_samples, seed, batch_size, labels
+    )
     summary.update(extra)
     if format == "npz":
         return {**summary, **write_npz(request.folder, as_exported(samples), labels)}
@@ -106,9 +123,18 @@ class Request:
     folder: Path  # where the files go
 
 
-def check_request(run_dir: str | Path, out: str | Path | None, checkpoint: str | int, num_samples: int, format: str,
-                  classes: list[int] | None, interpolate: int | None, overwrite: bool, batch_size: int,
-                  driving: SamplingOptions) -> Request:
+def check_request(
+    run_dir: str | Path,
+    out: str | Path | None,
+    checkpoint: str | int,
+    num_samples: int,
+    format: str,
+    classes: list[int] | None,
+    interpolate: int | None,
+    overwrite: bool,
+    batch_size: int,
+    driving: SamplingOptions,
+) -> Request:
     """Every check of :func:`generate`'s keys against the run, or a ConfigError naming the key."""
     from gantrain.data import DATASETS
     from gantrain.evaluation.draw import check_driven_sampling
@@ -133,8 +159,10 @@ def check_request(run_dir: str | Path, out: str | Path | None, checkpoint: str |
     dataset = DATASETS.build(cfg.dataset)
     drawn_classes = chosen_classes(classes, dataset.classes if cfg.model.get("conditional") else 0)
     if not dataset.is_image and (format == "png" or interpolate is not None):
-        raise ConfigError("format" if interpolate is None else "interpolate",
-                          f"{cfg.dataset.name} samples are 2-D points, not images: use format=npz")
+        raise ConfigError(
+            "format" if interpolate is None else "interpolate",
+            f"{cfg.dataset.name} samples are 2-D points, not images: use format=npz",
+        )
     folder = Path(out).expanduser()
     check_target(folder, "out", overwrite, folder=True)
     return Request(cfg, path, dataset, drawn_classes, folder)
@@ -162,14 +190,18 @@ def write_interpolation(folder: Path, generator, n: int, rows: int, classes: lis
 def write_npz(folder: Path, samples: np.ndarray, labels: np.ndarray | None) -> dict:
     """One ``samples.npz``: ``x`` the samples, ``y`` their classes (conditional)."""
     arrays = {"x": samples} if labels is None else {"x": samples, "y": labels}
-    write_into(folder, lambda staging: np.savez(staging / "samples.npz", **arrays))
+    # mypy matches **arrays against savez's allow_pickle: bool; the keys are x and y
+    write_into(folder, lambda staging: np.savez(staging / "samples.npz", **arrays))  # type: ignore[arg-type]
     return {"written": len(samples), "file": str(folder / "samples.npz")}
 
 
 def write_png(folder: Path, images: np.ndarray, labels: np.ndarray | None, classes: list[int] | None) -> dict:
     """Numbered PNGs (:func:`write_pngs`), and how many of each class."""
     write_into(folder, lambda staging: write_pngs(staging, images, labels))
-    counts = {} if labels is None else {str(k): int((labels == k).sum()) for k in classes}
+    counts: dict[str, int] = {}
+    if labels is not None:
+        assert classes is not None  # labels are drawn for the requested classes (class_labels)
+        counts = {str(k): int((labels == k).sum()) for k in classes}
     return {"written": len(images), **({"per_class": counts} if counts else {})}
 
 
@@ -177,7 +209,9 @@ def chosen_classes(classes: list[int] | None, num_classes: int) -> list[int] | N
     """The classes to draw for a conditional run (``num_classes`` > 0): ``classes``, checked, or all."""
     if not num_classes:
         if classes is not None:
-            raise ConfigError("classes", "this run is unconditional (model.conditional=false): it has no classes to choose")
+            raise ConfigError(
+                "classes", "this run is unconditional (model.conditional=false): it has no classes to choose"
+            )
         return None
     if classes is None:
         return list(range(num_classes))
@@ -228,7 +262,9 @@ def write_pngs(folder: Path, images: np.ndarray, labels: np.ndarray | None) -> N
 def usage() -> str:
     return (
         "Usage: gantrain-generate run_dir=<run directory> out=<folder> [key=value ...]\n\n"
-        + __doc__.split("\n\n")[2].replace("``", "") + "\n\nKeys:\n" + keys_help(GenerateCommand)
+        + __doc__.split("\n\n")[2].replace("``", "")
+        + "\n\nKeys:\n"
+        + keys_help(GenerateCommand)
         + "\n\nA summary of what was written is printed as one JSON line."
     )
 

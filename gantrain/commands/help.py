@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import cast
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
@@ -33,7 +34,8 @@ FOOTER = """Examples:
   gantrain -m loss=gan,nsgan,wgan_gp train.steps=1000   one job per value; summary.csv
 Evaluate a run: gantrain-eval run_dir=<run directory>   (gantrain-eval --help lists its keys)
 Write its samples: gantrain-generate run_dir=<run directory> out=<folder>   (gantrain-generate --help)
-docs/guides/training.md has every option with its paper, docs/reference/configuration.md every key. Hydra's own options: gantrain --hydra-help"""
+docs/guides/training.md has every option with its paper, docs/reference/configuration.md every key. \
+Hydra's own options: gantrain --hydra-help"""
 
 _KEY = re.compile(r"^(\s*)([A-Za-z_][\w]*):(.*)$")
 
@@ -41,7 +43,7 @@ _KEY = re.compile(r"^(\s*)([A-Za-z_][\w]*):(.*)$")
 def render_help(overrides: list[str]) -> str:
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+    choices = cast(dict[str, str | None], OmegaConf.to_container(cfg.hydra.runtime.choices))
     with open_dict(cfg):
         del cfg["hydra"]
     comments = key_comments(config_dir() / "config.yaml", "")
@@ -51,23 +53,29 @@ def render_help(overrides: list[str]) -> str:
             comments.update(key_comments(path, group))
     groups = "\n".join(
         f"{group.name}: {', '.join(sorted(p.stem for p in group.glob('*.yaml')))}"
-        for group in sorted(config_dir().iterdir()) if group.is_dir() and group.name != "hydra"
+        for group in sorted(config_dir().iterdir())
+        if group.is_dir() and group.name != "hydra"
     )
     given = f" (with {' '.join(overrides)})" if overrides else ""
-    return "\n\n".join([
-        HEADER,
-        "== Configuration groups ==\nPick one option per group, e.g. model=mlp; drop a group a preset set with ~group.\n"
-        "To see an option's own keys, name it before --help: gantrain dataset=folder --help\n\n" + groups,
-        f"== Config{given} ==\nEvery key can be set on the command line, e.g. train.steps=2000.\n\n"
-        + _annotate(OmegaConf.to_yaml(cfg), comments),
-        FOOTER,
-    ])
+    return "\n\n".join(
+        [
+            HEADER,
+            "== Configuration groups ==\n"
+            "Pick one option per group, e.g. model=mlp; drop a group a preset set with ~group.\n"
+            "To see an option's own keys, name it before --help: gantrain dataset=folder --help\n\n" + groups,
+            f"== Config{given} ==\nEvery key can be set on the command line, e.g. train.steps=2000.\n\n"
+            + _annotate(OmegaConf.to_yaml(cfg), comments),
+            FOOTER,
+        ]
+    )
 
 
 def key_comments(path: Path, package: str) -> dict[str, str]:
     """Dotted key -> its comment in a YAML file: the comment on its line, else the comment lines
     right above it. ``package``: the group a file's keys belong to (none for ``_global_``)."""
-    found, stack, above = {}, [], []
+    found: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    above: list[str] = []
     for line in path.read_text().splitlines():
         stripped = line.strip()
         if stripped.startswith("#"):
@@ -91,7 +99,8 @@ def key_comments(path: Path, package: str) -> dict[str, str]:
 
 
 def _annotate(yaml: str, comments: dict[str, str]) -> str:
-    lines, stack = [], []
+    lines: list[str] = []
+    stack: list[tuple[int, str]] = []
     for line in yaml.splitlines():
         match = _KEY.match(line)
         if match:

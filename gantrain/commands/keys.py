@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from dataclasses import fields
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -21,8 +22,9 @@ from gantrain.errors import ConfigError, GantrainError, file_error
 from gantrain.registry import check_against
 
 
-def run_command(program: str, schema: type, action: Callable[..., Any], usage: Callable[[], str],
-                argv: list[str] | None = None) -> Any:
+def run_command(
+    program: str, schema: type, action: Callable[..., Any], usage: Callable[[], str], argv: list[str] | None = None
+) -> Any:
     """The console entry point's work: ``--version``, a quiet console, ``--help``, the keys parsed and passed to
     ``action`` by name; a bad input or a file-system fault ends with one line on stderr and exit code 2."""
     args = sys.argv[1:] if argv is None else argv
@@ -67,5 +69,7 @@ def ordered_keys(schema: type) -> list[dataclasses.Field]:
 
 def keys_help(schema: type) -> str:
     """One line per key (:func:`ordered_keys`): its default and its ``help``."""
-    return "\n".join(f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
-                     for f in ordered_keys(schema))
+    return "\n".join(
+        f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
+        for f in ordered_keys(schema)
+    )

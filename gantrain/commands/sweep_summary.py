@@ -85,7 +85,12 @@ def read_results(sweep_dir: Path) -> list[dict]:
                 raise ValueError("not a job's result")
         except (OSError, ValueError) as err:
             job = int(path.parent.name) if path.parent.name.isdigit() else path.parent.name
-            row = {"job": job, "status": UNREADABLE, "run_dir": str(path.parent), "error": f"cannot read {path} ({err})"}
+            row = {
+                "job": job,
+                "status": UNREADABLE,
+                "run_dir": str(path.parent),
+                "error": f"cannot read {path} ({err})",
+            }
         rows.append(row)
     return sorted(rows, key=lambda row: (0, row["job"], "") if isinstance(row["job"], int) else (1, 0, row["job"]))
 
@@ -99,8 +104,9 @@ def write_summary(sweep_dir: Path, select: str | None = None) -> Path:
 
         def rank(row: dict) -> tuple:
             value = row.get(f"best_{select}", row.get(select))
-            number = isinstance(value, (int, float))
-            return (not number, sign * value if number else 0.0)
+            if isinstance(value, (int, float)):
+                return (False, sign * value)
+            return (True, 0.0)
 
         rows.sort(key=rank)
     extra = sorted({k for row in rows for k in row} - set(FIRST_COLUMNS))

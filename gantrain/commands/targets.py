@@ -18,23 +18,39 @@ from omegaconf import DictConfig, OmegaConf
 from gantrain.errors import ConfigError
 
 OPTUNA_SAMPLERS = ("GridSampler", "TPESampler", "RandomSampler", "CmaEsSampler", "NSGAIISampler", "MOTPESampler")
-LOGGING = ("logging.StreamHandler", "logging.FileHandler", "logging.NullHandler", "logging.Formatter",
-           "logging.Filter", "colorlog.ColoredFormatter")
+LOGGING = (
+    "logging.StreamHandler",
+    "logging.FileHandler",
+    "logging.NullHandler",
+    "logging.Formatter",
+    "logging.Filter",
+    "colorlog.ColoredFormatter",
+)
 
 # Where a callable may be named (the dotted key of the node holding it, with wildcards), which key
 # names it, and what it may be; nothing may be named anywhere else.
 ALLOWED: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("hydra.callbacks.*", "_target_", "a callback gantrain runs", ("gantrain.commands.sweep_summary.SweepSummary",)),
-    ("hydra.launcher", "_target_", "a launcher gantrain's configs use", (
-        "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
-        "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
-        "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
-        "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
-    )),
-    ("hydra.sweeper", "_target_", "a sweeper gantrain's configs use", (
-        "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
-        "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
-    )),
+    (
+        "hydra.launcher",
+        "_target_",
+        "a launcher gantrain's configs use",
+        (
+            "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+            "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+            "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+            "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+        ),
+    ),
+    (
+        "hydra.sweeper",
+        "_target_",
+        "a sweeper gantrain's configs use",
+        (
+            "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+            "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
+        ),
+    ),
     ("hydra.sweeper.sampler", "_target_", "an Optuna sampler", tuple(f"optuna.samplers.{s}" for s in OPTUNA_SAMPLERS)),
     ("hydra.*_logging.*", "class", "a standard logging class", LOGGING),
     ("hydra.*_logging.*", "()", "a standard logging class", LOGGING),
@@ -74,6 +90,7 @@ def unswept(overrides: list[str]) -> list[str]:
     kept = []
     for override in OverridesParser.create().parse_overrides(overrides):
         if not override.is_sweep_override():
+            assert override.input_line is not None  # parsed from this text
             kept.append(override.input_line)
         elif override.key_or_group.rsplit(".", 1)[-1] in NAMING_KEYS:
             raise ConfigError(override.key_or_group, "names code to call; it cannot be swept")

@@ -15,6 +15,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -53,13 +54,19 @@ from gantrain.run.directory import (
 )
 
 # Lines of Hydra's composition errors that only repeat the key or describe Hydra's internals.
-_NOISE = ("full_key:", "object_type=", "reference_type=", "Config search path", "provider=",
-          "Set the environment variable HYDRA_FULL_ERROR", "See https://hydra.cc")
+_NOISE = (
+    "full_key:",
+    "object_type=",
+    "reference_type=",
+    "Config search path",
+    "provider=",
+    "Set the environment variable HYDRA_FULL_ERROR",
+    "See https://hydra.cc",
+)
 
 # hydra.run.dir is ${gantrain.or:${resume},outputs/<date>/<time>}: a resumed run continues in its
 # own directory. (oc.select falls back only when a key is missing, and `resume: null` is not.)
-OmegaConf.register_new_resolver("gantrain.or", lambda value, default: default if value is None else value,
-                                replace=True)
+OmegaConf.register_new_resolver("gantrain.or", lambda value, default: default if value is None else value, replace=True)
 
 # The directories this command is about to create for its run, so that a rejected command can
 # remove them again (set by main before Hydra makes them).
@@ -94,8 +101,9 @@ def _app(cfg: DictConfig) -> dict | float | None:
     return result
 
 
-def _train(cfg: DictConfig, run: RunDir, resuming: bool, overrides: list[str],
-           multirun: bool) -> tuple[dict, DictConfig]:
+def _train(
+    cfg: DictConfig, run: RunDir, resuming: bool, overrides: list[str], multirun: bool
+) -> tuple[dict, DictConfig]:
     """(train's result, the config the run ran with); a refused single run's new directory is
     removed again."""
     try:
@@ -114,7 +122,7 @@ def _train(cfg: DictConfig, run: RunDir, resuming: bool, overrides: list[str],
         _refuse(str(err), multirun)
 
 
-def _refuse(message: str, multirun: bool) -> None:
+def _refuse(message: str, multirun: bool) -> NoReturn:
     if multirun:
         # Hydra records the failed job, the sweep goes on, and the command exits 1 at the end.
         print(f"gantrain: error: {message}", file=sys.stderr)
@@ -127,7 +135,7 @@ class HeldLogFile:
     the run is opened, so a refused command writes nothing there; a refused command's lines are
     dropped (the console has shown them)."""
 
-    def __enter__(self) -> "HeldLogFile":
+    def __enter__(self) -> HeldLogFile:
         root = logging.getLogger()
         self.files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
         self.held = logging.handlers.BufferingHandler(capacity=10_000)
@@ -170,13 +178,15 @@ def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
     if numbers:
         lines.append("  last: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers.items()))
     # Quoted for a shell where the path holds spaces or other shell characters, so each pastes.
-    run_dir, out = shlex.quote(f"run_dir={where}"), shlex.quote(f"out={where}/generated")
+    run_key, out = shlex.quote(f"run_dir={where}"), shlex.quote(f"out={where}/generated")
     logdir, resume = shlex.quote(where), shlex.quote(f"resume={_override_value(where)}")
     lines += [
         "Next:",
-        f"  gantrain-eval {run_dir}        # sample metrics of the latest checkpoint",
-        f"  gantrain-generate {run_dir} {out}"
-        + ("   # its samples as PNGs" if kind_of(dataset) != "mixture" else " format=npz   # its points in samples.npz"),
+        f"  gantrain-eval {run_key}        # sample metrics of the latest checkpoint",
+        f"  gantrain-generate {run_key} {out}"
+        + (
+            "   # its samples as PNGs" if kind_of(dataset) != "mixture" else " format=npz   # its points in samples.npz"
+        ),
         f"  tensorboard --logdir {logdir}         # losses and sample grids over time",
     ]
     if stopped or step < steps:
@@ -269,7 +279,7 @@ def _one_line(message: str) -> str:
     return " ".join(line for line in lines if line and not line.startswith(_NOISE))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"gantrain: error: {message}", file=sys.stderr)
     sys.exit(2)
 

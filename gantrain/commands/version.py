@@ -17,13 +17,15 @@ from gantrain.run.environment import package_version, source_commit
 
 def version_text() -> str:
     """Five lines: ``gantrain <version> (commit <sha>)``, then TensorFlow, Keras, Hydra and Python."""
-    return "\n".join([
-        f"gantrain {__version__} ({_commit_note(source_commit())})",
-        f"TensorFlow {_tensorflow_version()}",
-        f"Keras {package_version('keras') or 'not installed'}",
-        f"Hydra {package_version('hydra-core') or 'not installed'}",
-        f"Python {platform.python_version()}",
-    ])
+    return "\n".join(
+        [
+            f"gantrain {__version__} ({_commit_note(source_commit())})",
+            f"TensorFlow {_tensorflow_version()}",
+            f"Keras {package_version('keras') or 'not installed'}",
+            f"Hydra {package_version('hydra-core') or 'not installed'}",
+            f"Python {platform.python_version()}",
+        ]
+    )
 
 
 def _commit_note(record: dict) -> str:

@@ -17,7 +17,7 @@ Usage: ``dataset = load(cfg.dataset)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -52,12 +52,12 @@ SUBSET_SEED = 0  # the same subset for every run, whatever its train.seed
 @dataclass
 class Dataset:
     name: str
-    x: Optional[np.ndarray]  # uint8 (N, H, W, C) images, or float32 (N, 2) points; None when streamed
-    y: Optional[np.ndarray] = None  # class labels (N,), where the files have them
+    x: np.ndarray | None  # uint8 (N, H, W, C) images, or float32 (N, 2) points; None when streamed
+    y: np.ndarray | None = None  # class labels (N,), where the files have them
     # Mixtures of Gaussians: the mode centres (K, 2) and their common standard deviation.
-    centers: Optional[np.ndarray] = None
-    std: Optional[float] = None
-    stream: Optional[ImageStream] = None  # the images, read from disk batch by batch
+    centers: np.ndarray | None = None
+    std: float | None = None
+    stream: ImageStream | None = None  # the images, read from disk batch by batch
     classes: int = 0  # how many classes the labels name (0: no labels); kept by a subset
 
     def __post_init__(self):
@@ -66,12 +66,17 @@ class Dataset:
 
     @property
     def size(self) -> int:
-        return len(self.stream) if self.stream is not None else len(self.x)
+        return len(self.stream) if self.stream is not None else len(self.array())
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of one example, e.g. (28, 28, 1) or (2,)."""
-        return self.stream.shape if self.stream is not None else tuple(self.x.shape[1:])
+        return self.stream.shape if self.stream is not None else tuple(self.array().shape[1:])
+
+    def array(self) -> np.ndarray:
+        """``x``, which every dataset held in memory has (a streamed one has none)."""
+        assert self.x is not None, f"dataset {self.name} is streamed, not in memory"
+        return self.x
 
     @property
     def is_image(self) -> bool:
@@ -85,20 +90,24 @@ class Dataset:
         """The classes a conditional model (``model.conditional``) of this dataset takes; a
         ConfigError when its labels are missing or not in memory."""
         if self.stream is not None:
-            raise ConfigError("model.conditional", "needs the labels in memory; this folder is streamed (set dataset.in_memory=true)")
+            raise ConfigError(
+                "model.conditional", "needs the labels in memory; this folder is streamed (set dataset.in_memory=true)"
+            )
         if self.y is None:
-            raise ConfigError("model.conditional", f"needs class labels, and dataset {self.name} has none: {self.facts.labels}")
+            raise ConfigError(
+                "model.conditional", f"needs class labels, and dataset {self.name} has none: {self.facts.labels}"
+            )
         return self.classes
 
     def head(self, n: int | None = None) -> np.ndarray:
         """The first ``n`` examples (all: None) as an array; a stream decodes them."""
-        return self.stream.head(n) if self.stream is not None else self.x[:n]
+        return self.stream.head(n) if self.stream is not None else self.array()[:n]
 
     def take(self, index: np.ndarray) -> Dataset:
         """The examples at ``index`` (a stream keeps only those files)."""
         if self.stream is not None:
             return replace(self, stream=self.stream.take(index))
-        return replace(self, x=self.x[index], y=None if self.y is None else self.y[index])
+        return replace(self, x=self.array()[index], y=None if self.y is None else self.y[index])
 
 
 def check_labels(y: np.ndarray | None, classes: int, source: str) -> None:
@@ -110,7 +119,9 @@ def check_labels(y: np.ndarray | None, classes: int, source: str) -> None:
         raise ConfigError("dataset.path", f"{source} holds {y.dtype} labels; expected whole numbers 0 to {classes - 1}")
     outside = y[(y < 0) | (y >= classes)]
     if len(outside):
-        raise ConfigError("dataset.path", f"{source} holds the label {outside[0]}; its labels must be 0 to {classes - 1}")
+        raise ConfigError(
+            "dataset.path", f"{source} holds the label {outside[0]}; its labels must be 0 to {classes - 1}"
+        )
 
 
 def balanced_choice(size: int, n: int, labels: np.ndarray | None, seed: int = SUBSET_SEED) -> np.ndarray:
@@ -131,7 +142,7 @@ def balanced_choice(size: int, n: int, labels: np.ndarray | None, seed: int = SU
 
 def held_out(node: DictConfig) -> Dataset:
     """Real examples of the dataset ``node`` that training did not see (its ``held_out`` fact)."""
-    node = OmegaConf.create(OmegaConf.to_container(node))
+    node = cast(DictConfig, OmegaConf.create(OmegaConf.to_container(node)))
     how = DATASETS.facts(node.name).held_out
     if how == "split" and "split" in node:  # a node without the key calibrates on the examples it names
         node.split = "test" if node.split == "train" else "train"

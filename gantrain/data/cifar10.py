@@ -10,7 +10,6 @@ import io
 import pickle
 import tarfile
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -25,23 +24,19 @@ BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_bat
 
 
 @DATASETS.register("cifar10", held_out="split", labels="its batches have no labels")
-def cifar10(path: Optional[str] = None, split: str = "train") -> Dataset:
+def cifar10(path: str | None = None, split: str = "train") -> Dataset:
     """32x32x3 natural images in 10 classes (Krizhevsky 2009)."""
     if split not in BATCHES:
         raise ConfigError("dataset.split", f"unknown split '{split}'; known: train, test")
-    source = (
-        files.given_path(path)
-        or files.find([FOLDER, ARCHIVE])
-        or files.download(URL, ARCHIVE, "CIFAR-10")
-    )
+    source = files.given_path(path) or files.find([FOLDER, ARCHIVE]) or files.download(URL, ARCHIVE, "CIFAR-10")
     if source.is_dir() and (source / FOLDER).is_dir():
         source = source / FOLDER
     elif source.is_dir() and (source / ARCHIVE).is_file():
         source = source / ARCHIVE
     batches = [_batch_data(raw, source, name) for name, raw in _read_batches(source, split)]
     x = np.concatenate([data for data, _ in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    labels = [y for _, y in batches]
-    y = np.concatenate(labels) if all(y is not None for y in labels) else None
+    labels = [y for _, y in batches if y is not None]
+    y = np.concatenate(labels) if len(labels) == len(batches) else None
     return Dataset("cifar10", x, y)
 
 

@@ -9,6 +9,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import overload
 
 from gantrain.errors import ConfigError, GantrainError
 
@@ -23,6 +24,12 @@ def search_dirs() -> list[Path]:
     return dirs
 
 
+@overload
+def given_path(path: str) -> Path: ...
+@overload
+def given_path(path: None) -> None: ...
+@overload
+def given_path(path: str | None) -> Path | None: ...
 def given_path(path: str | None) -> Path | None:
     """``dataset.path`` as a Path, which must exist."""
     if path is None:
@@ -42,7 +49,9 @@ def find(names: list[str]) -> Path | None:
     return None
 
 
-def download(url: str, relpath: str, what: str, folder: Path | None = None, option: str = "dataset.path=<file>") -> Path:
+def download(
+    url: str, relpath: str, what: str, folder: Path | None = None, option: str = "dataset.path=<file>"
+) -> Path:
     """Fetch ``url`` into ``folder`` (default: the first search dir) as ``relpath``; a failure
     names the file to place, and where, and the ``option`` that names a file instead."""
     dest = (folder or search_dirs()[0]) / relpath

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -33,8 +33,13 @@ log = logging.getLogger(__name__)
 
 
 @DATASETS.register("folder", labels="put each class's images in a subfolder of its own")
-def folder(path: Optional[str] = None, resolution: int = 64, channels: int = 3, in_memory: Optional[bool] = None,
-           cache: bool = True) -> Dataset:
+def folder(
+    path: str | None = None,
+    resolution: int = 64,
+    channels: int = 3,
+    in_memory: bool | None = None,
+    cache: bool = True,
+) -> Dataset:
     """uint8 images (N, resolution, resolution, channels) from every image file under ``path``,
     in memory or streamed (``in_memory``; null: by size); a stream reads a ``cache`` of the
     resized images that the first run writes."""
@@ -57,15 +62,30 @@ def folder(path: Optional[str] = None, resolution: int = 64, channels: int = 3, 
         from gantrain.data.stream import ImageStream
 
         stream = ImageStream.open(root, files, resolution, channels, cache)
-        log.info("dataset=folder: %d images under %s, %dx%dx%d, streamed from %s (%.0f MB if decoded)",
-                 len(stream), root, resolution, resolution, channels, stream.source, decoded / 1e6)
+        log.info(
+            "dataset=folder: %d images under %s, %dx%dx%d, streamed from %s (%.0f MB if decoded)",
+            len(stream),
+            root,
+            resolution,
+            resolution,
+            channels,
+            stream.source,
+            decoded / 1e6,
+        )
         return Dataset("folder", None, stream=stream)
     images, kept = load_images(files, resolution, channels)
     if not images:
         raise ConfigError("dataset.path", f"none of the {len(files)} images in {root} could be read")
     x = np.stack(images)
-    log.info("dataset=folder: %d images under %s, each centre-cropped and resized to %dx%dx%d (%.0f MB in memory)",
-             len(kept), root, resolution, resolution, channels, x.nbytes / 1e6)
+    log.info(
+        "dataset=folder: %d images under %s, each centre-cropped and resized to %dx%dx%d (%.0f MB in memory)",
+        len(kept),
+        root,
+        resolution,
+        resolution,
+        channels,
+        x.nbytes / 1e6,
+    )
     return Dataset("folder", x.reshape(len(kept), resolution, resolution, channels), y=class_labels(root, kept))
 
 
@@ -87,7 +107,8 @@ def list_images(root: Path) -> list[Path]:
     an image is listed, so that one that is not a readable file (a folder named x.png, a broken
     link) is skipped with the warning of any unreadable image."""
     return sorted(
-        p for p in root.rglob("*")
+        p
+        for p in root.rglob("*")
         if p.suffix.lower() in SUFFIXES and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -20,8 +20,14 @@ from PIL import Image
 SIXTEEN_BITS = (0, 65535)
 # Modes whose pixels are wider than a byte, and the range of their values that maps to 0..255 (the
 # full range of the depth; floats by convention in [0, 1]). Pillow's convert() clips them at 255.
-WIDE_RANGES = {"I;16": SIXTEEN_BITS, "I;16L": SIXTEEN_BITS, "I;16B": SIXTEEN_BITS, "I;16N": SIXTEEN_BITS,
-               "I": (-2**31, 2**31 - 1), "F": (0.0, 1.0)}
+WIDE_RANGES = {
+    "I;16": SIXTEEN_BITS,
+    "I;16L": SIXTEEN_BITS,
+    "I;16B": SIXTEEN_BITS,
+    "I;16N": SIXTEEN_BITS,
+    "I": (-(2**31), 2**31 - 1),
+    "F": (0.0, 1.0),
+}
 log = logging.getLogger(__name__)
 
 

@@ -9,7 +9,7 @@ import gzip
 import struct
 import zipfile
 from pathlib import Path
-from typing import Optional
+from typing import Literal, overload
 
 import numpy as np
 
@@ -23,22 +23,28 @@ CLASSES = 10  # digits, or Fashion-MNIST's ten kinds of article
 IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 
 
-@DATASETS.register("mnist", kind="digits", held_out="split",
-                   labels="its file has no labels (y_train/y_test in the .npz, or the labels IDX file beside the images)")
-def mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
+@DATASETS.register(
+    "mnist",
+    kind="digits",
+    held_out="split",
+    labels="its file has no labels (y_train/y_test in the .npz, or the labels IDX file beside the images)",
+)
+def mnist(path: str | None = None, split: str = "train") -> Dataset:
     """Handwritten digits, 28x28x1 (LeCun et al. 1998)."""
     _check_split(split)
     source = (
-        files.given_path(path)
-        or files.find(["mnist.npz", "mnist"])
-        or files.download(MNIST_URL, "mnist.npz", "MNIST")
+        files.given_path(path) or files.find(["mnist.npz", "mnist"]) or files.download(MNIST_URL, "mnist.npz", "MNIST")
     )
     return Dataset("mnist", *_images(source, split))
 
 
-@DATASETS.register("fashion_mnist", kind="digits", held_out="split",
-                   labels="its file has no labels (the labels IDX file beside the images)")
-def fashion_mnist(path: Optional[str] = None, split: str = "train") -> Dataset:
+@DATASETS.register(
+    "fashion_mnist",
+    kind="digits",
+    held_out="split",
+    labels="its file has no labels (the labels IDX file beside the images)",
+)
+def fashion_mnist(path: str | None = None, split: str = "train") -> Dataset:
     """Zalando's article images, 28x28x1 (Xiao et al. 2017), in MNIST's formats."""
     _check_split(split)
     name = IMAGE_FILES[split] + ".gz"
@@ -85,15 +91,17 @@ def _images(source: Path, split: str) -> tuple[np.ndarray, np.ndarray | None]:
     return x[..., None], y
 
 
+@overload
+def _read_npz(path: Path, key: str, required: Literal[True] = True) -> np.ndarray: ...
+@overload
+def _read_npz(path: Path, key: str, required: bool) -> np.ndarray | None: ...
 def _read_npz(path: Path, key: str, required: bool = True) -> np.ndarray | None:
     try:
         with np.load(path, allow_pickle=False) as archive:
             if key not in archive and not required:
                 return None
             if key not in archive:
-                raise ConfigError(
-                    "dataset.path", f"{path} has no array '{key}' (found: {', '.join(archive.files)})"
-                )
+                raise ConfigError("dataset.path", f"{path} has no array '{key}' (found: {', '.join(archive.files)})")
             return archive[key]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ConfigError("dataset.path", f"{path} is not a readable .npz file ({err})") from None

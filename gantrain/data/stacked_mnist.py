@@ -7,8 +7,6 @@ with gantrain's MNIST classifier on each channel: modes covered and KL to unifor
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 from omegaconf import OmegaConf
 
@@ -17,7 +15,7 @@ from gantrain.errors import ConfigError
 
 
 @DATASETS.register("stacked_mnist", kind="stacked", held_out="split")
-def stacked_mnist(path: Optional[str] = None, split: str = "train", num_points: int = 100_000, seed: int = 0) -> Dataset:
+def stacked_mnist(path: str | None = None, split: str = "train", num_points: int = 100_000, seed: int = 0) -> Dataset:
     """uint8 (num_points, 28, 28, 3); labels 100 * R digit + 10 * G digit + B digit when MNIST has labels."""
     if num_points < 1:
         raise ConfigError("dataset.num_points", f"must be >= 1, got {num_points}")

@@ -28,9 +28,9 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -136,8 +136,9 @@ def entry_name(file: Path) -> str:
     return hashlib.sha256(f"{file.resolve()}\t{stat.st_size}\t{stat.st_mtime_ns}".encode()).hexdigest()[:24] + ".png"
 
 
-def write_cache(folder: Path, files: Sequence[Path], entries: Sequence[Path], resolution: int, channels: int,
-                chunk: int = 2048) -> None:
+def write_cache(
+    folder: Path, files: Sequence[Path], entries: Sequence[Path], resolution: int, channels: int, chunk: int = 2048
+) -> None:
     """Decode ``files`` (unreadable ones skipped with a warning) into the PNGs ``entries``, a chunk
     at a time (memory stays small), each written under a temporary name and then renamed."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -149,8 +150,9 @@ def write_cache(folder: Path, files: Sequence[Path], entries: Sequence[Path], re
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".png")
             try:
                 with os.fdopen(fd, "wb") as out:
-                    Image.fromarray(image.reshape(resolution, resolution, channels).squeeze(-1) if channels == 1
-                                    else image).save(out, format="PNG", compress_level=1)
+                    Image.fromarray(
+                        image.reshape(resolution, resolution, channels).squeeze(-1) if channels == 1 else image
+                    ).save(out, format="PNG", compress_level=1)
                 os.replace(tmp, entry_of[file])
             except OSError as err:  # a full disk: no torn entry is left for the next run to trust
                 Path(tmp).unlink(missing_ok=True)

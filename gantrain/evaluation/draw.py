@@ -14,8 +14,17 @@ from gantrain.evaluation.rejection import CALIBRATED
 from gantrain.evaluation.saved_run import restore_discriminator
 
 
-def run_samples(cfg, generator, discriminator, path: str, options: SamplingOptions, num_samples: int, seed: int,
-                batch_size: int, labels: np.ndarray | None) -> tuple[np.ndarray, dict]:
+def run_samples(
+    cfg,
+    generator,
+    discriminator,
+    path: str,
+    options: SamplingOptions,
+    num_samples: int,
+    seed: int,
+    batch_size: int,
+    labels: np.ndarray | None,
+) -> tuple[np.ndarray, dict]:
     """(samples of the run's G from the noise of ``seed``, for ``labels``; or, with
     ``options.sampling``, chosen by its D restored from ``path``, and what choosing cost)."""
     if options.sampling == "none":
@@ -38,10 +47,14 @@ def draw(generator, num_samples: int, seed: int, batch_size: int = 500, labels: 
     from gantrain.models.conditioning import generate, noise_size
 
     noise = evaluation_noise(num_samples, noise_size(generator), seed)
-    return np.concatenate([
-        generate(generator, noise[i : i + batch_size], None if labels is None else labels[i : i + batch_size]).numpy()
-        for i in range(0, num_samples, batch_size)
-    ])
+    return np.concatenate(
+        [
+            generate(
+                generator, noise[i : i + batch_size], None if labels is None else labels[i : i + batch_size]
+            ).numpy()
+            for i in range(0, num_samples, batch_size)
+        ]
+    )
 
 
 def evaluation_noise(num_samples: int, size: int, seed: int):
@@ -60,15 +73,21 @@ def check_driven_sampling(cfg, key: str) -> None:
         # DiffAugment and ADA show D augmented reals and augmented fakes alike (every image at
         # augment_p=1, a share p of them under ADA): what D learnt is the density ratio of augmented
         # images, and its logit on a clean sample is off that distribution. Refused, not reported.
-        raise ConfigError(key, f"this run's D was trained on augmented images (train.augment=[{','.join(cfg.train.augment)}]) "
-                               "and does not judge clean samples; discriminator-driven sampling needs a run trained "
-                               "without train.augment")
+        raise ConfigError(
+            key,
+            f"this run's D was trained on augmented images (train.augment=[{','.join(cfg.train.augment)}]) "
+            "and does not judge clean samples; discriminator-driven sampling needs a run trained "
+            "without train.augment",
+        )
 
 
 def check_single_sample_critic(pack: int, key: str) -> None:
     if pack > 1:
-        raise ConfigError(key, f"this run's D judges packs of {pack} samples (train.pack), not single samples; "
-                               "discriminator-driven sampling needs train.pack=1")
+        raise ConfigError(
+            key,
+            f"this run's D judges packs of {pack} samples (train.pack), not single samples; "
+            "discriminator-driven sampling needs train.pack=1",
+        )
 
 
 def held_out_examples(node) -> np.ndarray:
@@ -82,8 +101,15 @@ def held_out_examples(node) -> np.ndarray:
     return examples.astype(np.float32) / 127.5 - 1.0 if examples.dtype == np.uint8 else examples.astype(np.float32)
 
 
-def driven_draw(generator, discriminator, held_out: np.ndarray | None, opts: SamplingOptions, num_samples: int,
-                seed: int, batch_size: int = 500) -> tuple[np.ndarray, dict]:
+def driven_draw(
+    generator,
+    discriminator,
+    held_out: np.ndarray | None,
+    opts: SamplingOptions,
+    num_samples: int,
+    seed: int,
+    batch_size: int = 500,
+) -> tuple[np.ndarray, dict]:
     """``num_samples`` samples chosen (``dot``: moved) by ``discriminator`` (``opts.sampling``), with
     what choosing cost: ``acceptance`` and ``d_calls_per_sample``; ``held_out``: real examples to calibrate
     D with (DRS, MH; None for DOT, which needs none)."""
@@ -100,12 +126,15 @@ def driven_draw(generator, discriminator, held_out: np.ndarray | None, opts: Sam
 
     def propose(k: int, rng: np.random.Generator) -> np.ndarray:
         z = rng.standard_normal((k, z_dim), dtype=np.float32)
-        return np.concatenate([generator(z[i : i + batch_size], training=False).numpy()
-                               for i in range(0, k, batch_size)])
+        return np.concatenate(
+            [generator(z[i : i + batch_size], training=False).numpy() for i in range(0, k, batch_size)]
+        )
 
     def logits(x: np.ndarray) -> np.ndarray:
         return discriminator(x, training=False).numpy()
 
-    sampled = drive(propose, logits, held_out, opts.sampling, num_samples, seed, opts.drs_percentile, opts.mh_steps,
-                    batch_size)
+    assert held_out is not None  # DRS and MH calibrate D on it (CALIBRATED)
+    sampled = drive(
+        propose, logits, held_out, opts.sampling, num_samples, seed, opts.drs_percentile, opts.mh_steps, batch_size
+    )
     return sampled.x, {"acceptance": sampled.acceptance, "d_calls_per_sample": sampled.calls_per_sample}

@@ -64,10 +64,12 @@ def evaluate(
     dataset = DATASETS.build(cfg.dataset)
     generator, discriminator = restore_models(cfg, dataset, path)
     labels = evaluation_labels(num_samples, dataset.classes if conditional else 0)
-    samples, extra = run_samples(cfg, generator, discriminator, path, measuring, num_samples, int(cfg.train.seed),
-                                 batch_size, labels)
-    metrics, exported = sample_metrics(cfg.dataset, dataset, samples, plan, measuring.weights,
-                                       measuring.inception_graph, labels)
+    samples, extra = run_samples(
+        cfg, generator, discriminator, path, measuring, num_samples, int(cfg.train.seed), batch_size, labels
+    )
+    metrics, exported = sample_metrics(
+        cfg.dataset, dataset, samples, plan, measuring.weights, measuring.inception_graph, labels
+    )
     result: dict = {"step": step_of(path), "num_samples": num_samples, **metrics, **extra}
     if export is not None:
         atomic_write(Path(export).expanduser(), npz_bytes(x=exported))
@@ -75,8 +77,9 @@ def evaluate(
     return result
 
 
-def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None, inception_graph=None,
-                   labels: np.ndarray | None = None):
+def sample_metrics(
+    node, dataset, samples: np.ndarray, plan: Plan, weights=None, inception_graph=None, labels: np.ndarray | None = None
+):
     """(metrics named by ``plan``, samples as exported: float32 points or uint8 images) for
     generator outputs (drawn for ``labels`` by a conditional G)."""
     from gantrain.evaluation.metrics import mode_metrics, sample_quality
@@ -91,8 +94,10 @@ def sample_metrics(node, dataset, samples: np.ndarray, plan: Plan, weights=None,
         pick = np.random.default_rng(0).choice(dataset.size, min(len(images), dataset.size), replace=False)
         real = dataset.take(pick).head()
         return {
-            "pixel_mean": float(images.mean()), "pixel_std": float(images.std()),
-            "real_pixel_mean": float(real.mean()), "real_pixel_std": float(real.std()),
+            "pixel_mean": float(images.mean()),
+            "pixel_std": float(images.std()),
+            "real_pixel_mean": float(real.mean()),
+            "real_pixel_std": float(real.std()),
         }, images
     from gantrain.evaluation.features import image_metrics
 

@@ -12,7 +12,7 @@ Usage: ``evals = check_eval(cfg.get("eval"))`` -> typed :class:`EvalConfig`, or 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -25,16 +25,30 @@ from gantrain.registry import check_against
 class SamplingOptions:
     """Whether the run's D chooses (drs, mh) or moves (dot) the samples, and how."""
 
-    sampling: str = field(default="none", metadata={
-        "help": "none, drs (discriminator rejection sampling), mh (Metropolis-Hastings): D chooses the samples; "
-                "dot (discriminator optimal transport): D moves them"})
-    drs_percentile: Optional[float] = field(default=95.0, metadata={
-        "help": "drs: the percentile of F(x) kept with probability 1/2 (gamma); null: exact rejection sampling"})
+    sampling: str = field(
+        default="none",
+        metadata={
+            "help": "none, drs (discriminator rejection sampling), mh (Metropolis-Hastings): D chooses the samples; "
+            "dot (discriminator optimal transport): D moves them"
+        },
+    )
+    drs_percentile: float | None = field(
+        default=95.0,
+        metadata={
+            "help": "drs: the percentile of F(x) kept with probability 1/2 (gamma); null: exact rejection sampling"
+        },
+    )
     mh_steps: int = field(default=100, metadata={"help": "mh: proposals per chain (D calls per sample)"})
-    dot_steps: int = field(default=100, metadata={"help": "dot: Adam updates of each sample's noise (D gradients per sample)"})
+    dot_steps: int = field(
+        default=100, metadata={"help": "dot: Adam updates of each sample's noise (D gradients per sample)"}
+    )
     dot_lr: float = field(default=0.01, metadata={"help": "dot: the Adam step size in latent space"})
-    dot_k: Optional[float] = field(default=None, metadata={
-        "help": "dot: the Lipschitz constant dividing D's logit; null: k_eff estimated from 100 pairs of noise"})
+    dot_k: float | None = field(
+        default=None,
+        metadata={
+            "help": "dot: the Lipschitz constant dividing D's logit; null: k_eff estimated from 100 pairs of noise"
+        },
+    )
 
 
 def check_sampling(options: SamplingOptions, prefix: str = "") -> None:
@@ -58,20 +72,30 @@ def check_sampling(options: SamplingOptions, prefix: str = "") -> None:
 class MetricOptions(SamplingOptions):
     """How samples are measured: the keys the ``eval`` node and ``gantrain-eval`` share."""
 
-    num_samples: Optional[int] = field(default=None, metadata={
-        "help": "samples drawn from fixed noise; default 2500 (26000 for stacked_mnist, as VEEGAN/PacGAN)"})
-    features: str = field(default="auto", metadata={
-        "help": "image features: auto, classifier (MNIST, Fashion-MNIST), inception, none (pixel statistics)"})
-    weights: Optional[str] = field(default=None, metadata={
-        "help": "InceptionV3 weights (.h5); default: the Keras cache, else a download"})
-    inception_graph: Optional[str] = field(default=None, metadata={
-        "help": "the 2015 Inception graph (.pb) of published FIDs, instead of Keras's"})
+    num_samples: int | None = field(
+        default=None,
+        metadata={"help": "samples drawn from fixed noise; default 2500 (26000 for stacked_mnist, as VEEGAN/PacGAN)"},
+    )
+    features: str = field(
+        default="auto",
+        metadata={
+            "help": "image features: auto, classifier (MNIST, Fashion-MNIST), inception, none (pixel statistics)"
+        },
+    )
+    weights: str | None = field(
+        default=None, metadata={"help": "InceptionV3 weights (.h5); default: the Keras cache, else a download"}
+    )
+    inception_graph: str | None = field(
+        default=None, metadata={"help": "the 2015 Inception graph (.pb) of published FIDs, instead of Keras's"}
+    )
 
 
 def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
     """Range checks of the keys ``eval`` and ``gantrain-eval`` share; ``prefix``: ``eval.`` or none."""
     if options.features not in EXTRACTORS:
-        raise ConfigError(f"{prefix}features", f"unknown extractor '{options.features}'; known: {', '.join(EXTRACTORS)}")
+        raise ConfigError(
+            f"{prefix}features", f"unknown extractor '{options.features}'; known: {', '.join(EXTRACTORS)}"
+        )
     check_sampling(options, prefix)
 
 
@@ -79,14 +103,14 @@ def check_metric_options(options: MetricOptions, prefix: str = "") -> None:
 class EvalConfig(MetricOptions):
     """The ``eval`` node: metrics of the generator during training (``gantrain.run.duties.Evaluation``)."""
 
-    every: Optional[int] = None  # generator steps between evaluations; null: none during training
+    every: int | None = None  # generator steps between evaluations; null: none during training
     # A metric to keep the best checkpoint by (checkpoints/best/), e.g. fid or hq; null: none.
-    select: Optional[str] = None
+    select: str | None = None
 
 
 def check_eval(node: DictConfig | None) -> EvalConfig:
     """Type- and range-check the ``eval`` node (absent in runs saved before it existed: off)."""
-    options: EvalConfig = OmegaConf.to_object(check_against(EvalConfig, node or {}, "eval", "eval"))
+    options = cast(EvalConfig, OmegaConf.to_object(check_against(EvalConfig, node or {}, "eval", "eval")))
     for key in ("every", "num_samples"):
         value = getattr(options, key)
         if value is not None and value < 1:

@@ -31,16 +31,31 @@ METRICS: dict[str, tuple[str, bool]] = {
     "kid_std": ("its standard deviation over subsets", False),
     "is": ("Inception Score: exp E[KL(p(y|x) || p(y))], confident and varied predictions", True),
     "is_std": ("its standard deviation over splits", False),
-    "class_accuracy": ("conditional runs: the share of samples the classifier assigns to the class they were drawn for", True),
-    "intra_fid": ("conditional runs: the mean over classes of the FID between each class's samples and its real images", False),
-    "precision": ("the share of samples inside the 3-nearest-neighbour ball of some real example (Kynkaanniemi et al. 2019)", True),
+    "class_accuracy": (
+        "conditional runs: the share of samples the classifier assigns to the class they were drawn for",
+        True,
+    ),
+    "intra_fid": (
+        "conditional runs: the mean over classes of the FID between each class's samples and its real images",
+        False,
+    ),
+    "precision": (
+        "the share of samples inside the 3-nearest-neighbour ball of some real example (Kynkaanniemi et al. 2019)",
+        True,
+    ),
     "recall": ("the share of real examples inside the 3-nearest-neighbour ball of some sample", True),
-    "density": ("real 5-nearest-neighbour balls around a sample, on average, over 5 (1: as the data; Naeem et al. 2020)", True),
+    "density": (
+        "real 5-nearest-neighbour balls around a sample, on average, over 5 (1: as the data; Naeem et al. 2020)",
+        True,
+    ),
     "coverage": ("the share of real examples whose 5-nearest-neighbour ball holds a sample", True),
     "classes_hit": ("classes the classifier predicts for at least one sample", True),
     "class_kl": ("KL of the predicted-class histogram to uniform (0: every class equally often)", False),
     "acceptance": ("discriminator-driven sampling: the share of G's proposals accepted", True),
-    "d_calls_per_sample": ("discriminator-driven sampling: D's evaluations per sample kept (calibration included)", False),
+    "d_calls_per_sample": (
+        "discriminator-driven sampling: D's evaluations per sample kept (calibration included)",
+        False,
+    ),
     "pixel_mean": ("mean pixel value (0-255) of the samples", True),
     "pixel_std": ("standard deviation of the samples' pixel values", True),
     "real_pixel_mean": ("the same for as many training images", True),
@@ -71,7 +86,9 @@ def kind_of(dataset: str) -> str:
     return DATASETS.facts(dataset).kind
 
 
-def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.features", conditional: bool = False) -> Plan:
+def evaluation_plan(
+    dataset: str, features: str = "auto", key: str = "eval.features", conditional: bool = False
+) -> Plan:
     """The extractor ``features`` means for ``dataset`` and the metrics it gives (a ``conditional``
     run's samples also get the classifier's conditional metrics)."""
     if features not in EXTRACTORS:
@@ -83,13 +100,17 @@ def evaluation_plan(dataset: str, features: str = "auto", key: str = "eval.featu
         return Plan("none", PIXELS)
     if kind == "stacked":
         if features == "inception":
-            raise ConfigError(key, "stacked_mnist is measured by its digit triples with the MNIST classifier: "
-                                   "use auto, classifier or none")
+            raise ConfigError(
+                key,
+                "stacked_mnist is measured by its digit triples with the MNIST classifier: "
+                "use auto, classifier or none",
+            )
         return Plan("classifier", TRIPLES)
     if features == "classifier" or (features == "auto" and kind == "digits"):
         if kind != "digits":
-            raise ConfigError(key, f"the classifier is trained on mnist or fashion_mnist, not {dataset}; "
-                                   "use inception (or auto)")
+            raise ConfigError(
+                key, f"the classifier is trained on mnist or fashion_mnist, not {dataset}; use inception (or auto)"
+            )
         return Plan("classifier", DISTANCES + MANIFOLD + CLASSES + (CONDITIONAL if conditional else ()))
     return Plan("inception", DISTANCES + MANIFOLD)
 
@@ -110,7 +131,10 @@ def legend(metrics) -> str:
     for name in metrics:
         if name in METRICS:
             meaning, higher = METRICS[name]
-            better = "" if name.endswith("_std") or name.startswith(("pixel", "real_pixel")) else \
-                (" (higher is better)" if higher else " (lower is better)")
+            better = (
+                ""
+                if name.endswith("_std") or name.startswith(("pixel", "real_pixel"))
+                else (" (higher is better)" if higher else " (lower is better)")
+            )
             lines.append(f"  {name}: {meaning}{better}")
     return "\n".join(lines)

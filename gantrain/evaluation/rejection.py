@@ -33,8 +33,8 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -115,15 +115,26 @@ def batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int) -
     return np.concatenate([np.asarray(fn(x[i : i + batch])).reshape(-1) for i in range(0, len(x), batch)])
 
 
-def rejection_sample(propose, score, n: int, rng: np.random.Generator, percentile: float | None = 95.0,
-                     batch: int = 500, eps: float = 1e-6) -> tuple[np.ndarray, float, int]:
+def rejection_sample(
+    propose,
+    score,
+    n: int,
+    rng: np.random.Generator,
+    percentile: float | None = 95.0,
+    batch: int = 500,
+    eps: float = 1e-6,
+) -> tuple[np.ndarray, float, int]:
     """(samples, acceptance rate, D calls) of DRS; ``score``: calibrated logits."""
     d_max = float(score(propose(BURN_IN, rng)).max())
-    calls, proposed, kept = BURN_IN, 0, []
+    calls, proposed = BURN_IN, 0
+    kept: list[np.ndarray] = []
     while sum(len(k) for k in kept) < n:
         if proposed >= MAX_PROPOSALS_PER_SAMPLE * n:
-            raise ConfigError("drs_percentile", f"rejection sampling kept {sum(len(k) for k in kept)} of {proposed} "
-                                                f"proposals, too few for {n} samples; a percentile (e.g. 95) keeps more")
+            raise ConfigError(
+                "drs_percentile",
+                f"rejection sampling kept {sum(len(k) for k in kept)} of {proposed} "
+                f"proposals, too few for {n} samples; a percentile (e.g. 95) keeps more",
+            )
         x = propose(batch, rng)
         d = score(x)
         calls += batch
@@ -139,8 +150,9 @@ def rejection_sample(propose, score, n: int, rng: np.random.Generator, percentil
     return np.concatenate(kept)[:n], kept_count / proposed, calls
 
 
-def metropolis_hastings(propose, score, real: np.ndarray, n: int, rng: np.random.Generator,
-                        steps: int) -> tuple[np.ndarray, float, int]:
+def metropolis_hastings(
+    propose, score, real: np.ndarray, n: int, rng: np.random.Generator, steps: int
+) -> tuple[np.ndarray, float, int]:
     """(samples, share of proposals accepted, D calls) of ``n`` independence chains of ``steps``
     proposals each, started at held-out real examples; chains that never moved run again from a
     generated sample."""
@@ -156,8 +168,9 @@ def metropolis_hastings(propose, score, real: np.ndarray, n: int, rng: np.random
     return state, accepted / ((n + len(stuck)) * steps), calls
 
 
-def chains(propose, score, state: np.ndarray, d: np.ndarray, rng: np.random.Generator,
-           steps: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+def chains(
+    propose, score, state: np.ndarray, d: np.ndarray, rng: np.random.Generator, steps: int
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Run one chain per row of ``state`` (logits ``d``) for ``steps`` proposals: (final states,
     whether each moved, proposals accepted, D calls)."""
     state, d = state.copy(), d.copy()

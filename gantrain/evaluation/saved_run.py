@@ -30,11 +30,15 @@ def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
     if not paths:
         raise ConfigError("run_dir", f"{run.root} has no checkpoint yet")
     if str(checkpoint) == "latest":
-        return latest_readable(run.checkpoints)
+        latest = latest_readable(run.checkpoints)
+        assert latest is not None  # checkpoints exist: the newest readable one, or a GantrainError
+        return latest
     if str(checkpoint) == "best":
         best = latest_readable(run.checkpoints / "best")
         if best is None:
-            raise ConfigError("checkpoint", f"{run.root} has no best checkpoint (train with eval.every and eval.select)")
+            raise ConfigError(
+                "checkpoint", f"{run.root} has no best checkpoint (train with eval.every and eval.select)"
+            )
         return best
     steps = {p.rsplit("-", 1)[1]: p for p in paths}
     if str(checkpoint) not in steps:
@@ -50,8 +54,9 @@ def restore_models(cfg, dataset, path: str):
     from gantrain.models import build_models
 
     classes = dataset.classes if cfg.model.get("conditional") else 0
-    generator, discriminator = build_models(cfg.model, dataset.shape, cfg.train.precision, 1, classes,
-                                            cfg.loss.get("aux_classifier", 0) > 0)
+    generator, discriminator = build_models(
+        cfg.model, dataset.shape, cfg.train.precision, 1, classes, cfg.loss.get("aux_classifier", 0) > 0
+    )
     name = "ema_generator" if cfg.train.get("ema") is not None else "generator"
     tf.train.Checkpoint(**{name: generator}).restore(path).expect_partial().assert_existing_objects_matched()
     return generator, discriminator
@@ -62,6 +67,10 @@ def restore_discriminator(discriminator, path: str) -> None:
     import tensorflow as tf
 
     try:
-        tf.train.Checkpoint(discriminator=discriminator).restore(path).expect_partial().assert_existing_objects_matched()
+        tf.train.Checkpoint(discriminator=discriminator).restore(
+            path
+        ).expect_partial().assert_existing_objects_matched()
     except AssertionError:
-        raise ConfigError("sampling", f"{path} holds no discriminator to choose samples with; use sampling=none") from None
+        raise ConfigError(
+            "sampling", f"{path} holds no discriminator to choose samples with; use sampling=none"
+        ) from None

@@ -40,8 +40,16 @@ BETA_2, EPSILON = 0.9, 1e-8  # the paper's Adam (β1 = 0) and Chainer's default 
 TETHER_OFFSET = 0.001  # inside the norm, as in the reference code: a defined gradient at z = z_y
 
 
-def transport(generator, discriminator, noise: np.ndarray, seed: int, steps: int = 100, lr: float = 0.01,
-              k: float | None = None, batch: int = 500) -> Sampled:
+def transport(
+    generator,
+    discriminator,
+    noise: np.ndarray,
+    seed: int,
+    steps: int = 100,
+    lr: float = 0.01,
+    k: float | None = None,
+    batch: int = 500,
+) -> Sampled:
     """G's samples of ``noise`` (n, z_dim), each moved by DOT with ``k`` (None: ``k_eff``, whose
     pairs come from NumPy's generator seeded with ``seed``)."""
     estimated = k is None
@@ -49,8 +57,12 @@ def transport(generator, discriminator, noise: np.ndarray, seed: int, steps: int
         k = effective_lipschitz(generator, discriminator, np.random.default_rng([seed, 4]))
     k = tf.constant(k, tf.float32)
     lr = tf.constant(lr, tf.float32)
-    moved = np.concatenate([move(generator, discriminator, noise[i : i + batch], k, steps, lr).numpy()
-                            for i in range(0, len(noise), batch)])
+    moved = np.concatenate(
+        [
+            move(generator, discriminator, noise[i : i + batch], k, steps, lr).numpy()
+            for i in range(0, len(noise), batch)
+        ]
+    )
     x = np.concatenate([generator(moved[i : i + batch], training=False).numpy() for i in range(0, len(moved), batch)])
     # Every sample is kept; D is called once per update (its gradient) and 2 * PAIRS * TRIALS times for k_eff.
     shared = 2 * PAIRS * TRIALS / len(noise) if estimated else 0.0

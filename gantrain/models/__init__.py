@@ -32,8 +32,14 @@ def packed_shape(data_shape: tuple[int, ...], pack: int) -> tuple[int, ...]:
     return (*data_shape[:-1], data_shape[-1] * pack)
 
 
-def build_models(node: DictConfig, data_shape: tuple[int, ...], precision: str = "float32", pack: int = 1,
-                 num_classes: int = 0, class_head: bool = False):
+def build_models(
+    node: DictConfig,
+    data_shape: tuple[int, ...],
+    precision: str = "float32",
+    pack: int = 1,
+    num_classes: int = 0,
+    class_head: bool = False,
+):
     """(G, D) with their layers computing in ``precision`` (a Keras dtype policy); outputs stay
     float32. ``pack`` > 1: D takes packs of that many examples (``train.pack``, PacGAN).
     ``num_classes``: the labels of a conditional model (``model.conditional``); ``class_head``: D
@@ -67,12 +73,15 @@ def square_images(model: str, data_shape: tuple[int, ...], **sizes: int) -> tupl
     return height, channels
 
 
-def build_auxiliary(node: DictConfig, data_shape: tuple[int, ...], heads: int, precision: str = "float32") -> keras.Model:
+def build_auxiliary(
+    node: DictConfig, data_shape: tuple[int, ...], heads: int, precision: str = "float32"
+) -> keras.Model:
     """A fresh discriminator of the model's architecture whose last layer has ``heads`` outputs."""
     _, discriminator = build_models(node, data_shape, precision)
     last = discriminator.layers[-1]
     head = type(last).from_config({**last.get_config(), "units": heads, "name": "heads"})
     return keras.Model(discriminator.input, head(last.input), name="auxiliary")
+
 
 # Architectures register themselves on import.
 from gantrain.models import dcgan, mlp, r3gan, resnet  # noqa: E402,F401

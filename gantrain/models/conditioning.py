@@ -81,8 +81,14 @@ class Projection(layers.Layer):
         self.initializer = keras.initializers.get(initializer)
 
     def build(self, input_shape):
-        self.embed = dense(input_shape[0][-1], spectral_norm=self.spectral_norm, use_bias=False, dtype="float32",
-                           kernel_initializer=self.initializer, name="embedding")
+        self.embed = dense(
+            input_shape[0][-1],
+            spectral_norm=self.spectral_norm,
+            use_bias=False,
+            dtype="float32",
+            kernel_initializer=self.initializer,
+            name="embedding",
+        )
         self.embed.build((None, self.classes))
 
     def call(self, inputs, training=None):
@@ -98,24 +104,46 @@ class Projection(layers.Layer):
         return (input_shape[0][0], 1)
 
     def get_config(self):
-        return {**super().get_config(), "classes": self.classes, "spectral_norm": self.spectral_norm,
-                "initializer": keras.initializers.serialize(self.initializer)}
+        return {
+            **super().get_config(),
+            "classes": self.classes,
+            "spectral_norm": self.spectral_norm,
+            "initializer": keras.initializers.serialize(self.initializer),
+        }
 
 
-def discriminator_model(x, features, logit, conditional: bool, classes: int, projection: bool, class_head: bool,
-                        spectral_norm: bool = False, embedding_initializer="glorot_uniform") -> keras.Model:
+def discriminator_model(
+    x,
+    features,
+    logit,
+    conditional: bool,
+    classes: int,
+    projection: bool,
+    class_head: bool,
+    spectral_norm: bool = False,
+    embedding_initializer="glorot_uniform",
+) -> keras.Model:
     """D from its input ``x``, last ``features`` (B, F) and unconditional ``logit`` (B, 1). A
     conditional D also takes the label, with outputs as :func:`discriminator_outputs` makes them."""
     if not conditional:
         return keras.Model(x, logit, name="discriminator")
     y = label_input()
-    outputs = discriminator_outputs(features, logit, y, classes, projection, class_head, spectral_norm,
-                                    embedding_initializer)
+    outputs = discriminator_outputs(
+        features, logit, y, classes, projection, class_head, spectral_norm, embedding_initializer
+    )
     return keras.Model([x, y], outputs, name="discriminator")
 
 
-def discriminator_outputs(features, logit, y, classes: int, projection: bool, class_head: bool,
-                          spectral_norm: bool = False, embedding_initializer="glorot_uniform"):
+def discriminator_outputs(
+    features,
+    logit,
+    y,
+    classes: int,
+    projection: bool,
+    class_head: bool,
+    spectral_norm: bool = False,
+    embedding_initializer="glorot_uniform",
+):
     """A conditional D's outputs: the logit plus the projection term when ``projection`` (the term
     alone when ``logit`` is None: a D whose only logit is the projection, as R3GAN's); with
     ``class_head``, also ACGAN's class logits. ``spectral_norm``: on the embedding and the class

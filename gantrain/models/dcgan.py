@@ -9,6 +9,8 @@ logit; no normalisation, since a gradient penalty is per example.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -59,7 +61,7 @@ def dcgan(
     )
     sizes = feature_sizes(height)
     ups = len(sizes) - 1
-    conv = dict(kernel_size=kernel_size, strides=2, padding="same")
+    conv: dict[str, Any] = dict(kernel_size=kernel_size, strides=2, padding="same")
 
     z = keras.Input((z_dim,))
     y = label_input() if conditional else None
@@ -73,8 +75,9 @@ def dcgan(
         # BN + ReLU before every transposed conv, the last included (WGAN-GP's gan_mnist.py and
         # gan_cifar.py): without it the last two convs compose to one linear map.
         h = _normalize_relu(h, g_batchnorm, y, num_classes)
-        h = layers.Conv2DTranspose(channels if last else width_g // 2 ** (i + 1), **conv,
-                                   use_bias=last or not g_batchnorm)(h)
+        h = layers.Conv2DTranspose(
+            channels if last else width_g // 2 ** (i + 1), **conv, use_bias=last or not g_batchnorm
+        )(h)
         if 2 * sizes[i] > size:
             h = layers.Cropping2D(((0, 1), (0, 1)))(h)
     # Outputs in float32 under mixed precision too: losses and penalties are computed in float32.
@@ -83,13 +86,12 @@ def dcgan(
     x = keras.Input(data_shape)
     h = x
     for i in range(ups):
-        h = layers.LeakyReLU(negative_slope)(
-            conv2d(d_channels * 2**i, spectral_norm=d_spectral_norm, **conv)(h)
-        )
+        h = layers.LeakyReLU(negative_slope)(conv2d(d_channels * 2**i, spectral_norm=d_spectral_norm, **conv)(h))
     features = layers.Flatten()(h)
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(features)
-    discriminator = discriminator_model(x, features, logit, y is not None, num_classes, d_projection, class_head,
-                                        d_spectral_norm)
+    discriminator = discriminator_model(
+        x, features, logit, y is not None, num_classes, d_projection, class_head, d_spectral_norm
+    )
     return generator, discriminator
 
 

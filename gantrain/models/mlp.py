@@ -29,8 +29,8 @@ from gantrain.models.spectral_norm import dense
 def mlp(
     data_shape: tuple[int, ...],
     z_dim: int = 100,
-    g_hidden: list[int] = [1024, 1024, 1024],
-    d_hidden: list[int] = [1024, 1024, 1024],
+    g_hidden: list[int] = [1024, 1024, 1024],  # noqa: B006  config default, copied per run
+    d_hidden: list[int] = [1024, 1024, 1024],  # noqa: B006  config default, copied per run
     negative_slope: float = 0.2,
     d_spectral_norm: bool = False,
     g_batchnorm: bool = False,
@@ -48,17 +48,9 @@ def mlp(
     ``conditional``: G and D take class labels of ``num_classes`` classes (G: a class embedding
     beside z; D: the projection term when ``d_projection``; ``class_head``: ACGAN's class logits,
     ``gantrain.models.conditioning``)."""
-    if z_dim < 1:
-        raise ConfigError("model.z_dim", f"must be >= 1, got {z_dim}")
-    if d_maxout < 1:
-        raise ConfigError("model.d_maxout", f"must be >= 1 (1: LeakyReLU units), got {d_maxout}")
-    if init_std is not None and init_std <= 0:
-        raise ConfigError("model.init_std", f"must be > 0 (or null: Glorot), got {init_std}")
+    _check_options(z_dim, d_maxout, init_std, g_hidden, d_hidden)
     # A fresh initializer per layer: Keras reuses an unseeded initializer's values.
     init = lambda: {} if init_std is None else {"kernel_initializer": keras.initializers.RandomNormal(stddev=init_std)}  # noqa: E731
-    for key, sizes in (("g_hidden", g_hidden), ("d_hidden", d_hidden)):
-        if not sizes or min(sizes) < 1:
-            raise ConfigError(f"model.{key}", f"needs one or more layer sizes >= 1, got {sizes}")
     size = math.prod(data_shape)
     is_image = len(data_shape) == 3
 
@@ -83,9 +75,23 @@ def mlp(
         else:
             h = layers.LeakyReLU(negative_slope)(dense(width, spectral_norm=d_spectral_norm, **init())(h))
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32", **init())(h)
-    discriminator = discriminator_model(x, h, logit, y is not None, num_classes, d_projection, class_head,
-                                        d_spectral_norm)
+    discriminator = discriminator_model(
+        x, h, logit, y is not None, num_classes, d_projection, class_head, d_spectral_norm
+    )
     return generator, discriminator
+
+
+def _check_options(z_dim: int, d_maxout: int, init_std: float | None, g_hidden: list[int], d_hidden: list[int]) -> None:
+    """A ConfigError naming the first of :func:`mlp`'s options out of range."""
+    if z_dim < 1:
+        raise ConfigError("model.z_dim", f"must be >= 1, got {z_dim}")
+    if d_maxout < 1:
+        raise ConfigError("model.d_maxout", f"must be >= 1 (1: LeakyReLU units), got {d_maxout}")
+    if init_std is not None and init_std <= 0:
+        raise ConfigError("model.init_std", f"must be > 0 (or null: Glorot), got {init_std}")
+    for key, sizes in (("g_hidden", g_hidden), ("d_hidden", d_hidden)):
+        if not sizes or min(sizes) < 1:
+            raise ConfigError(f"model.{key}", f"needs one or more layer sizes >= 1, got {sizes}")
 
 
 class Maxout(layers.Layer):

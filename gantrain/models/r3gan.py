@@ -73,8 +73,9 @@ class GenerativeBasis(layers.Layer):
     """(B, C) -> (B, 4, 4, C): a learned 4x4 map per channel, scaled by the input's value there."""
 
     def build(self, input_shape):
-        self.basis = self.add_weight(shape=(4, 4, input_shape[-1]), initializer=keras.initializers.RandomNormal(0.0, 1.0),
-                                     name="basis")
+        self.basis = self.add_weight(
+            shape=(4, 4, input_shape[-1]), initializer=keras.initializers.RandomNormal(0.0, 1.0), name="basis"
+        )
 
     def call(self, scales):
         return self.basis[None] * scales[:, None, None, :]
@@ -87,12 +88,12 @@ class GenerativeBasis(layers.Layer):
 def r3gan(
     data_shape: tuple[int, ...],
     z_dim: int = 64,
-    widths: list[int] = [768, 768, 768, 768],
-    blocks: list[int] = [2, 2, 2, 2],
-    cardinality: list[int] = [96, 96, 96, 96],
+    widths: list[int] = [768, 768, 768, 768],  # noqa: B006  config default, copied per run
+    blocks: list[int] = [2, 2, 2, 2],  # noqa: B006  config default, copied per run
+    cardinality: list[int] = [96, 96, 96, 96],  # noqa: B006  config default, copied per run
     expansion: int = 2,
     kernel_size: int = 3,
-    resampling_filter: list[float] = [1.0, 2.0, 1.0],
+    resampling_filter: list[float] = [1.0, 2.0, 1.0],  # noqa: B006  config default, copied per run
     g_tanh: bool = True,
     d_spectral_norm: bool = False,
     conditional: bool = False,
@@ -113,11 +114,13 @@ def r3gan(
     ``d_projection`` (R3GAN's conditional D); ``class_head``: ACGAN's class logits.
     """
     size, channels = _built_size(data_shape, z_dim=z_dim, expansion=expansion, kernel_size=kernel_size)
-    stages = _stages(size, list(widths), list(blocks), list(cardinality), expansion, kernel_size,
-                     list(resampling_filter))
+    stages = _stages(
+        size, list(widths), list(blocks), list(cardinality), expansion, kernel_size, list(resampling_filter)
+    )
     generator = _generator(stages, z_dim, channels, data_shape[0], g_tanh, num_classes if conditional else 0)
-    discriminator = _discriminator(stages, data_shape, d_spectral_norm, conditional, num_classes, d_projection,
-                                   class_head)
+    discriminator = _discriminator(
+        stages, data_shape, d_spectral_norm, conditional, num_classes, d_projection, class_head
+    )
     return generator, discriminator
 
 
@@ -127,27 +130,39 @@ def _built_size(data_shape: tuple[int, ...], **sizes: int) -> tuple[int, int]:
     if size == MNIST_SIZE:
         return MNIST_BUILT, channels
     if size & (size - 1):
-        raise ConfigError("model", f"r3gan needs square images of 8x8, 16x16, 32x32, ... (a power of two) "
-                                   f"or 28x28, got {size}x{size}")
+        raise ConfigError(
+            "model", f"r3gan needs square images of 8x8, 16x16, 32x32, ... (a power of two) or 28x28, got {size}x{size}"
+        )
     return size, channels
 
 
-def _stages(size: int, widths: list[int], blocks: list[int], cardinality: list[int], expansion: int,
-            kernel_size: int, taps: list[float]) -> Stages:
+def _stages(
+    size: int,
+    widths: list[int],
+    blocks: list[int],
+    cardinality: list[int],
+    expansion: int,
+    kernel_size: int,
+    taps: list[float],
+) -> Stages:
     """The first log2(size) - 1 entries of each list (4x4 first), checked."""
     count = int(math.log2(size)) - 1
     for key, values in (("widths", widths), ("blocks", blocks), ("cardinality", cardinality)):
         if len(values) < count:
-            raise ConfigError(f"model.{key}", f"{size}x{size} images need {count} stages (4x4 to {size}x{size}), "
-                                              f"got {len(values)}: {values}")
+            raise ConfigError(
+                f"model.{key}",
+                f"{size}x{size} images need {count} stages (4x4 to {size}x{size}), got {len(values)}: {values}",
+            )
     if min(widths[:count]) < 1:
         raise ConfigError("model.widths", f"must be >= 1, got {widths}")
     if min(blocks[:count]) < 0:
         raise ConfigError("model.blocks", f"must be >= 0, got {blocks}")
-    for width, groups in zip(widths[:count], cardinality[:count]):
+    for width, groups in zip(widths[:count], cardinality[:count], strict=True):
         if groups < 1 or (width * expansion) % groups:
-            raise ConfigError("model.cardinality", f"{groups} groups must divide the inner width "
-                                                   f"{width} x expansion {expansion} of their stage")
+            raise ConfigError(
+                "model.cardinality",
+                f"{groups} groups must divide the inner width {width} x expansion {expansion} of their stage",
+            )
     return Stages(widths[:count], blocks[:count], cardinality[:count], expansion, kernel_size, taps)
 
 
@@ -156,8 +171,7 @@ def _residual_block(h, stages: Stages, groups: int, spectral_norm: bool = False)
     width, inner, gain = h.shape[-1], h.shape[-1] * stages.expansion, stages.block_gain
     y = conv2d(inner, 1, spectral_norm, kernel_initializer=msr(gain))(h)
     y = layers.LeakyReLU(SLOPE)(y)
-    y = conv2d(inner, stages.kernel_size, spectral_norm, padding="same", groups=groups,
-               kernel_initializer=msr(gain))(y)
+    y = conv2d(inner, stages.kernel_size, spectral_norm, padding="same", groups=groups, kernel_initializer=msr(gain))(y)
     y = layers.LeakyReLU(SLOPE)(y)
     y = conv2d(width, 1, spectral_norm, use_bias=False, kernel_initializer=msr(gain if spectral_norm else 0))(y)
     return layers.Add()([h, y])
@@ -185,8 +199,15 @@ def _generator(stages: Stages, z_dim: int, channels: int, image_size: int, tanh:
     return keras.Model(z if y is None else [z, y], h, name="generator")
 
 
-def _discriminator(stages: Stages, data_shape: tuple[int, ...], spectral_norm: bool, conditional: bool,
-                   classes: int, projection: bool, class_head: bool) -> keras.Model:
+def _discriminator(
+    stages: Stages,
+    data_shape: tuple[int, ...],
+    spectral_norm: bool,
+    conditional: bool,
+    classes: int,
+    projection: bool,
+    class_head: bool,
+) -> keras.Model:
     """images (B, H, W, C) [and labels (B,)] -> logit (B, 1) (conditional: see ``discriminator_outputs``)."""
     x = keras.Input(data_shape)
     h = x
@@ -207,7 +228,8 @@ def _discriminator(stages: Stages, data_shape: tuple[int, ...], spectral_norm: b
     features = layers.Flatten()(basis)
     if conditional and projection:  # the basis's linear map gives the features the label's embedding meets
         features = dense(width, spectral_norm, use_bias=False, kernel_initializer=msr(1))(features)
-        return discriminator_model(x, features, None, True, classes, True, class_head, spectral_norm,
-                                   msr(1.0 / math.sqrt(width)))
+        return discriminator_model(
+            x, features, None, True, classes, True, class_head, spectral_norm, msr(1.0 / math.sqrt(width))
+        )
     logit = dense(1, spectral_norm, use_bias=False, kernel_initializer=msr(1), dtype="float32")(features)
     return discriminator_model(x, features, logit, conditional, classes, projection, class_head, spectral_norm)

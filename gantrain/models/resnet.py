@@ -1,7 +1,7 @@
 """The CIFAR ResNet of WGAN-GP (Gulrajani et al. 2017) and SNGAN (Miyato et al. 2018), any square size >= 8.
 
-Generator: Dense -> 4x4xC (see ``dcgan.feature_sizes``) -> residual up blocks (BN, ReLU, 2x nearest upsampling, 3x3 conv, BN,
-ReLU, 3x3 conv; 1x1-conv shortcut) until the image size (odd sizes are cropped, 8 -> 7, as in
+Generator: Dense -> 4x4xC (see ``dcgan.feature_sizes``) -> residual up blocks (BN, ReLU, 2x nearest upsampling,
+3x3 conv, BN, ReLU, 3x3 conv; 1x1-conv shortcut) until the image size (odd sizes are cropped, 8 -> 7, as in
 ``dcgan``) -> BN, ReLU, 3x3 conv, tanh.
 Discriminator: an "optimized" first block (conv, ReLU, conv, 2x2 average pool; shortcut pool then
 1x1 conv), residual down blocks until the maps are 8x8 or smaller, two plain residual blocks,
@@ -92,8 +92,9 @@ def resnet(
     if Pooling(d_pooling) is Pooling.sum:
         features = layers.Rescaling(float(h.shape[1] * h.shape[2]))(features)  # the mean times the positions
     logit = dense(1, spectral_norm=d_spectral_norm, dtype="float32")(features)
-    discriminator = discriminator_model(x, features, logit, y is not None, num_classes, d_projection, class_head,
-                                        d_spectral_norm)
+    discriminator = discriminator_model(
+        x, features, logit, y is not None, num_classes, d_projection, class_head, d_spectral_norm
+    )
     return generator, discriminator
 
 

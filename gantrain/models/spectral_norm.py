@@ -11,6 +11,8 @@ Usage: ``dense(1, spectral_norm=True)``, ``conv2d(64, 3, spectral_norm=True, pad
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -18,6 +20,10 @@ from keras import layers
 
 class _SpectralNorm:
     """Mixin for a layer with ``_kernel`` (..., units): adds ``u`` and :meth:`normalized_kernel`."""
+
+    # What the Keras layer it is mixed into provides.
+    _kernel: Any
+    compute_dtype: str
 
     def build(self, input_shape):
         super().build(input_shape)

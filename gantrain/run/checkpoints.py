@@ -93,8 +93,9 @@ def saved_checkpoints(directory: Path) -> list[str]:
     """The checkpoint prefixes in ``directory`` (``<directory>/ckpt-<step>``), oldest first, found
     from their ``.index`` files."""
     directory = Path(directory)
-    steps = sorted(int(match[1]) for path in directory.glob("ckpt-*.index")
-                   if (match := _INDEX_FILE.fullmatch(path.name)))
+    steps = sorted(
+        int(match[1]) for path in directory.glob("ckpt-*.index") if (match := _INDEX_FILE.fullmatch(path.name))
+    )
     return [str(directory / f"ckpt-{step}") for step in steps]
 
 
@@ -133,8 +134,12 @@ def reindex(directory: Path, latest: str) -> None:
     paths = [path for path in saved_checkpoints(directory) if step_of(path) <= step_of(latest)]
     times = [Path(f"{path}.index").stat().st_mtime for path in paths]
     update_checkpoint_state_internal(
-        str(directory), latest, paths, save_relative_paths=True,
-        all_model_checkpoint_timestamps=times, last_preserved_timestamp=min(times) - 1,
+        str(directory),
+        latest,
+        paths,
+        save_relative_paths=True,
+        all_model_checkpoint_timestamps=times,
+        last_preserved_timestamp=min(times) - 1,
     )
 
 
@@ -168,8 +173,10 @@ class BestCheckpoint:
             try:
                 self.value = float(json.loads(self.record.read_text())["value"])
             except (OSError, ValueError, KeyError, TypeError) as err:
-                raise GantrainError(f"{self.record} cannot be read ({type(err).__name__}: {err}); "
-                                    "without it the best checkpoint would be replaced by any later one") from None
+                raise GantrainError(
+                    f"{self.record} cannot be read ({type(err).__name__}: {err}); "
+                    "without it the best checkpoint would be replaced by any later one"
+                ) from None
 
     def offer(self, step: int, value: float) -> bool:
         if not math.isfinite(value):

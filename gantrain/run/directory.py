@@ -21,9 +21,10 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -59,8 +60,7 @@ class RunDir:
         """A new run never reuses a directory that holds one."""
         if self.holds_run():
             raise GantrainError(
-                f"{self.root} already holds a run; continue it with resume={self.root} "
-                "or choose another hydra.run.dir"
+                f"{self.root} already holds a run; continue it with resume={self.root} or choose another hydra.run.dir"
             )
 
     def check_resumable(self) -> None:
@@ -101,9 +101,7 @@ class RunDir:
             if key == "resume":
                 continue
             if key not in RESUMABLE_KEYS:
-                raise ConfigError(
-                    key, f"cannot change when resuming; only {', '.join(RESUMABLE_KEYS)} can"
-                )
+                raise ConfigError(key, f"cannot change when resuming; only {', '.join(RESUMABLE_KEYS)} can")
             OmegaConf.update(saved, key, OmegaConf.select(composed, key))
         return saved
 
@@ -126,7 +124,7 @@ class RunLock:
         self.root = Path(root)
         self.path = self.root.resolve() / ".lock"
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         if self.path in self._held:
             self._held[self.path][1] += 1
         else:
@@ -151,8 +149,10 @@ class RunLock:
             except BlockingIOError:
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
                 os.close(fd)
-                raise RunInUse(f"{display_path(self.root)} is in use by another gantrain process (PID {holder}); "
-                               "wait for it to end or stop it") from None
+                raise RunInUse(
+                    f"{display_path(self.root)} is in use by another gantrain process (PID {holder}); "
+                    "wait for it to end or stop it"
+                ) from None
             if _same_file(fd, self.path):
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
@@ -315,5 +315,5 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
     import numpy as np  # here: the command line imports this module, and starts faster without it
 
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle: bool
     return buffer.getvalue()

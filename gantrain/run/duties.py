@@ -99,7 +99,8 @@ class RolledBack(Exception):
 
 def _write_error(run: RunDir, ckpts: Checkpoints, err: OSError) -> GantrainError:
     return GantrainError(
-        f"cannot write into {run.root} ({err.strerror or err}); the last checkpoint (step {ckpts.latest_step()}) is kept"
+        f"cannot write into {run.root} ({err.strerror or err}); "
+        f"the last checkpoint (step {ckpts.latest_step()}) is kept"
     )
 
 
@@ -112,7 +113,7 @@ class Progress(EveryCall):
         self.shown: dict[str, float] = {}
         self.done = start
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         self.redirect.__enter__()
         return self
 
@@ -140,8 +141,7 @@ class Log(Duty):
     """One JSON line per log step in metrics.jsonl, the same numbers in TensorBoard and the bar;
     also at every ``evaluation``, so its scores are written. ``last``: the last record written."""
 
-    def __init__(self, every: int, run: RunDir, ckpts: Checkpoints, progress: Progress, start: int,
-                 evaluation: Duty):
+    def __init__(self, every: int, run: RunDir, ckpts: Checkpoints, progress: Progress, start: int, evaluation: Duty):
         self.every, self.run, self.ckpts, self.progress, self.evaluation = every, run, ckpts, progress, evaluation
         self.file = MetricsLog(run.metrics)
         self.last: dict[str, float] = {}
@@ -182,8 +182,11 @@ class Preview(Duty):
 
     def __call__(self, done: int, record: dict[str, float]) -> None:
         gan = self.gan
-        image = preview(generate(gan.sampler, gan.sample_noise, gan.sample_labels).numpy(), self.real_points,
-                        gan.num_classes or None)
+        image = preview(
+            generate(gan.sampler, gan.sample_noise, gan.sample_labels).numpy(),
+            self.real_points,
+            gan.num_classes or None,
+        )
         try:
             atomic_write(self.run.sample_path(done), png_bytes(image))
         except OSError as err:
@@ -196,8 +199,18 @@ class Evaluation(Duty):
     """``gantrain-eval``'s metrics of the sampler at this step (the same evaluation noise, so the
     numbers agree), added to the record; and the best checkpoint so far by ``eval.select``."""
 
-    def __init__(self, evals: EvalConfig, node, dataset: Dataset, plan: Plan, num_samples: int, seed: int,
-                 gan: GAN, run: RunDir, ckpts: Checkpoints):
+    def __init__(
+        self,
+        evals: EvalConfig,
+        node,
+        dataset: Dataset,
+        plan: Plan,
+        num_samples: int,
+        seed: int,
+        gan: GAN,
+        run: RunDir,
+        ckpts: Checkpoints,
+    ):
         from gantrain.evaluation.plan import higher_is_better
 
         self.every, self.evals, self.node, self.plan, self.gan = evals.every, evals, node, plan, gan
@@ -209,18 +222,22 @@ class Evaluation(Duty):
         self.held_out = held_out_examples(node) if evals.sampling in CALIBRATED else None
         self.best = None
         if evals.select is not None:
-            self.best = BestCheckpoint(run.checkpoints / "best", ckpts.checkpoint, evals.select,
-                                       higher_is_better(evals.select))
+            self.best = BestCheckpoint(
+                run.checkpoints / "best", ckpts.checkpoint, evals.select, higher_is_better(evals.select)
+            )
 
     def __call__(self, done: int, record: dict[str, float]) -> None:
-        extra, sampler = {}, self.gan.sampler
+        extra: dict[str, float] = {}
+        sampler = self.gan.sampler
         if self.evals.sampling == "none":
             samples = draw(sampler, self.num_samples, self.seed, labels=self.labels)
         else:
-            samples, extra = driven_draw(sampler, self.gan.discriminator, self.held_out, self.evals,
-                                         self.num_samples, self.seed)
-        scores, _ = sample_metrics(self.node, self.data, samples, self.plan, self.evals.weights,
-                                   self.evals.inception_graph, self.labels)
+            samples, extra = driven_draw(
+                sampler, self.gan.discriminator, self.held_out, self.evals, self.num_samples, self.seed
+            )
+        scores, _ = sample_metrics(
+            self.node, self.data, samples, self.plan, self.evals.weights, self.evals.inception_graph, self.labels
+        )
         scores.update(extra)
         if self.best is not None and self.best.offer(done, scores[self.evals.select]):
             log.info("best %s so far at step %d: %.4g", self.evals.select, done, scores[self.evals.select])
@@ -230,7 +247,7 @@ class Evaluation(Duty):
 class NotStepTime(Duty):
     """``duty``, its time kept out of the steps per second ``log`` reports."""
 
-    def __init__(self, duty: Duty, log_: "Log"):
+    def __init__(self, duty: Duty, log_: Log):
         self.duty, self.log = duty, log_
 
     def due(self, done: int, n: int, final: bool) -> bool:
@@ -266,9 +283,21 @@ class DivergenceGuard(EveryCall):
     """Losses are checked after every call (weights by :class:`FiniteWeights`, before anything is
     logged, drawn or saved from them, so bad weights never reach a checkpoint)."""
 
-    def __init__(self, opts: TrainConfig, ckpts: Checkpoints, learning_rates: dict[str, LearningRate], log_: Log,
-                 progress: Progress):
-        self.opts, self.ckpts, self.learning_rates, self.log, self.progress = opts, ckpts, learning_rates, log_, progress
+    def __init__(
+        self,
+        opts: TrainConfig,
+        ckpts: Checkpoints,
+        learning_rates: dict[str, LearningRate],
+        log_: Log,
+        progress: Progress,
+    ):
+        self.opts, self.ckpts, self.learning_rates, self.log, self.progress = (
+            opts,
+            ckpts,
+            learning_rates,
+            log_,
+            progress,
+        )
         self.rollbacks = 0
 
     def __call__(self, done: int, record: dict[str, float]) -> None:
@@ -293,8 +322,14 @@ class DivergenceGuard(EveryCall):
             rate.scale.assign(lowered[name])
         self.log.file.truncate_after(done)
         self.log.restart(done)
-        log.warning("%s: rolled back to step %d with learning rates x%g (rollback %d of %d)",
-                    problem, done, float(lowered["g"]), self.rollbacks, opts.max_rollbacks)
+        log.warning(
+            "%s: rolled back to step %d with learning rates x%g (rollback %d of %d)",
+            problem,
+            done,
+            float(lowered["g"]),
+            self.rollbacks,
+            opts.max_rollbacks,
+        )
         self.progress.reset(done)
         raise RolledBack(done)
 

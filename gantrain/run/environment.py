@@ -26,13 +26,15 @@ def describe(devices: list[str]) -> dict:
     """Versions, commit, Python, platform, and the ``devices`` the run computes on."""
     record: dict = {name: package_version(name) for name in PACKAGES}
     record.update(source_commit())
-    record.update({
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": _cpu_name(),
-        "devices": devices,
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-    })
+    record.update(
+        {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu": _cpu_name(),
+            "devices": devices,
+            "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        }
+    )
     return record
 
 
@@ -50,8 +52,9 @@ def source_commit() -> dict:
 
 
 def _git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
-                          timeout=10).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
 
 
 def package_version(package: str) -> str | None:

@@ -22,7 +22,8 @@ import concurrent.futures
 import logging
 import signal
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class GracefulStop:
     def requested(self) -> bool:
         return self.signal is not None
 
-    def __enter__(self) -> "GracefulStop":
+    def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -63,5 +64,8 @@ class GracefulStop:
         for sig in self.SIGNALS:
             signal.signal(sig, signal.SIG_DFL)  # the next signal ends the process, mid-step if need be
         again = "press Ctrl-C again" if signum == signal.SIGINT else "send it again"
-        log.warning("%s: stopping after this step, with a checkpoint (%s to stop at once, without one)",
-                    signal.Signals(signum).name, again)
+        log.warning(
+            "%s: stopping after this step, with a checkpoint (%s to stop at once, without one)",
+            signal.Signals(signum).name,
+            again,
+        )

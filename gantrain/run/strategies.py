@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Optional
 
 import tensorflow as tf
 
@@ -28,7 +27,7 @@ def default() -> tf.distribute.Strategy:
 
 
 @STRATEGIES.register("one_device")
-def one_device(device: Optional[str] = None) -> tf.distribute.Strategy:
+def one_device(device: str | None = None) -> tf.distribute.Strategy:
     """One named device, e.g. ``/gpu:1``; null: the first GPU, else the CPU."""
     if device is None:
         device = "/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0"
@@ -37,7 +36,7 @@ def one_device(device: Optional[str] = None) -> tf.distribute.Strategy:
 
 
 @STRATEGIES.register("mirrored")
-def mirrored(devices: Optional[list[str]] = None) -> tf.distribute.Strategy:
+def mirrored(devices: list[str] | None = None) -> tf.distribute.Strategy:
     """Synchronous data parallelism over local devices; null: every GPU (the CPU if none)."""
     if devices is None and not tf.config.list_logical_devices("GPU"):
         log.warning("strategy=mirrored: no GPU on this machine, so it runs on the CPU (one replica)")

@@ -12,9 +12,9 @@ import copy
 import json
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
@@ -52,9 +52,12 @@ logging.getLogger("absl").setLevel(logging.WARNING)  # TF's per-checkpoint chatt
 
 
 def train(
-    cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides: list[str] | None = None,
+    cfg: DictConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    overrides: list[str] | None = None,
     opened: Callable[[], None] | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """Train a new run in ``run_dir``, or continue the one there (``resume``); ``opened`` is called
     once the run directory is written to (every check has passed).
 
@@ -87,15 +90,17 @@ def train(
         writer = open_tensorboard(run, cfg, strategy, start)
 
         # -- Loop ---------------------------------------------------------------------------------
-        real_points = dataset.x[:opts.preview_samples(dataset.shape)] if not dataset.is_image else None
-        evaluation = Evaluation(checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed,
-                                gan, run, ckpts)
+        real_points = dataset.array()[: opts.preview_samples(dataset.shape)] if not dataset.is_image else None
+        evaluation = Evaluation(
+            checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed, gan, run, ckpts
+        )
         del dataset, checked
         with writer.as_default(), GracefulStop() as stop, Progress(opts.steps, start) as progress:
             logger = Log(opts.log_every, run, ckpts, progress, start, evaluation)
             preview = Preview(opts.sample_every, gan, run, ckpts, real_points)
-            duties = in_order(gan, opts, ckpts, progress, logger, preview, evaluation,
-                              Checkpointing(opts.checkpoint_every, ckpts))
+            duties = in_order(
+                gan, opts, ckpts, progress, logger, preview, evaluation, Checkpointing(opts.checkpoint_every, ckpts)
+            )
             done = loop(gan, train_step, opts, start, stop, duties)
         writer.flush()
         return ending(logger.last, evaluation, stop, done, run)
@@ -104,7 +109,10 @@ def train(
 def real_data(dataset: Dataset, gan: GAN, opts: TrainConfig, run: RunDir, resume: bool):
     """(what the step draws its real batches from: the dataset in memory or a stream's batches,
     the labels of a conditional GAN, the stream's position to checkpoint)."""
-    labels = tf.convert_to_tensor(dataset.y.astype("int64")) if gan.num_classes else None
+    labels = None
+    if gan.num_classes:
+        assert dataset.y is not None  # Dataset.conditional_classes refused a dataset without labels
+        labels = tf.convert_to_tensor(dataset.y.astype("int64"))
     if dataset.stream is None:
         return tf.convert_to_tensor(dataset.x), labels, {}  # the one in-memory copy the step samples from
     # Read from disk as the step trains; its position is checkpointed.
@@ -128,17 +136,19 @@ def open_tensorboard(run: RunDir, cfg: DictConfig, strategy: tf.distribute.Strat
     return writer
 
 
-def ending(last: dict[str, float], evaluation: Evaluation, stop: GracefulStop, done: int,
-           run: RunDir) -> dict[str, float]:
+def ending(
+    last: dict[str, float], evaluation: Evaluation, stop: GracefulStop, done: int, run: RunDir
+) -> dict[str, float | str]:
     """What :func:`train` returns: the last logged metrics, the best evaluation, the signal that
-    stopped the run early."""
-    last = dict(last)
+    stopped the run early (its name)."""
+    result: dict[str, float | str] = dict(last)
     if evaluation.best is not None and evaluation.best.value is not None:
-        last[f"best_{evaluation.best.metric}"] = evaluation.best.value
+        result[f"best_{evaluation.best.metric}"] = evaluation.best.value
     if stop.requested:
-        last["stopped_by"] = signal.Signals(stop.signal).name
-        log.info("stopped by %s at step %d; continue with resume=%s", last["stopped_by"], done, run.root)
-    return last
+        assert stop.signal is not None  # set with requested
+        result["stopped_by"] = signal.Signals(stop.signal).name
+        log.info("stopped by %s at step %d; continue with resume=%s", result["stopped_by"], done, run.root)
+    return result
 
 
 @dataclass
@@ -166,7 +176,9 @@ def check(cfg: DictConfig) -> Checked:
     evals = check_eval(cfg.get("eval"))
     plan = evaluation_plan(dataset.name, evals.features, conditional=conditional)
     if evals.select is not None and evals.select not in plan.metrics:
-        raise ConfigError("eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(plan.metrics)}")
+        raise ConfigError(
+            "eval.select", f"'{evals.select}' is not measured here; choose from {', '.join(plan.metrics)}"
+        )
     if evals.every is not None and evals.sampling != "none":
         check_driven_sampling(cfg, "eval.sampling")
     if evals.every is not None:
@@ -174,24 +186,35 @@ def check(cfg: DictConfig) -> Checked:
 
         check_available(cfg.dataset, plan.extractor, evals.weights, evals.inception_graph)
     if dataset.size < opts.batch_size:
-        log.warning("train.batch_size=%d is larger than the dataset (%d examples): every batch repeats "
-                    "examples; use a smaller train.batch_size or more data", opts.batch_size, dataset.size)
+        log.warning(
+            "train.batch_size=%d is larger than the dataset (%d examples): every batch repeats "
+            "examples; use a smaller train.batch_size or more data",
+            opts.batch_size,
+            dataset.size,
+        )
     strategy = STRATEGIES.build(cfg.strategy)  # before any other TensorFlow op: multi-worker setup
     on_cpu = "CPU" in devices(strategy)[0].upper()
     if opts.precision is Precision.mixed_bfloat16 and on_cpu and not cpu_has_bfloat16():
-        log.warning("train.precision=mixed_bfloat16: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), "
-                    "so TensorFlow emulates them and a step is many times slower than in float32")
+        log.warning(
+            "train.precision=mixed_bfloat16: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), "
+            "so TensorFlow emulates them and a step is many times slower than in float32"
+        )
     if opts.jit_compile and on_cpu and not MODELS.facts(cfg.model.name).xla_on_cpu:
-        log.warning("train.jit_compile=true on a CPU: XLA's convolutions there are several times slower than "
-                    "TensorFlow's own (docs/guides/scaling.md, \"Performance\"); it pays off on GPUs, and on CPUs for mlp models")
+        log.warning(
+            "train.jit_compile=true on a CPU: XLA's convolutions there are several times slower than "
+            'TensorFlow\'s own (docs/guides/scaling.md, "Performance"); it pays off on GPUs, and on CPUs for mlp models'
+        )
     if opts.batch_size % strategy.num_replicas_in_sync:
-        raise ConfigError("train.batch_size", f"{opts.batch_size} does not divide over {strategy.num_replicas_in_sync} replicas")
+        raise ConfigError(
+            "train.batch_size", f"{opts.batch_size} does not divide over {strategy.num_replicas_in_sync} replicas"
+        )
     eval_samples = evals.num_samples or default_num_samples(dataset.name)
     return Checked(opts, evals, dataset, plan, eval_samples, strategy)
 
 
-def open_run(run: RunDir, cfg: DictConfig, gan: GAN, ckpts: Checkpoints, resume: bool,
-             overrides: list[str] | None) -> tuple[int, DictConfig]:
+def open_run(
+    run: RunDir, cfg: DictConfig, gan: GAN, ckpts: Checkpoints, resume: bool, overrides: list[str] | None
+) -> tuple[int, DictConfig]:
     """Restore the run to continue (its metrics after the checkpoint dropped), or start a new one
     with a checkpoint at step 0. Returns the step training starts from and the config as saved
     (a new run's with its data path made absolute; ``cfg`` itself is left as it was)."""
@@ -214,8 +237,16 @@ def open_run(run: RunDir, cfg: DictConfig, gan: GAN, ckpts: Checkpoints, resume:
     return 0, cfg
 
 
-def in_order(gan: GAN, opts: TrainConfig, ckpts: Checkpoints, progress: Progress, logger: Log, preview: Preview,
-             evaluation: Evaluation, checkpointing: Checkpointing) -> list[Duty]:
+def in_order(
+    gan: GAN,
+    opts: TrainConfig,
+    ckpts: Checkpoints,
+    progress: Progress,
+    logger: Log,
+    preview: Preview,
+    evaluation: Evaluation,
+    checkpointing: Checkpointing,
+) -> list[Duty]:
     """The duties of a call of the step, in the order they must run: the bar; the divergence guard
     before anything is logged, drawn or saved (the weights too when one of those is due); the moving
     average's batch-norm statistics before it is measured, drawn or saved; the evaluation before the

@@ -26,7 +26,8 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -132,11 +133,12 @@ class Augmentation:
         """ADA's update from one step's mean sign(D(real)); in cross-replica context."""
         signs, steps = self.signs + real_sign, self.steps + 1
         due = steps >= ADA_INTERVAL
-        moved = tf.clip_by_value(self.p + tf.sign(signs / tf.cast(steps, tf.float32) - ADA_TARGET) * self.speed, 0.0, 1.0)
+        moved = tf.clip_by_value(
+            self.p + tf.sign(signs / tf.cast(steps, tf.float32) - ADA_TARGET) * self.speed, 0.0, 1.0
+        )
         self.p.assign(tf.where(due, moved, self.p))
         self.signs.assign(tf.where(due, 0.0, signs))
         self.steps.assign(tf.where(due, tf.constant(0, tf.int64), steps))
 
     def checkpointed(self) -> dict[str, tf.Variable | tf.random.Generator]:
-        return {"augment_rng": self.rng, "augment_p": self.p, "augment_signs": self.signs,
-                "augment_steps": self.steps}
+        return {"augment_rng": self.rng, "augment_p": self.p, "augment_signs": self.signs, "augment_steps": self.steps}

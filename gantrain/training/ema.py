@@ -69,8 +69,9 @@ class MovingAverage:
         if not self._norms:
             return
         momenta = [layer.momentum for layer in self._norms]
-        noise = tf.random.stateless_normal([STANDING_BATCHES, STANDING_BATCH_SIZE, noise_size(self.model)],
-                                           seed=[self.seed, 3])
+        noise = tf.random.stateless_normal(
+            [STANDING_BATCHES, STANDING_BATCH_SIZE, noise_size(self.model)], seed=[self.seed, 3]
+        )
         # A conditional G's statistics from every class alike (its scale and shift are per class).
         labels = tf.range(STANDING_BATCH_SIZE) % self.num_classes if self.num_classes else None
         try:
@@ -79,5 +80,5 @@ class MovingAverage:
                     layer.momentum = k / (k + 1)  # the running mean of the batch statistics so far
                 generate(self.model, noise[k], labels, training=True)
         finally:
-            for layer, momentum in zip(self._norms, momenta):
+            for layer, momentum in zip(self._norms, momenta, strict=True):
                 layer.momentum = momentum

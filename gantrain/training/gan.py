@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -57,9 +57,9 @@ class GAN:
     step: tf.Variable  # generator steps done
     sample_noise: tf.Variable  # the fixed noise of the previews
     strategy: tf.distribute.Strategy
-    gon: Optional[GON] = None
-    ema: Optional[MovingAverage] = None
-    augment: Optional[Augmentation] = None  # train.augment: what D sees of every image
+    gon: GON | None = None
+    ema: MovingAverage | None = None
+    augment: Augmentation | None = None  # train.augment: what D sees of every image
     num_classes: int = 0  # model.conditional: G and D take labels of this many classes (0: unconditional)
     schedules: Schedules = field(default_factory=Schedules)  # train.schedule: set by the step, from ``step``
 
@@ -78,9 +78,13 @@ class GAN:
     def checkpointed(self) -> dict[str, Any]:
         """The objects a checkpoint holds, by the names runs have saved them under since 0.1.0."""
         objects: dict[str, Any] = {
-            "generator": self.generator, "discriminator": self.discriminator,
-            "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
-            "step": self.step, "rng": self.rng, "sample_noise": self.sample_noise,
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "g_optimizer": self.g_optimizer,
+            "d_optimizer": self.d_optimizer,
+            "step": self.step,
+            "rng": self.rng,
+            "sample_noise": self.sample_noise,
             "lr_scales": [rate.scale for rate in self.learning_rates.values()],
         }
         if self.gon is not None:
@@ -109,27 +113,14 @@ def build_gan(
     objective = LOSSES.build(cfg.loss)
     gon_objective = AUXILIARIES.build(cfg.aux) if cfg.get("aux") else None
     conditional = bool(cfg.model.get("conditional"))
-    if objective.class_weight > 0 and not conditional:
-        raise ConfigError("loss.aux_classifier", "ACGAN's class loss needs a conditional model: add model.conditional=true")
-    if conditional and gon_objective is not None:
-        raise ConfigError("aux", f"{cfg.aux.name} judges samples without their labels; it does not combine with model.conditional")
-    if conditional and opts.pack > 1:
-        raise ConfigError("train.pack", "packs mix samples of different classes; a conditional model needs train.pack=1")
     strategy = strategy or tf.distribute.get_strategy()
-    replica_batch = opts.batch_size // strategy.num_replicas_in_sync
-    if replica_batch % opts.pack:
-        raise ConfigError("train.pack", f"must divide each replica's share of the batch ({replica_batch}) "
-                                        f"into whole packs, got {opts.pack}")
-    if opts.augment and len(data_shape) != 3:
-        raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
-    if opts.schedule.gamma is not None and objective.penalty is None:
-        raise ConfigError("train.schedule.gamma", f"schedules the penalty's weight (loss.gp_weight), and loss "
-                                                  f"{cfg.loss.name} has no penalty here: set loss.penalty")
+    _check_combination(cfg, opts, objective, gon_objective, conditional, strategy, data_shape)
     classes = num_classes if conditional else 0
     keras.utils.set_random_seed(opts.seed)  # initialisation; training draws come from ``rng``
     with strategy.scope():
-        generator, discriminator = build_models(cfg.model, data_shape, opts.precision.value, opts.pack, classes,
-                                                objective.class_weight > 0)
+        generator, discriminator = build_models(
+            cfg.model, data_shape, opts.precision.value, opts.pack, classes, objective.class_weight > 0
+        )
         schedules = _schedules(opts, objective.penalty_weight)
         if opts.schedule.gamma is not None:
             objective = dataclasses.replace(objective, penalty_weight=schedules.variable("gamma"))
@@ -145,20 +136,82 @@ def build_gan(
             if opts.schedule.augment_p is not None:  # the probability the augmentation checkpoints, set per step
                 schedule = Schedule(opts.augment_p, **dataclasses.asdict(opts.schedule.augment_p))
                 schedules.entries.append(Scheduled("augment_p", schedule, augment.p))
-        rows = opts.preview_samples(data_shape)
-        z_dim = noise_size(generator)
-        if classes:  # one row per class, the same noise in each row: a column is one "style"
-            row = tf.random.stateless_normal([-(-rows // classes), z_dim], seed=[opts.seed, 1])
-            noise = tf.tile(row, [classes, 1])
-        else:
-            noise = tf.random.stateless_normal([rows, z_dim], seed=[opts.seed, 1])
-        sample_noise = tf.Variable(noise, trainable=False)
-    return GAN(generator, discriminator, g_optimizer, d_optimizer, objective, rates, rng, step, sample_noise,
-               strategy, gon, ema, augment, classes, schedules)
+        sample_noise = tf.Variable(
+            _sample_noise(opts.preview_samples(data_shape), noise_size(generator), classes, opts.seed), trainable=False
+        )
+    return GAN(
+        generator,
+        discriminator,
+        g_optimizer,
+        d_optimizer,
+        objective,
+        rates,
+        rng,
+        step,
+        sample_noise,
+        strategy,
+        gon,
+        ema,
+        augment,
+        classes,
+        schedules,
+    )
 
 
-def _optimizers(cfg: DictConfig, data_shape: tuple[int, ...], opts: TrainConfig, schedules: Schedules,
-                gon_objective: DualDiscriminatorObjective | None):
+def _check_combination(
+    cfg: DictConfig,
+    opts: TrainConfig,
+    objective: Objective,
+    gon_objective: DualDiscriminatorObjective | None,
+    conditional: bool,
+    strategy: tf.distribute.Strategy,
+    data_shape: tuple[int, ...],
+) -> None:
+    """A ConfigError naming the first option that does not combine with the others."""
+    if objective.class_weight > 0 and not conditional:
+        raise ConfigError(
+            "loss.aux_classifier", "ACGAN's class loss needs a conditional model: add model.conditional=true"
+        )
+    if conditional and gon_objective is not None:
+        raise ConfigError(
+            "aux", f"{cfg.aux.name} judges samples without their labels; it does not combine with model.conditional"
+        )
+    if conditional and opts.pack > 1:
+        raise ConfigError(
+            "train.pack", "packs mix samples of different classes; a conditional model needs train.pack=1"
+        )
+    replica_batch = opts.batch_size // strategy.num_replicas_in_sync
+    if replica_batch % opts.pack:
+        raise ConfigError(
+            "train.pack",
+            f"must divide each replica's share of the batch ({replica_batch}) into whole packs, got {opts.pack}",
+        )
+    if opts.augment and len(data_shape) != 3:
+        raise ConfigError("train.augment", f"transforms images; this dataset's examples have shape {tuple(data_shape)}")
+    if opts.schedule.gamma is not None and objective.penalty is None:
+        raise ConfigError(
+            "train.schedule.gamma",
+            f"schedules the penalty's weight (loss.gp_weight), and loss "
+            f"{cfg.loss.name} has no penalty here: set loss.penalty",
+        )
+
+
+def _sample_noise(rows: int, z_dim: int, classes: int, seed: int) -> tf.Tensor:
+    """The fixed noise of the preview samples (rows, z_dim), from its own stateless seed; a
+    conditional run's rounded up to whole rows of ``classes``."""
+    if classes:  # one row per class, the same noise in each row: a column is one "style"
+        row = tf.random.stateless_normal([-(-rows // classes), z_dim], seed=[seed, 1])
+        return tf.tile(row, [classes, 1])
+    return tf.random.stateless_normal([rows, z_dim], seed=[seed, 1])
+
+
+def _optimizers(
+    cfg: DictConfig,
+    data_shape: tuple[int, ...],
+    opts: TrainConfig,
+    schedules: Schedules,
+    gon_objective: DualDiscriminatorObjective | None,
+):
     """(the learning rates by network, G's and D's optimizers, GON or None), in the current scope:
     Adam with train.beta1 and train.beta2 (or its schedule), each rate decayed (train.lr_decay) and
     scaled by the lr schedule alike."""
@@ -182,10 +235,16 @@ def _schedules(opts: TrainConfig, gp_weight: float) -> Schedules:
     schedule runs from train.g_lr, and both rates are multiplied by its value over g_lr), Adam's
     beta2 (every optimizer's), the penalty's weight, and the moving average's decay per step
     (the schedule's value is a half-life in real images, converted as R3GAN does)."""
-    bases = {"lr": opts.g_lr, "beta2": opts.beta2, "gamma": gp_weight,
-             "ema": half_life(opts.ema, opts.batch_size) if opts.ema is not None else 0.0}
-    converts = {"lr": lambda value: value / opts.g_lr,
-                "ema": lambda value: decay_from_half_life(value, opts.batch_size)}
+    bases = {
+        "lr": opts.g_lr,
+        "beta2": opts.beta2,
+        "gamma": gp_weight,
+        "ema": half_life(opts.ema, opts.batch_size) if opts.ema is not None else 0.0,
+    }
+    converts = {
+        "lr": lambda value: value / opts.g_lr,
+        "ema": lambda value: decay_from_half_life(value, opts.batch_size),
+    }
     schedules = Schedules()
     for name, base in bases.items():
         options = getattr(opts.schedule, name)

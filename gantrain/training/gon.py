@@ -41,8 +41,10 @@ class DualDiscriminatorObjective:
         d1_real, d2_real = tf.unstack(h_real, axis=1)
         d1_fake, d2_fake = tf.unstack(h_fake, axis=1)
         return (
-            -self.alpha * log_softplus(d1_real) + tf.nn.softplus(d1_fake)
-            + tf.nn.softplus(d2_real) - self.beta * log_softplus(d2_fake)
+            -self.alpha * log_softplus(d1_real)
+            + tf.nn.softplus(d1_fake)
+            + tf.nn.softplus(d2_real)
+            - self.beta * log_softplus(d2_fake)
         )
 
     def generator_loss(self, h_fake: tf.Tensor) -> tf.Tensor:

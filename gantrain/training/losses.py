@@ -10,9 +10,9 @@ Usage: ``objective = LOSSES.build(cfg.loss)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -88,10 +88,10 @@ class Objective:
     optional clip of D's weights to [-clip, clip] after each of its updates."""
 
     d_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-    g_loss: Callable[[tf.Tensor], tf.Tensor]
-    penalty: Optional[Penalty] = None
+    g_loss: Callable[..., tf.Tensor]  # (d_fake); relativistic: (d_fake, d_real)
+    penalty: Penalty | None = None
     penalty_weight: float | tf.Variable = 0.0  # a variable when train.schedule.gamma sets it per step
-    clip: Optional[float] = None
+    clip: float | None = None
     class_weight: float = 0.0  # ACGAN (loss.aux_classifier): weight of the class cross-entropy in D's and G's losses
     relativistic: bool = False  # g_loss(d_fake, d_real): G's update scores a real batch of its own too
 
@@ -103,8 +103,16 @@ def class_cross_entropy(labels: tf.Tensor, class_logits: tf.Tensor) -> tf.Tensor
     return tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), tf.cast(class_logits, tf.float32))
 
 
-def _objective(d_loss, g_loss, penalty: PenaltyName, penalty_weight: float, one_sided: bool, clip=None,
-               aux_classifier: float = 0.0, relativistic: bool = False) -> Objective:
+def _objective(
+    d_loss,
+    g_loss,
+    penalty: PenaltyName,
+    penalty_weight: float,
+    one_sided: bool,
+    clip=None,
+    aux_classifier: float = 0.0,
+    relativistic: bool = False,
+) -> Objective:
     """The objective of a loss option; ``penalty_weight``: the key ``loss.gp_weight``, WGAN-GP's
     lambda and R1's (R1 + R2's) gamma alike."""
     if penalty_weight < 0:
@@ -115,19 +123,32 @@ def _objective(d_loss, g_loss, penalty: PenaltyName, penalty_weight: float, one_
         return Objective(d_loss, g_loss, clip=clip, class_weight=aux_classifier, relativistic=relativistic)
     if (penalty.value, one_sided) not in PENALTIES:
         raise ConfigError("loss.one_sided", f"applies to penalty gp or dragan, not {penalty.value}")
-    return Objective(d_loss, g_loss, PENALTIES[penalty.value, one_sided], penalty_weight, clip, aux_classifier,
-                     relativistic)
+    return Objective(
+        d_loss, g_loss, PENALTIES[penalty.value, one_sided], penalty_weight, clip, aux_classifier, relativistic
+    )
 
 
-def _register(name: str, d_loss, g_loss, doc: str, default_penalty: PenaltyName = PenaltyName.none,
-              default_weight: float = 10.0, relativistic: bool = False) -> None:
+def _register(
+    name: str,
+    d_loss,
+    g_loss,
+    doc: str,
+    default_penalty: PenaltyName = PenaltyName.none,
+    default_weight: float = 10.0,
+    relativistic: bool = False,
+) -> None:
     """A loss option whose keys are the penalty's (``penalty``, ``gp_weight``, ``one_sided``) and
     ACGAN's weight (``aux_classifier``)."""
 
-    def loss(penalty: PenaltyName = default_penalty, gp_weight: float = default_weight, one_sided: bool = False,
-             aux_classifier: float = 0.0) -> Objective:
-        return _objective(d_loss, g_loss, penalty, gp_weight, one_sided, aux_classifier=aux_classifier,
-                          relativistic=relativistic)
+    def loss(
+        penalty: PenaltyName = default_penalty,
+        gp_weight: float = default_weight,
+        one_sided: bool = False,
+        aux_classifier: float = 0.0,
+    ) -> Objective:
+        return _objective(
+            d_loss, g_loss, penalty, gp_weight, one_sided, aux_classifier=aux_classifier, relativistic=relativistic
+        )
 
     loss.__name__, loss.__doc__ = name, doc
     LOSSES.register(name)(loss)
@@ -135,19 +156,35 @@ def _register(name: str, d_loss, g_loss, doc: str, default_penalty: PenaltyName 
 
 _register("gan", minimax_d, minimax_g, "Original minimax GAN (Goodfellow et al. 2014).")
 _register("nsgan", minimax_d, non_saturating_g, "Non-saturating GAN (Goodfellow et al. 2014, section 3).")
-_register("wgan_gp", wasserstein_d, wasserstein_g,
-          "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), lambda = ``gp_weight``.", PenaltyName.gp)
-_register("hinge", hinge_d, wasserstein_g, "Hinge loss (Lim & Ye 2017; Miyato et al. 2018): G maximises D(G(z)) as in WGAN.")
+_register(
+    "wgan_gp",
+    wasserstein_d,
+    wasserstein_g,
+    "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), lambda = ``gp_weight``.",
+    PenaltyName.gp,
+)
+_register(
+    "hinge", hinge_d, wasserstein_g, "Hinge loss (Lim & Ye 2017; Miyato et al. 2018): G maximises D(G(z)) as in WGAN."
+)
 _register("lsgan", least_squares_d, least_squares_g, "Least-squares GAN (Mao et al. 2017) with labels a=0, b=1, c=1.")
 # R3GAN's CIFAR-10 preset starts gamma at 0.05.
-_register("rpgan", relativistic_d, relativistic_g,
-          "Relativistic pairing GAN (Jolicoeur-Martineau 2019) with R1 + R2, as R3GAN (Huang et al. 2024).",
-          PenaltyName.r1r2, default_weight=0.05, relativistic=True)
+_register(
+    "rpgan",
+    relativistic_d,
+    relativistic_g,
+    "Relativistic pairing GAN (Jolicoeur-Martineau 2019) with R1 + R2, as R3GAN (Huang et al. 2024).",
+    PenaltyName.r1r2,
+    default_weight=0.05,
+    relativistic=True,
+)
 
 
 @LOSSES.register("wgan")
 def wgan(
-    clip: float = 0.01, penalty: PenaltyName = PenaltyName.none, gp_weight: float = 10.0, one_sided: bool = False,
+    clip: float = 0.01,
+    penalty: PenaltyName = PenaltyName.none,
+    gp_weight: float = 10.0,
+    one_sided: bool = False,
     aux_classifier: float = 0.0,
 ) -> Objective:
     """Wasserstein GAN with weight clipping (Arjovsky et al. 2017): D's weights stay in [-clip, clip]."""

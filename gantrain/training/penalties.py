@@ -24,8 +24,9 @@ Usage: ``d_real, d_fake, penalty, _ = critic_scores(critic, real, fake, PENALTIE
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -33,7 +34,7 @@ import tensorflow as tf
 @dataclass(frozen=True)
 class Penalty:
     # (real, fake, eps (B,), noise (B, ...)) -> x (B, ...); None: at the examples the loss scores
-    points: Optional[Callable[..., tf.Tensor]]
+    points: Callable[..., tf.Tensor] | None
     cost: Callable[[tf.Tensor], tf.Tensor]  # grad_x D(x), (B, ...) -> (B,)
     needs_noise: bool = False  # points use per-element noise shaped like the data
     at_fakes: bool = False  # with points=None: charged at the fake examples too (R2)
@@ -111,18 +112,18 @@ class CriticScores(NamedTuple):
     real: tf.Tensor  # D(real)
     fake: tf.Tensor  # D(fake)
     penalty: tf.Tensor  # per example; zeros without a penalty
-    head: Optional[tf.Tensor] = None  # D's second output in the call that scored both (ACGAN's class logits)
+    head: tf.Tensor | None = None  # D's second output in the call that scored both (ACGAN's class logits)
 
 
 def critic_scores(
     critic: Callable[[tf.Tensor], tf.Tensor | tuple[tf.Tensor, tf.Tensor]],
     real: tf.Tensor,
     fake: tf.Tensor,
-    penalty: Optional[Penalty] = None,
-    eps: Optional[tf.Tensor] = None,
-    noise: Optional[tf.Tensor] = None,
+    penalty: Penalty | None = None,
+    eps: tf.Tensor | None = None,
+    noise: tf.Tensor | None = None,
     loss_scale: tf.Tensor | float = 1.0,
-    point_critic: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
+    point_critic: Callable[[tf.Tensor], tf.Tensor] | None = None,
     pack: int = 1,
 ) -> CriticScores:
     """(D(real), D(fake), penalty per example, D's head) from one batched call of ``critic`` on
@@ -157,7 +158,7 @@ def critic_scores(
     return CriticScores(d_real, d_fake, penalty.cost(grad), head)  # the norm in float32
 
 
-def _scored(critic, x: tf.Tensor) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
+def _scored(critic, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
     """(D's scores of ``x``, its second output or None)."""
     out = critic(x)
     return out if isinstance(out, tuple) else (out, None)

@@ -24,8 +24,8 @@ Usage::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
 
 import keras
 import tensorflow as tf
@@ -35,7 +35,7 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
     """``lr * scale * max(0, 1 - iteration / decay_steps)``; without ``decay_steps``, ``lr * scale``;
     with a ``factor`` variable (a cosine schedule of the learning rate), times its value."""
 
-    def __init__(self, lr: float, decay_steps: Optional[int] = None, factor: Optional[tf.Variable] = None):
+    def __init__(self, lr: float, decay_steps: int | None = None, factor: tf.Variable | None = None):
         self.lr = lr
         self.decay_steps = decay_steps
         self.scale = tf.Variable(1.0, trainable=False, name="lr_scale")
@@ -54,8 +54,15 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
         return {"lr": self.lr, "decay_steps": self.decay_steps}
 
 
-def cosine_decay_with_warmup(step: tf.Tensor | int, base: float, final: float, steps: int, warmup: int = 0,
-                             warmup_value: float = 0.0, hold: int = 0) -> tf.Tensor:
+def cosine_decay_with_warmup(
+    step: tf.Tensor | int,
+    base: float,
+    final: float,
+    steps: int,
+    warmup: int = 0,
+    warmup_value: float = 0.0,
+    hold: int = 0,
+) -> tf.Tensor:
     """R3GAN's ``cosine_decay_with_warmup`` at generator step ``step`` (the steps done before it),
     in float64: ``warmup_value`` rising linearly to ``base`` over ``warmup`` steps, ``base`` held
     until ``warmup + hold``, then ``base + (1 - (1 + cos(pi * t)) / 2) * (final - base)`` with ``t``

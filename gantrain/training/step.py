@@ -23,8 +23,8 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import tensorflow as tf
 
@@ -73,7 +73,9 @@ def best_scored(per_example: tf.Tensor, scores: tf.Tensor, fraction: tf.Tensor) 
     return tf.gather(per_example, tf.math.top_k(scores, k).indices)
 
 
-def mean_of_best(per_example: tf.Tensor, scores: tf.Tensor, fraction: tf.Tensor, fixed_shapes: bool = False) -> tf.Tensor:
+def mean_of_best(
+    per_example: tf.Tensor, scores: tf.Tensor, fraction: tf.Tensor, fixed_shapes: bool = False
+) -> tf.Tensor:
     """The mean of :func:`best_scored` over the kept entries of all replicas. ``fixed_shapes`` (for
     XLA): sort the whole batch and zero all but the best instead of slicing them out. A slice of
     ceil(fraction * B) entries has a shape XLA must know when it compiles, so it recompiles at
@@ -97,8 +99,9 @@ class RealBatches:
     size: int  # examples in the dataset
 
 
-def make_train_step(gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig,
-                    labels: tf.Tensor | None = None) -> Callable[..., dict[str, tf.Tensor]]:
+def make_train_step(
+    gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig, labels: tf.Tensor | None = None
+) -> Callable[..., dict[str, tf.Tensor]]:
     """The compiled step of ``gan`` (:func:`gantrain.training.gan.build_gan`). ``data``: the whole dataset
     (N, ...), sampled inside the step, or a stream's batches; ``labels``: the dataset's labels (N,)
     for a conditional GAN; ``opts``: the ``train`` keys it reads,
@@ -141,14 +144,20 @@ class TrainStep:
     def __init__(self, gan: GAN, data: tf.Tensor | RealBatches, opts: TrainConfig, labels: tf.Tensor | None = None):
         check_labels(gan, data, labels)
         self.gan, self.objective = gan, gan.objective
-        self.data, self.stream = (None, data) if isinstance(data, RealBatches) else (data, None)
+        self.data: tf.Tensor | None = None if isinstance(data, RealBatches) else data
+        self.stream: RealBatches | None = data if isinstance(data, RealBatches) else None
         self.classes, self.labels = gan.num_classes, labels
-        if self.stream is not None:
+        if isinstance(data, RealBatches):
             self.size, self.example_shape = data.size, tuple(data.iterator.element_spec.shape[1:])
         else:
             self.size, self.example_shape = data.shape[0], tuple(data.shape[1:])
         self.batch_size, self.n_critic, self.top_k, self.top_k_decay, self.pack = (
-            opts.batch_size, opts.n_critic, opts.top_k, opts.top_k_decay, opts.pack)
+            opts.batch_size,
+            opts.n_critic,
+            opts.top_k,
+            opts.top_k_decay,
+            opts.pack,
+        )
         self.packs = self.batch_size // self.pack  # what D judges per global batch
         # Fresh real batches per step: one per critic update, and one for G's relativistic loss.
         self.real_batches = self.n_critic + int(self.objective.relativistic)
@@ -191,9 +200,11 @@ class TrainStep:
         per_replica = strategy.run(self.replica_step, args=(self.draw(),))
         if self.gan.ema is not None:
             self.gan.ema.update()  # here, in cross-replica context: one average of the synchronised G
-        metrics = {name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-                   for name, value in per_replica.items()}
+        metrics = {
+            name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for name, value in per_replica.items()
+        }
         if "real_sign" in metrics:  # ADA: D's confidence on the reals steers the augmentation
+            assert self.gan.augment is not None  # metric_names measures real_sign for ADA only
             self.gan.augment.observe(metrics["real_sign"])
             metrics["augment_p"] = tf.identity(self.gan.augment.p)
         self.gan.step.assign_add(1)
@@ -251,12 +262,14 @@ class TrainStep:
         per pack): Keras 3 optimizers sum the replicas' gradients."""
         return tf.nn.compute_average_loss(per_example, global_batch_size=count or self.batch_size)
 
-    def critic(self, x: tf.Tensor, labels: tf.Tensor | None = None,
-               augment_draws: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
+    def critic(
+        self, x: tf.Tensor, labels: tf.Tensor | None = None, augment_draws: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor | None]:
         """D's scores (B / pack,) of ``x`` (B, ...) with their ``labels`` (conditional), seen
         through the augmentation when it is on, each example on its own, then packed; and D's class
         logits (B, classes) when it has ACGAN's head (else None)."""
         if augment_draws is not None:
+            assert self.gan.augment is not None  # draws are made for an augmentation only
             x = self.gan.augment(x, augment_draws)
         x = pack(x, self.pack)
         out = self.gan.discriminator(x if labels is None else [x, tf.cast(labels, tf.int32)], training=True)
@@ -270,19 +283,25 @@ class TrainStep:
         if "real" in mine:
             real = mine["real"][i]
         else:
+            assert self.data is not None  # in memory: the draws are indices into it
             with tf.device(self.data.device):
                 real = tf.gather(self.data, mine["index"][i])
         labels = None
         if self.classes:
+            assert self.labels is not None  # a conditional GAN's step has them (check_labels)
             with tf.device(self.labels.device):
                 labels = tf.gather(self.labels, mine["index"][i])
         return to_model_range(real), labels
 
-    def critic_update(self, mine: dict[str, tf.Tensor], i: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None, tf.Tensor]:
+    def critic_update(
+        self, mine: dict[str, tf.Tensor], i: int
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None, tf.Tensor]:
         gan, objective = self.gan, self.objective
         real, real_labels = self.real_batch(mine, i)  # a fresh real batch ...
         fake_labels = mine["d_labels"][i] if self.classes else None  # drawn with the noise
-        fake = generate(gan.generator, mine["d_noise"][i], fake_labels, training=True)  # ... and fresh noise, every update
+        fake = generate(
+            gan.generator, mine["d_noise"][i], fake_labels, training=True
+        )  # ... and fresh noise, every update
         eps = mine["eps"][i] if objective.penalty is not None else None
         if eps is not None and self.pack > 1:  # a pack's point lies on the line between two packs
             eps = tf.repeat(eps[:: self.pack], self.pack)
@@ -301,8 +320,15 @@ class TrainStep:
 
         with tf.GradientTape() as tape:
             d_real, d_fake, penalty, class_logits = critic_scores(
-                critic, real, fake, objective.penalty, eps, noise, getattr(gan.d_optimizer, "dynamic_scale", 1.0),
-                point_critic, self.pack,
+                critic,
+                real,
+                fake,
+                objective.penalty,
+                eps,
+                noise,
+                getattr(gan.d_optimizer, "dynamic_scale", 1.0),
+                point_critic,
+                self.pack,
             )
             d_loss = self.average(objective.d_loss(d_real, d_fake), self.packs)
             if objective.class_weight > 0:  # ACGAN: D names the class of real and fake examples
@@ -321,6 +347,7 @@ class TrainStep:
     def gon_update(self, real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
         """GON's update (``aux=gon``), on the critic's batch."""
         gon = self.gan.gon
+        assert gon is not None  # called for aux=gon only
         with tf.GradientTape() as tape:
             h_real, h_fake = tf.split(gon.network(tf.concat([real, fake], 0), training=True), 2)
             loss = self.average(gon.objective.network_loss(h_real, h_fake))
@@ -354,14 +381,16 @@ class TrainStep:
             if self.objective.class_weight > 0:  # ACGAN: G's samples of class y should be named y
                 per_example += self.objective.class_weight * class_cross_entropy(labels, class_logits)
             if gan.gon is not None:  # GON judges examples, one by one
-                per_example += per_pack(gan.gon.objective.generator_loss(gan.gon.network(fake, training=True)),
-                                        self.pack)
+                per_example += per_pack(
+                    gan.gon.objective.generator_loss(gan.gon.network(fake, training=True)), self.pack
+                )
             if self.top_k < 1:
                 # Samples D rates worst get no say: their gradients can pull the others away
                 # from the modes (Sinha et al. 2020). Each replica keeps the best of its own share;
                 # the mean is over the kept samples of all replicas.
-                fraction = top_k_fraction(gan.g_optimizer.iterations, self.top_k, self.top_k_decay,
-                                          self.steps_per_epoch)
+                fraction = top_k_fraction(
+                    gan.g_optimizer.iterations, self.top_k, self.top_k_decay, self.steps_per_epoch
+                )
                 g_loss = mean_of_best(per_example, scores, fraction, fixed_shapes=self.jit_compile)
             else:
                 g_loss = self.average(per_example, self.packs)

@@ -22,7 +22,6 @@ Usage: ``image_metrics(cfg.dataset, samples)`` -> ``{"fid", "kid", "kid_std", "i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -47,17 +46,26 @@ from gantrain.evaluation.metrics import (
 )
 from gantrain.evaluation.plan import kind_of
 
-__all__ = ["cache_dir", "cached", "class_references", "reference", "image_metrics", "check_available",
-           "class_coverage", "conditional_metrics", "stacked_mode_metrics"]
+__all__ = [
+    "cache_dir",
+    "cached",
+    "class_references",
+    "reference",
+    "image_metrics",
+    "check_available",
+    "class_coverage",
+    "conditional_metrics",
+    "stacked_mode_metrics",
+]
 
 
 def image_metrics(
     node: DictConfig,
     samples: np.ndarray,
     extractor: str,
-    weights: Optional[str] = None,
-    inception_graph: Optional[str] = None,
-    labels: Optional[np.ndarray] = None,
+    weights: str | None = None,
+    inception_graph: str | None = None,
+    labels: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of uint8 samples (N, H, W, C) of a run on the dataset ``node`` with ``extractor``
     (``classifier`` or ``inception``, as :func:`gantrain.evaluation.plan.evaluation_plan` resolves it);
@@ -71,7 +79,10 @@ def image_metrics(
     score, score_std = inception_score(probs, splits=min(10, len(probs)))
     result = {
         "fid": frechet_distance(*gaussian_statistics(f), ref["mu"], ref["sigma"]),
-        "kid": kid, "kid_std": kid_std, "is": score, "is_std": score_std,
+        "kid": kid,
+        "kid_std": kid_std,
+        "is": score,
+        "is_std": score_std,
         **sample_quality(ref["features"], f),
     }
     if extractor == "classifier":
@@ -81,8 +92,7 @@ def image_metrics(
     return result
 
 
-def feature_extractor(node: DictConfig, extractor: str, weights: Optional[str] = None,
-                      inception_graph: Optional[str] = None):
+def feature_extractor(node: DictConfig, extractor: str, weights: str | None = None, inception_graph: str | None = None):
     """(extract, its name, a fingerprint of its weights): the weights name the cached statistics
     as much as the data does, since other weights give other features."""
     if extractor == "classifier":
@@ -91,24 +101,36 @@ def feature_extractor(node: DictConfig, extractor: str, weights: Optional[str] =
     from gantrain.evaluation.features import inception
 
     if inception_graph is not None:
-        return inception.graph_inception(inception_graph), "inception2015", file_digest(Path(inception_graph).expanduser())
+        return (
+            inception.graph_inception(inception_graph),
+            "inception2015",
+            file_digest(Path(inception_graph).expanduser()),
+        )
     if weights == "random":
         # Untrained weights differ on every build and their numbers mean nothing (tests only).
         return inception.keras_inception(weights), "inception_random", "random"
     return inception.keras_inception(weights), "inception", file_digest(inception.resolve_weights(weights))
 
 
-def conditional_metrics(features: np.ndarray, probs: np.ndarray, labels: np.ndarray,
-                        references: dict[str, np.ndarray]) -> dict[str, float]:
+def conditional_metrics(
+    features: np.ndarray, probs: np.ndarray, labels: np.ndarray, references: dict[str, np.ndarray]
+) -> dict[str, float]:
     """``class_accuracy`` and ``intra_fid`` of samples drawn for ``labels``, against per-class
     real statistics ``references`` (``mu`` (K, F), ``sigma`` (K, F, F))."""
-    distances = [frechet_distance(*gaussian_statistics(features[labels == k]), references["mu"][k], references["sigma"][k])
-                 for k in np.unique(labels)]
+    distances = [
+        frechet_distance(*gaussian_statistics(features[labels == k]), references["mu"][k], references["sigma"][k])
+        for k in np.unique(labels)
+    ]
     return {"class_accuracy": float((probs.argmax(axis=1) == labels).mean()), "intra_fid": float(np.mean(distances))}
 
 
-def check_available(node: DictConfig, extractor: str, weights: Optional[str] = None,
-                    inception_graph: Optional[str] = None, prefix: str = "eval.") -> None:
+def check_available(
+    node: DictConfig,
+    extractor: str,
+    weights: str | None = None,
+    inception_graph: str | None = None,
+    prefix: str = "eval.",
+) -> None:
     """Before a run starts: what its evaluations with ``extractor`` need exists (or downloads now),
     so a missing file stops the command at once, not mid-run."""
     if extractor != "inception":

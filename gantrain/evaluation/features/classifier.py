@@ -17,6 +17,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import cast
 
 import keras
 import numpy as np
@@ -52,7 +53,9 @@ def build(num_classes: int = 10, channels: int = 1) -> keras.Model:
     return keras.Model(x, logits, name="classifier")
 
 
-def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int = 3, batch_size: int = 128, seed: int = 0) -> None:
+def fit(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int = 3, batch_size: int = 128, seed: int = 0
+) -> None:
     keras.utils.set_random_seed(seed)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
@@ -60,8 +63,14 @@ def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int = 3, batch
         metrics=["accuracy"],
     )
     with tqdm(total=epochs * math.ceil(len(x) / batch_size), unit="batch", desc="classifier", leave=False) as bar:
-        model.fit(x.astype(np.float32), y.astype(np.int64), epochs=epochs, batch_size=batch_size, verbose=0,
-                  callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: bar.update())])
+        model.fit(
+            x.astype(np.float32),
+            y.astype(np.int64),
+            epochs=epochs,
+            batch_size=batch_size,
+            verbose=0,
+            callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: bar.update())],
+        )
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
@@ -69,8 +78,9 @@ def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    return np.concatenate([model(x[i : i + batch_size].astype(np.float32), training=False).numpy()
-                           for i in range(0, len(x), batch_size)])
+    return np.concatenate(
+        [model(x[i : i + batch_size].astype(np.float32), training=False).numpy() for i in range(0, len(x), batch_size)]
+    )
 
 
 def embed(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +110,7 @@ def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
         note_ignored,
     )
 
-    train_node = OmegaConf.merge(node, {"split": "train"})
+    train_node = cast(DictConfig, OmegaConf.merge(node, {"split": "train"}))
     # Named by the training images and labels it learnt from: another file of the same dataset
     # (or the same file changed) gets its own classifier.
     key = fingerprint(data_digest(train_node)[0], epochs)
@@ -114,9 +124,17 @@ def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
         return keras.models.load_model(path)
     train = DATASETS.build(train_node)
     if train.y is None:
-        raise GantrainError(f"the classifier needs labels: {node.get('path') or node.name} has none for the train split")
-    log.info("training the %s feature classifier once (%d images, %d epochs: 4 to 10 minutes on 2 CPU cores, the "
-             "classifier bar shows how long here; cached as %s)", node.name, len(train.x), epochs, path)
+        raise GantrainError(
+            f"the classifier needs labels: {node.get('path') or node.name} has none for the train split"
+        )
+    log.info(
+        "training the %s feature classifier once (%d images, %d epochs: 4 to 10 minutes on 2 CPU cores, the "
+        "classifier bar shows how long here; cached as %s)",
+        node.name,
+        len(train.x),
+        epochs,
+        path,
+    )
     model = build(int(train.y.max()) + 1)
     fit(model, train.x, train.y, epochs=epochs)
     path.parent.mkdir(parents=True, exist_ok=True)

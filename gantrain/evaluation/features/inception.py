@@ -19,8 +19,8 @@ Usage: ``extract = inception_extractor(weights=None)``; ``features, probs = extr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import keras
 import numpy as np
@@ -41,7 +41,7 @@ def keras_models_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "models"
 
 
-def resolve_weights(weights: Optional[str]) -> str:
+def resolve_weights(weights: str | None) -> str:
     """A given file, the Keras cache's copy, or a download into the cache; ``random`` leaves the
     network untrained (for tests: its numbers mean nothing)."""
     if weights == "random":
@@ -65,7 +65,7 @@ def to_inception_input(images: tf.Tensor) -> tf.Tensor:
     return x / 127.5 - 1.0
 
 
-def keras_inception(weights: Optional[str] = None, batch_size: int = 100) -> Extractor:
+def keras_inception(weights: str | None = None, batch_size: int = 100) -> Extractor:
     """Keras InceptionV3: (pool features (N, 2048), softmax probabilities (N, 1000))."""
     path = resolve_weights(weights)
     model = keras.applications.InceptionV3(include_top=True, weights=None, classifier_activation=None)
@@ -104,13 +104,17 @@ def graph_inception(graph_path: str, batch_size: int = 100) -> Extractor:
         # pool_3 . W with the weights of softmax/logits and no bias; so does gantrain.
         weights = graph.get_operation_by_name(LOGITS_MATMUL).inputs[1]
     except (KeyError, ValueError, IndexError) as err:
-        raise ConfigError("inception_graph", f"{path} is not the 2015 Inception graph ({str(err).splitlines()[0]})") from None
+        raise ConfigError(
+            "inception_graph", f"{path} is not the 2015 Inception graph ({str(err).splitlines()[0]})"
+        ) from None
     run_one = wrapped.prune(feeds="ExpandDims:0", fetches="pool_3:0")
     w = wrapped.prune(feeds=[], fetches=weights.name)()
 
     def run(images):
         # The graph was frozen for one image at a time (its reshapes fix the batch at 1).
-        pool = tf.concat([tf.reshape(run_one(tf.cast(image[None], tf.float32)), [1, -1]) for image in tf.unstack(images)], 0)
+        pool = tf.concat(
+            [tf.reshape(run_one(tf.cast(image[None], tf.float32)), [1, -1]) for image in tf.unstack(images)], 0
+        )
         return pool, tf.nn.softmax(tf.matmul(pool, w))
 
     return _batched(lambda images: run(tf.tile(images, [1, 1, 1, 3]) if images.shape[-1] == 1 else images), batch_size)

@@ -21,8 +21,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any, cast
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -46,6 +47,7 @@ FORMAT = 2  # of the cached files: 2 records what they were computed from
 def reference(node: DictConfig, extract, key: str, weights: str = "") -> dict[str, np.ndarray]:
     """mu, sigma and up to 10,000 features of the real split, by the extractor ``key`` whose
     weights have the fingerprint ``weights``."""
+
     def compute() -> dict[str, np.ndarray]:
         features, _ = extract(DATASETS.build(node).head(REFERENCE_IMAGES))
         mu, sigma = gaussian_statistics(features)
@@ -58,6 +60,7 @@ def reference(node: DictConfig, extract, key: str, weights: str = "") -> dict[st
 
 def class_references(node: DictConfig, extract, key: str, weights: str = "") -> dict[str, np.ndarray]:
     """mu (K, F) and sigma (K, F, F) of each class's real images of the split."""
+
     def compute() -> dict[str, np.ndarray]:
         data = DATASETS.build(node)
         features, _ = extract(data.head(REFERENCE_IMAGES))
@@ -77,16 +80,23 @@ def stats_name(node: DictConfig, key: str, suffix: str = "") -> str:
 
 def source(node: DictConfig, key: str, weights: str) -> dict:
     """What statistics of ``node``'s real data by the extractor ``key`` with ``weights`` depend on."""
-    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in NOT_CONTENT}
+    container = cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))
+    settings = {k: v for k, v in container.items() if k not in NOT_CONTENT}
     digest, examples = data_digest(node)
-    return {"format": FORMAT, "dataset": settings, "data_sha256": digest, "examples": examples,
-            "extractor": key, "weights": weights}
+    return {
+        "format": FORMAT,
+        "dataset": settings,
+        "data_sha256": digest,
+        "examples": examples,
+        "extractor": key,
+        "weights": weights,
+    }
 
 
 def data_digest(node: DictConfig) -> tuple[str, int]:
     """(SHA-256 of the real images and labels that statistics are computed on, their number)."""
     path = node.get("path")
-    stamp = ()
+    stamp: tuple[int, ...] = ()
     if path and Path(path).expanduser().exists():
         stat = Path(path).expanduser().resolve().stat()
         stamp = (stat.st_size, stat.st_mtime_ns)
@@ -97,10 +107,10 @@ def data_digest(node: DictConfig) -> tuple[str, int]:
 def _data_digest(node_yaml: str, stamp: tuple) -> tuple[str, int]:
     # Decoding the data costs seconds to minutes: once per process for each dataset node and
     # state of its path (``stamp``: a changed data file gets a new digest).
-    data = DATASETS.build(OmegaConf.create(node_yaml))
+    data = DATASETS.build(cast(DictConfig, OmegaConf.create(node_yaml)))
     x = np.ascontiguousarray(data.head(REFERENCE_IMAGES))
     digest = hashlib.sha256(f"{x.shape} {x.dtype}".encode())
-    digest.update(memoryview(x).cast("B"))
+    digest.update(x.data.cast("B"))
     if data.y is not None:
         digest.update(np.ascontiguousarray(data.y[:REFERENCE_IMAGES], np.int64).tobytes())
     return digest.hexdigest(), len(x)
@@ -138,7 +148,10 @@ def cached_arrays(node: DictConfig, stem: str, fields: dict, compute: Callable[[
     places = list(dict.fromkeys(p for p in (_data_folder(node), cache_dir(node)) if p is not None))
     for place in places:
         if (place / f"{stem}.npz").is_file():
-            note_ignored(place / f"{stem}.npz", "an old-format cache that does not record what data it was computed from; recomputing")
+            note_ignored(
+                place / f"{stem}.npz",
+                "an old-format cache that does not record what data it was computed from; recomputing",
+            )
         if (place / name).is_file():
             with np.load(place / name) as stored:
                 arrays = dict(stored)

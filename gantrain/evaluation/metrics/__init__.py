@@ -16,5 +16,12 @@ from gantrain.evaluation.metrics.distances import (
 from gantrain.evaluation.metrics.modes import kl_to_uniform, mode_metrics
 from gantrain.evaluation.metrics.prdc import sample_quality
 
-__all__ = ["frechet_distance", "gaussian_statistics", "inception_score", "kernel_inception_distance", "kl_to_uniform",
-           "mode_metrics", "sample_quality"]
+__all__ = [
+    "frechet_distance",
+    "gaussian_statistics",
+    "inception_score",
+    "kernel_inception_distance",
+    "kl_to_uniform",
+    "mode_metrics",
+    "sample_quality",
+]

@@ -77,6 +77,8 @@ def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
     for part in np.array_split(probs, splits):
         marginal = part.mean(axis=0, keepdims=True)
         # 0 log 0 = 0: classes a sample gives no probability add nothing.
-        kl = np.where(part > 0, part * (np.log(np.where(part > 0, part, 1)) - np.log(np.where(marginal > 0, marginal, 1))), 0)
+        kl = np.where(
+            part > 0, part * (np.log(np.where(part > 0, part, 1)) - np.log(np.where(marginal > 0, marginal, 1))), 0
+        )
         scores.append(np.exp(kl.sum(axis=1).mean()))
     return float(np.mean(scores)), float(np.std(scores))

@@ -44,8 +44,10 @@ def prdc(real: np.ndarray, fake: np.ndarray, nearest_k: int) -> dict[str, float]
     ``nearest_k``-NN balls: ``compute_prdc`` of the reference, block by block."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if min(len(real), len(fake)) <= nearest_k:
-        raise ValueError(f"precision and recall with k={nearest_k} need more than {nearest_k} points in each set, "
-                         f"got {len(real)} real and {len(fake)} generated")
+        raise ValueError(
+            f"precision and recall with k={nearest_k} need more than {nearest_k} points in each set, "
+            f"got {len(real)} real and {len(fake)} generated"
+        )
     real_radii, fake_radii = knn_radii(real, nearest_k), knn_radii(fake, nearest_k)
     inside_real = np.zeros(len(fake), np.int64)  # real balls each sample lies in
     real_reached = np.zeros(len(real), bool)  # real points inside some sample ball (recall)
