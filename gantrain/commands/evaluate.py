@@ -29,7 +29,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-from gantrain.commands.keys import keys_help, run_command
+from gantrain.commands.keys import run_command, usage_text
 from gantrain.evaluation.measure import evaluate
 from gantrain.evaluation.options import MetricOptions
 from gantrain.evaluation.plan import legend
@@ -51,13 +51,12 @@ class EvalCommand(MetricOptions):
 
 def usage() -> str:
     """``gantrain-eval --help``: what the command does and every key with its default."""
-    return (
-        "Usage: gantrain-eval run_dir=<run directory> [key=value ...]\n\n"
-        + __doc__.split("\n\n")[2].replace("``", "")
-        + "\n\nKeys:\n"
-        + keys_help(EvalCommand)
-        + "\n\nThe result is one JSON line on stdout (also written to <run>/eval.json); what each metric means\n"
-        "is printed below it on stderr."
+    return usage_text(
+        "gantrain-eval run_dir=<run directory> [key=value ...]",
+        __doc__,
+        EvalCommand,
+        "The result is one JSON line on stdout (also written to <run>/eval.json); what each metric means\n"
+        "is printed below it on stderr.",
     )
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gantrain.commands.keys import keys_help, run_command
+from gantrain.commands.keys import run_command, usage_text
 from gantrain.errors import ConfigError, naming
 from gantrain.evaluation.options import SamplingOptions, check_sampling
 from gantrain.run.directory import check_target, new_folders, temporary_path
@@ -260,12 +260,12 @@ def write_pngs(folder: Path, images: np.ndarray, labels: np.ndarray | None) -> N
 
 
 def usage() -> str:
-    return (
-        "Usage: gantrain-generate run_dir=<run directory> out=<folder> [key=value ...]\n\n"
-        + __doc__.split("\n\n")[2].replace("``", "")
-        + "\n\nKeys:\n"
-        + keys_help(GenerateCommand)
-        + "\n\nA summary of what was written is printed as one JSON line."
+    """``gantrain-generate --help``: what the command does and every key with its default."""
+    return usage_text(
+        "gantrain-generate run_dir=<run directory> out=<folder> [key=value ...]",
+        __doc__,
+        GenerateCommand,
+        "A summary of what was written is printed as one JSON line.",
     )
 
 

@@ -73,3 +73,11 @@ def keys_help(schema: type) -> str:
         f"  {f.name}={'<dir>' if f.name == 'run_dir' else f.default}".ljust(32) + f.metadata["help"]
         for f in ordered_keys(schema)
     )
+
+
+def usage_text(synopsis: str, doc: str, schema: type, ending: str) -> str:
+    """A command's ``--help``: its synopsis, the third paragraph of its module docstring ``doc``
+    (what it does), every key of ``schema`` with its default, and ``ending`` (what it prints)."""
+    return (
+        f"Usage: {synopsis}\n\n{doc.split(chr(10) * 2)[2].replace('``', '')}\n\nKeys:\n{keys_help(schema)}\n\n{ending}"
+    )
