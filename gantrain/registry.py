@@ -95,7 +95,12 @@ def check_against(schema: type, node: DictConfig | dict[str, Any], prefix: str, 
         key = ".".join(part for part in (prefix, err.full_key) if part)
         if isinstance(err, KeyError) or "not in struct" in str(err):
             hint = (
-                nearest(str(err.key), [f.name for f in dataclasses.fields(schema)], f"{prefix}.", or_list=False)
+                nearest(
+                    str(err.key),
+                    [f.name for f in dataclasses.fields(schema)],
+                    f"{prefix}." if prefix else "",
+                    or_list=False,
+                )
                 if err.full_key == err.key
                 else ""
             )

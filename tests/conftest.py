@@ -41,7 +41,7 @@ import keras  # noqa: E402  after the device set-up above, like everything that 
 from gantrain import api  # noqa: E402  likewise
 
 
-def tiny_networks() -> dict[str, list[str]]:
+def tiny_networks() -> dict[str, tuple[str, ...]]:
     """Each model's debug=tiny networks (configs/debug/model/tiny_<model>.yaml) as overrides, for the
     tests that set their own run length and periods (the rest of debug=tiny would change them)."""
     from omegaconf import OmegaConf
@@ -49,11 +49,13 @@ def tiny_networks() -> dict[str, list[str]]:
     from gantrain.config import config_dir
     from gantrain.models import MODELS
 
+    # Tuples: every test reads this one table, and a test that appended to a list here changed it for
+    # the tests after it in the same process.
     return {
-        model: [
+        model: tuple(
             f"model.{key}={str(value).replace(' ', '')}"
             for key, value in OmegaConf.load(config_dir() / "debug" / "model" / f"tiny_{model}.yaml").items()
-        ]
+        )
         for model in MODELS.names()
     }
 

@@ -42,7 +42,8 @@ def test_help_lists_groups_and_options_from_any_directory(tmp_path):
         "strategy: default",
         "aux: gon",
         "experiment: cifar10_resnet_wgan_gp, grid25, mnist_conditional, mnist_dcgan_hinge, mnist_dcgan_wgan_gp, "
-        "pacgan_grid25, pacgan_ring8, ring8, stacked_mnist",
+        "pacgan_grid25, pacgan_ring8, r3gan_cifar10, r3gan_folder, r3gan_mnist, r3gan_stacked_mnist, ring8, "
+        "stacked_mnist",
     ):
         assert line in result.stdout
     assert "gp_weight: 10.0" in result.stdout and "n_critic: 5" in result.stdout

@@ -148,7 +148,10 @@ def test_gantrain_eval_command(tmp_path, make_cfg):
         timeout=300,
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines()[-1] == "gantrain-eval: error: num_sample: not an option of gantrain-eval"
+    assert (
+        bad.stderr.strip().splitlines()[-1]
+        == "gantrain-eval: error: num_sample: not an option of gantrain-eval; did you mean num_samples?"
+    )
 
 
 def test_inception_metrics_of_an_rgb_run(tmp_path, make_cfg, cifar_archive, monkeypatch):

@@ -70,7 +70,8 @@ def shrunk(written: str, words: list[str], full_length: tuple[str, ...] = ()) ->
     if any(a.startswith("resume=") for a in args):
         return ["train.steps=4"]
     cfg = api.compose(first_job([a for a in args if not a.startswith("hydra")]))
-    extra = TINY[cfg.model.name] if written.startswith(full_length) else ["debug=tiny", "train.steps=2"]
+    # A copy: TINY is every test's table, and the lines below append to this list.
+    extra = list(TINY[cfg.model.name]) if written.startswith(full_length) else ["debug=tiny", "train.steps=2"]
     if "num_points" in cfg.dataset:
         extra.append("dataset.num_points=300")
     if any(a.startswith("hparams_search=") for a in args):
