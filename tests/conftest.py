@@ -77,13 +77,14 @@ def fake_images(n: int, h: int, w: int, c: int | None = None, seed: int = 0) -> 
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def write_mnist_npz(folder: Path) -> Path:
-    """folder/mnist.npz: a 64-image MNIST in the Keras mnist.npz layout."""
+def write_mnist_npz(folder: Path, count: int = 64) -> Path:
+    """folder/mnist.npz (the folder made if need be): a ``count``-image MNIST in the Keras mnist.npz layout."""
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "mnist.npz"
-    labels = np.arange(64, dtype=np.uint8) % 10
+    labels = np.arange(count, dtype=np.uint8) % 10
     np.savez(
         path,
-        x_train=fake_images(64, 28, 28),
+        x_train=fake_images(count, 28, 28),
         y_train=labels,
         x_test=fake_images(16, 28, 28, seed=1),
         y_test=labels[:16],

@@ -15,11 +15,10 @@ import re
 import shlex
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from gantrain import api
-from tests.conftest import TINY, fake_images, gantrain_in_process
+from tests.conftest import TINY, fake_images, gantrain_in_process, write_mnist_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -87,19 +86,6 @@ def first_job(overrides: list[str]) -> list[str]:
     return BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)[0][0]
 
 
-def tiny_mnist(path: Path) -> None:
-    """640 images: enough for the README's 1 % subset (600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    labels = np.arange(640, dtype=np.uint8) % 10
-    np.savez(
-        path,
-        x_train=fake_images(640, 28, 28),
-        y_train=labels,
-        x_test=fake_images(16, 28, 28, seed=1),
-        y_test=labels[:16],
-    )
-
-
 def tiny_folder(path: Path) -> None:
     from PIL import Image
 
@@ -120,8 +106,9 @@ def machine(tmp_path_factory) -> Path:
     """The Keras cache (``home``) and the users' data folder, made once for every page, as on one
     user's machine: the classifier cached beside the data is trained once, not once per page."""
     root = tmp_path_factory.mktemp("machine")
-    tiny_mnist(root / "home" / "datasets" / "mnist.npz")  # where a download would put it
-    tiny_mnist(root / USER_DATA.strip("/") / "mnist.npz")
+    # 640 images: enough for the README's 1 % subset (600).
+    write_mnist_npz(root / "home" / "datasets", count=640)  # where a download would put it
+    write_mnist_npz(root / USER_DATA.strip("/"), count=640)
     tiny_folder(root / USER_DATA.strip("/") / "my_images")
     return root
 
