@@ -30,6 +30,8 @@ import numpy as np
 
 from gantrain.commands.keys import run_command, usage_text
 from gantrain.errors import ConfigError, naming
+from gantrain.evaluation.draw import chosen_classes, class_labels
+from gantrain.evaluation.interpolation import check_interpolation
 from gantrain.evaluation.options import NoiseOptions, SamplingOptions, check_sampling
 from gantrain.run.directory import check_target, new_folders, temporary_path
 
@@ -173,21 +175,6 @@ def check_request(
     return Request(cfg, path, dataset, drawn_classes, folder)
 
 
-def check_interpolation(interpolate: int | None) -> None:
-    if interpolate is not None and interpolate < 2:
-        raise ConfigError("interpolate", f"needs at least 2 points (the two ends), got {interpolate}")
-
-
-def class_labels(classes: list[int] | None, num_samples: int) -> np.ndarray | None:
-    """The label of each sample: the requested classes in turn, as gantrain-eval draws every class
-    in turn (None: unconditional)."""
-    from gantrain.evaluation.draw import evaluation_labels
-
-    if classes is None:
-        return None
-    return np.asarray(classes, np.int32)[evaluation_labels(num_samples, len(classes))]
-
-
 def write_interpolation(folder: Path, image) -> dict:
     """``interpolation.png``: rows of images along a slerp (:mod:`gantrain.evaluation.interpolation`)."""
     write_into(folder, lambda staging: image.save(staging / "interpolation.png"))
@@ -210,24 +197,6 @@ def write_png(folder: Path, images: np.ndarray, labels: np.ndarray | None, class
         assert classes is not None  # labels are drawn for the requested classes (class_labels)
         counts = {str(k): int((labels == k).sum()) for k in classes}
     return {"written": len(images), **({"per_class": counts} if counts else {})}
-
-
-def chosen_classes(classes: list[int] | None, num_classes: int) -> list[int] | None:
-    """The classes to draw for a conditional run (``num_classes`` > 0): ``classes``, checked, or all."""
-    if not num_classes:
-        if classes is not None:
-            raise ConfigError(
-                "classes", "this run is unconditional (model.conditional=false): it has no classes to choose"
-            )
-        return None
-    if classes is None:
-        return list(range(num_classes))
-    if not classes:
-        raise ConfigError("classes", "needs at least one class")
-    outside = [k for k in classes if not 0 <= k < num_classes]
-    if outside:
-        raise ConfigError("classes", f"{outside[0]} is not a class of this run (0 to {num_classes - 1})")
-    return list(dict.fromkeys(classes))
 
 
 def write_into(folder: Path, write: Callable[[Path], None]) -> None:

@@ -41,6 +41,32 @@ def evaluation_labels(num_samples: int, classes: int) -> np.ndarray | None:
     return np.arange(num_samples, dtype=np.int32) % classes if classes else None
 
 
+def class_labels(classes: list[int] | None, num_samples: int) -> np.ndarray | None:
+    """The label of each sample: the requested classes in turn, as gantrain-eval draws every class
+    in turn (None: unconditional)."""
+    if classes is None:
+        return None
+    return np.asarray(classes, np.int32)[evaluation_labels(num_samples, len(classes))]
+
+
+def chosen_classes(classes: list[int] | None, num_classes: int) -> list[int] | None:
+    """The classes to draw for a conditional run (``num_classes`` > 0): ``classes``, checked, or all."""
+    if not num_classes:
+        if classes is not None:
+            raise ConfigError(
+                "classes", "this run is unconditional (model.conditional=false): it has no classes to choose"
+            )
+        return None
+    if classes is None:
+        return list(range(num_classes))
+    if not classes:
+        raise ConfigError("classes", "needs at least one class")
+    outside = [k for k in classes if not 0 <= k < num_classes]
+    if outside:
+        raise ConfigError("classes", f"{outside[0]} is not a class of this run (0 to {num_classes - 1})")
+    return list(dict.fromkeys(classes))
+
+
 def draw(
     generator,
     num_samples: int,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gantrain.errors import ConfigError
+
 
 def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Points at fractions ``t`` (n,) along the great circle from z0 to z1 (each (z_dim,)), with
@@ -20,6 +22,12 @@ def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
         return (1 - t) * z0 + t * z1
     unit = (np.sin((1 - t) * omega) * u0 + np.sin(t * omega) * u1) / np.sin(omega)
     return unit * ((1 - t) * np.linalg.norm(z0) + t * np.linalg.norm(z1))
+
+
+def check_interpolation(interpolate: int | None) -> None:
+    """A strip needs its two ends: ``interpolate`` (points per row) >= 2, or None for no strip."""
+    if interpolate is not None and interpolate < 2:
+        raise ConfigError("interpolate", f"needs at least 2 points (the two ends), got {interpolate}")
 
 
 def interpolation_strip(

@@ -53,8 +53,7 @@ class LoadedRun:
         """``n`` samples: uint8 images (n, H, W, C), or float32 points (n, 2) of a 2-D toy run; the
         very ones ``gantrain-generate num_samples=n seed=... classes=... truncation=...`` writes
         (``seed`` None: the run's ``train.seed``; ``classes``: a conditional run's, drawn in turn)."""
-        from gantrain.commands.generate import chosen_classes, class_labels
-        from gantrain.evaluation.draw import draw
+        from gantrain.evaluation.draw import chosen_classes, class_labels, draw
         from gantrain.evaluation.measure import as_exported
         from gantrain.evaluation.truncation import check_truncation
 
@@ -75,8 +74,8 @@ class LoadedRun:
     ) -> Image.Image:
         """The grid ``gantrain-generate interpolate=n num_samples=rows`` writes as interpolation.png:
         ``rows`` rows of ``n`` images along a slerp between two latents, or one row per class."""
-        from gantrain.commands.generate import check_interpolation, chosen_classes
-        from gantrain.evaluation.interpolation import interpolation_strip
+        from gantrain.evaluation.draw import chosen_classes
+        from gantrain.evaluation.interpolation import check_interpolation, interpolation_strip
         from gantrain.evaluation.truncation import check_truncation
 
         check_interpolation(n)
