@@ -7,6 +7,7 @@ Usage::
     generator, discriminator = api.build_models(cfg)
     gan = api.build_gan(cfg)          # everything a run trains: networks, optimizers, RNG, ...
     metrics = api.train(cfg, run_dir="outputs/notebook")
+    run = api.load("outputs/notebook")    # also gantrain.load: its networks, samples and strips
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from gantrain.config import config_dir
+from gantrain.evaluation.loaded_run import LoadedRun
 
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
@@ -64,3 +66,11 @@ def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict[st
     from gantrain.run.train import train as run_training
 
     return run_training(cfg, run_dir, resume=resume)
+
+
+def load(run_dir: str | Path, checkpoint: str | int = "latest") -> LoadedRun:
+    """The trained run in ``run_dir`` at ``checkpoint`` (``latest``, ``best`` or a step): its
+    ``generator`` and ``discriminator``, ``sample(n, seed, classes, truncation)`` and ``interpolate(n, ...)``."""
+    from gantrain.evaluation.loaded_run import load as load_run
+
+    return load_run(run_dir, checkpoint)

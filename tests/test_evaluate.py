@@ -338,3 +338,29 @@ def test_an_eval_json_that_is_a_folder_is_one_line(tmp_path, trained, capsys):
     assert (code, out) == (2, "")
     assert err.strip().startswith("gantrain-eval: error: cannot write or read ") and "eval.json" in err, err
     assert len(err.strip().splitlines()) == 1 and [p.name for p in (tmp_path / "run" / "eval.json").iterdir()] == []
+
+
+def test_gantrain_eval_records_the_truncation_and_refuses_a_bad_one(tmp_path, trained, capsys):
+    """psi is in the result row (and eval.json) and changes the samples; psi <= 0, or psi with D
+    drawing its own noise, is one line, exit 2, and no eval.json."""
+    run = trained(TOY, tmp_path / "run")
+    capsys.readouterr()
+    exports = {}
+    for name, extra in (("plain", []), ("truncated", ["truncation=0.5"])):
+        code, out, err = run_eval(capsys, f"run_dir={run}", "num_samples=7", f"export={tmp_path / name}.npz", *extra)
+        assert code == 0, err
+        row = json.loads(out)
+        assert row == json.loads((run / "eval.json").read_text())
+        assert row.get("truncation") == (0.5 if extra else None)
+        exports[name] = np.load(tmp_path / f"{name}.npz")["x"]
+    assert not np.array_equal(exports["plain"], exports["truncated"])
+    (run / "eval.json").unlink()
+    for bad, named in (("truncation=0", "truncation: must be > 0"), ("truncation=nan", "truncation: must be > 0")):
+        code, out, err = run_eval(capsys, f"run_dir={run}", bad)
+        assert (code, out) == (2, "") and err.strip().startswith(f"gantrain-eval: error: {named}"), err
+        assert len(err.strip().splitlines()) == 1
+    code, out, err = run_eval(capsys, f"run_dir={run}", "sampling=drs", "truncation=0.5")
+    assert code == 2 and err.strip() == (
+        "gantrain-eval: error: truncation: does not combine with sampling=drs, which draws its own noise"
+    ), err
+    assert not (run / "eval.json").exists()

@@ -141,6 +141,27 @@ def test_unconditional_points_go_to_npz_and_interpolation_strips_have_a_row_per_
         assert image.size == (4 * 30 + 2, 10 * 30 + 2)  # 4 points per row, one row per class
 
 
+def test_truncated_samples_repeat_for_a_seed_and_the_summary_records_psi(runs, tmp_path, capsys):
+    """The same seed and truncation give the same images; truncation changes them."""
+    written = {}
+    for name, extra in (("a", ["truncation=0.6"]), ("b", ["truncation=0.6"]), ("plain", [])):
+        code, out, err = run_generate(
+            capsys,
+            f"run_dir={runs['conditional']}",
+            f"out={tmp_path / name}",
+            "format=npz",
+            "num_samples=20",
+            "seed=3",
+            *extra,
+        )
+        assert code == 0, err
+        assert ('"truncation": 0.6' in out) == bool(extra), out
+        with np.load(tmp_path / name / "samples.npz") as stored:
+            written[name] = stored["x"]
+    np.testing.assert_array_equal(written["a"], written["b"])
+    assert not np.array_equal(written["a"], written["plain"])
+
+
 def test_slerp_runs_along_the_great_circle_between_its_ends():
     z0, z1 = np.array([3.0, 0.0]), np.array([0.0, 3.0])
     path = slerp(z0, z1, np.linspace(0, 1, 5))
@@ -162,6 +183,9 @@ def test_slerp_runs_along_the_great_circle_between_its_ends():
         (["checkpoint=7"], "checkpoint: no checkpoint at step 7"),
         (["toy", "classes=[1]"], "classes: this run is unconditional"),
         (["toy"], "format: ring8 samples are 2-D points"),
+        (["truncation=0"], "truncation: must be > 0"),
+        (["truncation=-0.5", "interpolate=3"], "truncation: must be > 0"),
+        (["toy", "format=npz", "sampling=drs", "truncation=0.5"], "truncation: does not combine with sampling=drs"),
         (["full"], "out: "),
         ([], "out: required"),
     ],

@@ -7,7 +7,8 @@ Rebuilds the generator from the run's saved config, restores it from a checkpoin
 when the run kept one), draws ``num_samples`` samples from fixed noise (or, with ``sampling=drs|mh``,
 lets the run's D choose them, ``gantrain.evaluation.rejection``; with ``sampling=dot`` move them,
 ``gantrain.evaluation.transport``), prints one JSON line of metrics and writes
-it to ``<run>/eval.json``. ``export`` saves the samples as ``x``:
+it to ``<run>/eval.json``; ``truncation=psi`` draws the noise with BigGAN's truncation trick
+(:mod:`gantrain.evaluation.truncation`) and is recorded in that line. ``export`` saves the samples as ``x``:
 float32 (N, 2) points, or uint8 (N, H, W, C) images.
 
 Metrics: for mixtures of Gaussians (ring8, grid25) ``modes``, ``hq``, ``rkl`` as in PacGAN
@@ -31,12 +32,12 @@ from dataclasses import dataclass, field
 
 from gantrain.commands.keys import run_command, usage_text
 from gantrain.evaluation.measure import evaluate
-from gantrain.evaluation.options import MetricOptions
+from gantrain.evaluation.options import MetricOptions, NoiseOptions
 from gantrain.evaluation.plan import legend
 
 
 @dataclass
-class EvalCommand(MetricOptions):
+class EvalCommand(NoiseOptions, MetricOptions):
     """The keys of ``gantrain-eval``: which run and checkpoint, where samples go, and the
     measuring options it shares with the ``eval`` node."""
 

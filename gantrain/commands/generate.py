@@ -10,7 +10,8 @@ points; ``y``: the classes of a conditional run). A conditional run draws its sa
 rows of n images along the great circle (slerp) between two latents, one row per sample, or one per
 class with the same two latents. With the run's seed and no ``classes``, the samples are those
 ``gantrain-eval`` measures. ``sampling=drs|mh`` lets the run's D choose them, ``sampling=dot`` move
-them (unconditional runs).
+them (unconditional runs). ``truncation=psi`` draws the noise with BigGAN's truncation trick: every
+entry beyond +-psi drawn again (the same images for the same seed).
 
 Usage: ``generate("outputs/run", "outputs/run/generated", num_samples=100)`` -> a summary dict.
 """
@@ -29,7 +30,9 @@ import numpy as np
 
 from gantrain.commands.keys import run_command, usage_text
 from gantrain.errors import ConfigError, naming
-from gantrain.evaluation.options import SamplingOptions, check_sampling
+from gantrain.evaluation.draw import chosen_classes, class_labels
+from gantrain.evaluation.interpolation import check_interpolation
+from gantrain.evaluation.options import NoiseOptions, SamplingOptions, check_sampling
 from gantrain.run.directory import check_target, new_folders, temporary_path
 
 if TYPE_CHECKING:
@@ -41,9 +44,9 @@ FORMATS = ("png", "npz")
 
 
 @dataclass
-class GenerateCommand(SamplingOptions):
+class GenerateCommand(NoiseOptions, SamplingOptions):
     """The keys of ``gantrain-generate``: which run and checkpoint, what to draw and where, and
-    the sampling keys it shares with ``gantrain-eval``."""
+    the sampling and noise keys it shares with ``gantrain-eval``."""
 
     run_dir: str = field(default="???", metadata={"help": "the run directory to draw from (required)"})
     out: str | None = field(default=None, metadata={"help": "the folder to write into (required; new or empty)"})
@@ -80,31 +83,33 @@ def generate(
     interpolate: int | None = None,
     overwrite: bool = False,
     batch_size: int = 500,
+    truncation: float | None = None,
     **sampling,
 ) -> dict:
     """Write samples of the run's generator at ``checkpoint`` into ``out`` (the keys are those of
     :class:`GenerateCommand`; ``sampling``: those of :class:`~gantrain.evaluation.options.SamplingOptions`);
     returns what was written. Every check runs before ``out`` is touched."""
     from gantrain.evaluation.draw import run_samples
+    from gantrain.evaluation.interpolation import interpolation_strip
     from gantrain.evaluation.measure import as_exported
     from gantrain.evaluation.saved_run import restore_models
     from gantrain.run.checkpoints import step_of
 
     driving = SamplingOptions(**sampling)
     request = check_request(
-        run_dir, out, checkpoint, num_samples, format, classes, interpolate, overwrite, batch_size, driving
+        run_dir, out, checkpoint, num_samples, format, classes, interpolate, overwrite, batch_size, driving, truncation
     )
     generator, discriminator = restore_models(request.cfg, request.dataset, request.path)
     seed = int(request.cfg.train.seed) if seed is None else seed
     summary: dict = {"out": str(request.folder), "step": step_of(request.path), "seed": seed}
+    if truncation is not None:
+        summary["truncation"] = truncation
     if interpolate is not None:
-        return {
-            **summary,
-            **write_interpolation(request.folder, generator, interpolate, num_samples, request.classes, seed),
-        }
+        strip = interpolation_strip(generator, interpolate, num_samples, request.classes, seed, truncation)
+        return {**summary, **write_interpolation(request.folder, strip)}
     labels = class_labels(request.classes, num_samples)
     samples, extra = run_samples(
-        request.cfg, generator, discriminator, request.path, driving, num_samples, seed, batch_size, labels
+        request.cfg, generator, discriminator, request.path, driving, num_samples, seed, batch_size, labels, truncation
     )
     summary.update(extra)
     if format == "npz":
@@ -134,11 +139,13 @@ def check_request(
     overwrite: bool,
     batch_size: int,
     driving: SamplingOptions,
+    truncation: float | None = None,
 ) -> Request:
     """Every check of :func:`generate`'s keys against the run, or a ConfigError naming the key."""
     from gantrain.data import DATASETS
     from gantrain.evaluation.draw import check_driven_sampling
     from gantrain.evaluation.saved_run import checkpoint_path, saved_run
+    from gantrain.evaluation.truncation import check_truncation
 
     if out is None:
         raise ConfigError("out", "required: gantrain-generate run_dir=<run directory> out=<folder>")
@@ -149,9 +156,9 @@ def check_request(
             raise ConfigError(key, f"must be >= 1, got {value}")
     if format not in FORMATS:
         raise ConfigError("format", f"unknown format '{format}'; known: {', '.join(FORMATS)}")
-    if interpolate is not None and interpolate < 2:
-        raise ConfigError("interpolate", f"needs at least 2 points (the two ends), got {interpolate}")
+    check_interpolation(interpolate)
     check_sampling(driving)
+    check_truncation(truncation, driving.sampling)
     if driving.sampling != "none":
         check_driven_sampling(cfg, "sampling")
         if interpolate is not None:
@@ -168,21 +175,8 @@ def check_request(
     return Request(cfg, path, dataset, drawn_classes, folder)
 
 
-def class_labels(classes: list[int] | None, num_samples: int) -> np.ndarray | None:
-    """The label of each sample: the requested classes in turn, as gantrain-eval draws every class
-    in turn (None: unconditional)."""
-    from gantrain.evaluation.draw import evaluation_labels
-
-    if classes is None:
-        return None
-    return np.asarray(classes, np.int32)[evaluation_labels(num_samples, len(classes))]
-
-
-def write_interpolation(folder: Path, generator, n: int, rows: int, classes: list[int] | None, seed: int) -> dict:
-    """``interpolation.png``: rows of ``n`` images along a slerp (:mod:`gantrain.evaluation.interpolation`)."""
-    from gantrain.evaluation.interpolation import interpolation_strip
-
-    image = interpolation_strip(generator, n, rows, classes, seed)
+def write_interpolation(folder: Path, image) -> dict:
+    """``interpolation.png``: rows of images along a slerp (:mod:`gantrain.evaluation.interpolation`)."""
     write_into(folder, lambda staging: image.save(staging / "interpolation.png"))
     return {"written": str(folder / "interpolation.png")}
 
@@ -203,24 +197,6 @@ def write_png(folder: Path, images: np.ndarray, labels: np.ndarray | None, class
         assert classes is not None  # labels are drawn for the requested classes (class_labels)
         counts = {str(k): int((labels == k).sum()) for k in classes}
     return {"written": len(images), **({"per_class": counts} if counts else {})}
-
-
-def chosen_classes(classes: list[int] | None, num_classes: int) -> list[int] | None:
-    """The classes to draw for a conditional run (``num_classes`` > 0): ``classes``, checked, or all."""
-    if not num_classes:
-        if classes is not None:
-            raise ConfigError(
-                "classes", "this run is unconditional (model.conditional=false): it has no classes to choose"
-            )
-        return None
-    if classes is None:
-        return list(range(num_classes))
-    if not classes:
-        raise ConfigError("classes", "needs at least one class")
-    outside = [k for k in classes if not 0 <= k < num_classes]
-    if outside:
-        raise ConfigError("classes", f"{outside[0]} is not a class of this run (0 to {num_classes - 1})")
-    return list(dict.fromkeys(classes))
 
 
 def write_into(folder: Path, write: Callable[[Path], None]) -> None:

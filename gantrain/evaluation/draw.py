@@ -24,11 +24,12 @@ def run_samples(
     seed: int,
     batch_size: int,
     labels: np.ndarray | None,
+    truncation: float | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """(samples of the run's G from the noise of ``seed``, for ``labels``; or, with
-    ``options.sampling``, chosen by its D restored from ``path``, and what choosing cost)."""
+    """(samples of the run's G from the noise of ``seed``, truncated at ``truncation``, for ``labels``;
+    or, with ``options.sampling``, chosen by its D restored from ``path``, and what choosing cost)."""
     if options.sampling == "none":
-        return draw(generator, num_samples, seed, batch_size, labels), {}
+        return draw(generator, num_samples, seed, batch_size, labels, truncation), {}
     restore_discriminator(discriminator, path)
     held_out = held_out_examples(cfg.dataset) if options.sampling in CALIBRATED else None
     return driven_draw(generator, discriminator, held_out, options, num_samples, seed, batch_size)
@@ -40,13 +41,46 @@ def evaluation_labels(num_samples: int, classes: int) -> np.ndarray | None:
     return np.arange(num_samples, dtype=np.int32) % classes if classes else None
 
 
-def draw(generator, num_samples: int, seed: int, batch_size: int = 500, labels: np.ndarray | None = None) -> np.ndarray:
+def class_labels(classes: list[int] | None, num_samples: int) -> np.ndarray | None:
+    """The label of each sample: the requested classes in turn, as gantrain-eval draws every class
+    in turn (None: unconditional)."""
+    if classes is None:
+        return None
+    return np.asarray(classes, np.int32)[evaluation_labels(num_samples, len(classes))]
+
+
+def chosen_classes(classes: list[int] | None, num_classes: int) -> list[int] | None:
+    """The classes to draw for a conditional run (``num_classes`` > 0): ``classes``, checked, or all."""
+    if not num_classes:
+        if classes is not None:
+            raise ConfigError(
+                "classes", "this run is unconditional (model.conditional=false): it has no classes to choose"
+            )
+        return None
+    if classes is None:
+        return list(range(num_classes))
+    if not classes:
+        raise ConfigError("classes", "needs at least one class")
+    outside = [k for k in classes if not 0 <= k < num_classes]
+    if outside:
+        raise ConfigError("classes", f"{outside[0]} is not a class of this run (0 to {num_classes - 1})")
+    return list(dict.fromkeys(classes))
+
+
+def draw(
+    generator,
+    num_samples: int,
+    seed: int,
+    batch_size: int = 500,
+    labels: np.ndarray | None = None,
+    truncation: float | None = None,
+) -> np.ndarray:
     """``num_samples`` samples from the evaluation noise of a run with ``seed`` (the same noise in
-    training-time evaluations and in ``gantrain-eval``, so their numbers agree), drawn for
-    ``labels`` (N,) when G is conditional."""
+    training-time evaluations and in ``gantrain-eval``, so their numbers agree), truncated at
+    ``truncation`` (None: as drawn), drawn for ``labels`` (N,) when G is conditional."""
     from gantrain.models.conditioning import generate, noise_size
 
-    noise = evaluation_noise(num_samples, noise_size(generator), seed)
+    noise = evaluation_noise(num_samples, noise_size(generator), seed, truncation)
     return np.concatenate(
         [
             generate(
@@ -57,11 +91,23 @@ def draw(generator, num_samples: int, seed: int, batch_size: int = 500, labels: 
     )
 
 
-def evaluation_noise(num_samples: int, size: int, seed: int):
-    """The noise evaluations draw G's samples from: the same for every evaluation of a run."""
+def evaluation_noise(num_samples: int, size: int, seed: int, truncation: float | None = None):
+    """The noise evaluations draw G's samples from: the same for every evaluation of a run; with
+    ``truncation``, its entries beyond that redrawn from seeds folded from its own (the same
+    truncated noise for the same seed)."""
     import tensorflow as tf
 
-    return tf.random.stateless_normal([num_samples, size], seed=[seed, 2])
+    from gantrain.evaluation.truncation import truncated
+
+    noise = tf.random.stateless_normal([num_samples, size], seed=[seed, 2])
+    if truncation is None:
+        return noise
+
+    def redraw(round_: int) -> np.ndarray:
+        folded = tf.random.experimental.stateless_fold_in([seed, 2], round_)
+        return tf.random.stateless_normal([num_samples, size], seed=folded).numpy()
+
+    return tf.constant(truncated(noise.numpy(), truncation, redraw))
 
 
 def check_driven_sampling(cfg, key: str) -> None:

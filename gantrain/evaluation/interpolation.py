@@ -1,12 +1,15 @@
 """Walks through a generator's noise: rows of images along the great circle (slerp) between two
 latents, as ``gantrain-generate interpolate=n`` writes them.
 
-Usage: ``image = interpolation_strip(generator, n=8, rows=4, classes=None, seed=0)`` -> a PIL image.
+Usage: ``image = interpolation_strip(generator, n=8, rows=4, classes=None, seed=0)`` -> a PIL image
+(``truncation=0.7``: ends drawn with the truncation trick, :mod:`gantrain.evaluation.truncation`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from gantrain.errors import ConfigError
 
 
 def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -21,16 +24,30 @@ def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
     return unit * ((1 - t) * np.linalg.norm(z0) + t * np.linalg.norm(z1))
 
 
-def interpolation_strip(generator, n: int, rows: int, classes: list[int] | None, seed: int):
+def check_interpolation(interpolate: int | None) -> None:
+    """A strip needs its two ends: ``interpolate`` (points per row) >= 2, or None for no strip."""
+    if interpolate is not None and interpolate < 2:
+        raise ConfigError("interpolate", f"needs at least 2 points (the two ends), got {interpolate}")
+
+
+def interpolation_strip(
+    generator, n: int, rows: int, classes: list[int] | None, seed: int, truncation: float | None = None
+):
     """A grid with one slerp of ``n`` points per row: ``rows`` rows, each between its own two
-    latents; or, conditional, one row per class between the same two latents."""
+    latents; or, conditional, one row per class between the same two latents. ``truncation``: the
+    latents' entries beyond it drawn again from the same generator (None: as drawn)."""
+    from gantrain.evaluation.truncation import truncated
     from gantrain.models.conditioning import generate as call
     from gantrain.models.conditioning import noise_size
     from gantrain.pictures import image_grid
 
     rng = np.random.default_rng(seed)
-    count = rows if classes is None else 1
-    ends = rng.standard_normal((count, 2, noise_size(generator))).astype(np.float32)
+    shape = (rows if classes is None else 1, 2, noise_size(generator))
+    ends = truncated(
+        rng.standard_normal(shape).astype(np.float32),
+        truncation,
+        lambda _: rng.standard_normal(shape).astype(np.float32),
+    )
     t = np.linspace(0.0, 1.0, n, dtype=np.float32)
     paths = np.stack([slerp(a, b, t) for a, b in ends]).astype(np.float32)  # (count, n, z_dim)
     if classes is None:

@@ -25,6 +25,7 @@ from gantrain.evaluation.draw import (
 from gantrain.evaluation.options import MetricOptions, check_metric_options
 from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
 from gantrain.evaluation.saved_run import checkpoint_path, restore_models, saved_run
+from gantrain.evaluation.truncation import check_truncation
 from gantrain.run.directory import atomic_write, check_target, npz_bytes
 
 
@@ -34,9 +35,11 @@ def evaluate(
     export: str | Path | None = None,
     batch_size: int = 500,
     overwrite: bool = False,
+    truncation: float | None = None,
     **options,
 ) -> dict:
-    """Metrics of samples of the run's generator at ``checkpoint``; ``options``: the keys of
+    """Metrics of samples of the run's generator at ``checkpoint``, its noise truncated at
+    ``truncation`` (:mod:`gantrain.evaluation.truncation`; recorded in the result); ``options``: the keys of
     :class:`~gantrain.evaluation.options.MetricOptions` (``num_samples``; ``features``, ``weights``,
     ``inception_graph``: the image feature extractor; ``sampling``, ``drs_percentile``, ...:
     discriminator-driven sampling); ``export``: a .npz file for the samples; ``overwrite``: replace it."""
@@ -55,6 +58,7 @@ def evaluate(
     plan = evaluation_plan(cfg.dataset.name, measuring.features, key="features", conditional=conditional)
     num_samples = measuring.num_samples or default_num_samples(cfg.dataset.name)
     check_metric_options(measuring)
+    check_truncation(truncation, measuring.sampling)
     if measuring.sampling != "none":
         check_driven_sampling(cfg, "sampling")
 
@@ -65,12 +69,14 @@ def evaluate(
     generator, discriminator = restore_models(cfg, dataset, path)
     labels = evaluation_labels(num_samples, dataset.classes if conditional else 0)
     samples, extra = run_samples(
-        cfg, generator, discriminator, path, measuring, num_samples, int(cfg.train.seed), batch_size, labels
+        cfg, generator, discriminator, path, measuring, num_samples, int(cfg.train.seed), batch_size, labels, truncation
     )
     metrics, exported = sample_metrics(
         cfg.dataset, dataset, samples, plan, measuring.weights, measuring.inception_graph, labels
     )
     result: dict = {"step": step_of(path), "num_samples": num_samples, **metrics, **extra}
+    if truncation is not None:
+        result["truncation"] = truncation
     if export is not None:
         atomic_write(Path(export).expanduser(), npz_bytes(x=exported))
     atomic_write(run.root / "eval.json", json.dumps(result, indent=2) + "\n")

@@ -4,6 +4,8 @@
 - :class:`SamplingOptions`: discriminator-driven sampling (``sampling``, ``drs_percentile``, ...),
   shared by all three; it travels as one value down to the sampler.
 - :class:`MetricOptions`: those and the feature extractor, shared by ``eval`` and ``gantrain-eval``.
+- :class:`NoiseOptions`: the truncation of G's noise, for ``gantrain-eval`` and ``gantrain-generate``
+  (samples of a finished run; training's evaluations keep the noise as drawn).
 - :class:`EvalConfig`: the ``eval`` node, checked by :func:`check_eval`.
 
 Usage: ``evals = check_eval(cfg.get("eval"))`` -> typed :class:`EvalConfig`, or a ConfigError naming the key.
@@ -48,6 +50,16 @@ class SamplingOptions:
         metadata={
             "help": "dot: the Lipschitz constant dividing D's logit; null: k_eff estimated from 100 pairs of noise"
         },
+    )
+
+
+@dataclass
+class NoiseOptions:
+    """How G's noise is drawn by the commands that read a finished run."""
+
+    truncation: float | None = field(
+        default=None,
+        metadata={"help": "psi > 0: noise entries beyond +-psi drawn again (BigGAN's truncation trick); null: none"},
     )
 
 

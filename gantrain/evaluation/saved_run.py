@@ -48,14 +48,20 @@ def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
 
 def restore_models(cfg, dataset, path: str):
     """(G, D) of the run ``cfg`` on ``dataset``, G restored from the checkpoint ``path``: the moving
-    average of G when the run kept one, since that is what samples and evaluation use."""
+    average of G when the run kept one, since that is what samples and evaluation use. D is built
+    as the run trained it (taking packs of ``train.pack``), so :func:`restore_discriminator` can fill it."""
     import tensorflow as tf
 
     from gantrain.models import build_models
 
     classes = dataset.classes if cfg.model.get("conditional") else 0
     generator, discriminator = build_models(
-        cfg.model, dataset.shape, cfg.train.precision, 1, classes, cfg.loss.get("aux_classifier", 0) > 0
+        cfg.model,
+        dataset.shape,
+        cfg.train.precision,
+        cfg.train.get("pack", 1),
+        classes,
+        cfg.loss.get("aux_classifier", 0) > 0,
     )
     name = "ema_generator" if cfg.train.get("ema") is not None else "generator"
     tf.train.Checkpoint(**{name: generator}).restore(path).expect_partial().assert_existing_objects_matched()
