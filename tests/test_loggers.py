@@ -62,7 +62,7 @@ def test_csv_has_the_metrics_of_metrics_jsonl(logged):
         rows = list(csv.DictReader(f))
     expected = jsonl(logged["run"])
     assert [int(row["step"]) for row in rows] == [1, 2, 3, 4, 5] == [line["step"] for line in expected]
-    for row, line in zip(rows, expected):
+    for row, line in zip(rows, expected, strict=True):
         assert {name: float(value) for name, value in row.items() if name != "step"} == {
             name: value for name, value in line.items() if name != "step"
         }
@@ -194,3 +194,26 @@ def test_a_mistake_in_a_logger_names_it(tmp_path, overrides, named, capfd, monke
 def test_tensorboard_is_the_default_and_none_can_be_chosen(make_cfg):
     assert api.compose([]).logger == {"tensorboard": {}}
     assert "logger" not in api.compose(["logger=[]"])
+
+
+def test_the_ending_names_tensorboard_only_for_a_run_that_logs_there(tmp_path):
+    from gantrain.commands.train import ending
+
+    assert "tensorboard --logdir" in ending({"step": 3}, tmp_path, 3, "ring8")
+    assert "tensorboard --logdir" not in ending({"step": 3}, tmp_path, 3, "ring8", tensorboard=False)
+
+
+def test_a_run_saved_without_a_logger_node_goes_on_logging_to_tensorboard(tmp_path, make_cfg):
+    """Runs made before loggers were a group saved no ``logger`` node, and logged to tb/."""
+    from omegaconf import OmegaConf, open_dict
+
+    run = tmp_path / "run"
+    train(make_cfg(*RUN, "train.steps=2"), run)
+    saved = OmegaConf.load(run / ".hydra" / "config.yaml")
+    with open_dict(saved):
+        del saved["logger"]
+    OmegaConf.save(saved, run / ".hydra" / "config.yaml")
+    before = len(list((run / "tb").iterdir()))
+    saved.train.steps = 3
+    train(saved, run, resume=True)
+    assert len(list((run / "tb").iterdir())) == before + 1  # this start's events file
