@@ -308,6 +308,7 @@ def check_group_overrides(overrides: list[str]) -> None:
         # A plain choice, several at once (logger=[tensorboard,csv]) or a sweep over them (-m model=mlp,dcgan);
         # ranges and globs are Hydra's to expand.
         value = override.value()
+        chosen: list[Any]
         if isinstance(value, ChoiceSweep):
             chosen = list(override.sweep_string_iterator())
         else:
