@@ -217,3 +217,22 @@ def test_a_run_saved_without_a_logger_node_goes_on_logging_to_tensorboard(tmp_pa
     saved.train.steps = 3
     train(saved, run, resume=True)
     assert len(list((run / "tb").iterdir())) == before + 1  # this start's events file
+
+
+def test_only_the_chief_of_a_multi_worker_run_logs_to_a_run_outside_its_directory(tmp_path, monkeypatch):
+    """The other workers write their own copies of the run directory (csv, tensorboard), never a
+    second W&B or MLflow run."""
+    from omegaconf import OmegaConf
+
+    from gantrain.run.directory import RunDir
+    from gantrain.run.loggers import Loggers, Opening
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    node = OmegaConf.create(
+        {"csv": {}, "wandb": {"mode": "disabled"}, "mlflow": {"tracking_uri": f"file:{tmp_path / 'mlruns'}"}}
+    )
+    worker = RunDir(tmp_path / "run" / "workers" / "1")
+    with Loggers(node, Opening(worker, OmegaConf.create({}), {}, 0, False, chief=False)) as loggers:
+        loggers.metrics(1, {"d_loss": 1.0})
+    assert [p.name for p in worker.root.iterdir()] == ["metrics.csv"]
+    assert not (tmp_path / "mlruns").exists()

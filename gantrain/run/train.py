@@ -89,7 +89,6 @@ def train(
             return {"step": start}
         environment = describe(devices(strategy))
         run.record_environment({"step": start, **environment})
-        loggers = Loggers(chosen_loggers(cfg, run), Opening(run, cfg, environment, start, resume))
 
         # -- Loop ---------------------------------------------------------------------------------
         real_points = dataset.array()[: opts.preview_samples(dataset.shape)] if not dataset.is_image else None
@@ -97,6 +96,8 @@ def train(
             checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed, gan, run, ckpts
         )
         del dataset, checked
+        chief = strategy.extended.should_checkpoint
+        loggers = Loggers(chosen_loggers(cfg, run), Opening(run, cfg, environment, start, resume, chief))
         with loggers, GracefulStop() as stop, Progress(opts.steps, start) as progress:
             logger = Log(opts.log_every, run, ckpts, progress, start, evaluation, loggers)
             preview = Preview(opts.sample_every, gan, run, ckpts, real_points, loggers)

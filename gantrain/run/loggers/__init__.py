@@ -33,9 +33,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LoggerFacts:
-    """What a logger declares where it registers: the optional package it needs (an extra of gantrain's)."""
+    """What a logger declares where it registers: the optional package it needs (an extra of
+    gantrain's); whether it writes one run outside the run directory, which only the chief of a
+    multi-worker run logs to (each other worker writes its own copy of the run directory)."""
 
     package: str | None = None
+    chief_only: bool = False
 
 
 LOGGERS = Registry("logger", facts=LoggerFacts())
@@ -44,13 +47,15 @@ LOGGERS = Registry("logger", facts=LoggerFacts())
 @dataclass(frozen=True)
 class Opening:
     """What a logger is opened with: the run, its config as saved, the machine it runs on, the
-    step training starts from (0, or the checkpoint a resume continues from)."""
+    step training starts from (0, or the checkpoint a resume continues from); ``chief``: false in
+    the other workers of a multi-worker run."""
 
     run: RunDir
     config: DictConfig
     environment: dict[str, Any]
     step: int
     resumed: bool
+    chief: bool = True
 
     def params(self) -> dict[str, str]:
         """The config as dotted keys and their values as text (``train.steps`` -> ``"10000"``)."""
@@ -112,6 +117,8 @@ class Loggers:
         self.loggers: list[Logger] = []
         try:
             for name, options in chosen(node).items():
+                if LOGGERS.facts(name).chief_only and not opening.chief:
+                    continue
                 kwargs = LOGGERS.options(options, ("opening",), key=f"logger.{name}")
                 self.loggers.append(LOGGERS.get(name)(opening, **kwargs))
         except BaseException:

@@ -39,7 +39,7 @@ class MlflowRun(Logger):
         self.client.set_terminated(self.run_id, "FAILED" if failed else "FINISHED")
 
 
-@LOGGERS.register("mlflow", package="mlflow")
+@LOGGERS.register("mlflow", package="mlflow", chief_only=True)
 def open_mlflow(
     opening: Opening, tracking_uri: str | None = None, experiment: str = "gantrain", run_name: str | None = None
 ) -> Logger:

@@ -39,7 +39,7 @@ class WandbRun(Logger):
         self.run.finish(exit_code=1 if failed else 0)
 
 
-@LOGGERS.register("wandb", package="wandb")
+@LOGGERS.register("wandb", package="wandb", chief_only=True)
 def open_wandb(
     opening: Opening,
     project: str = "gantrain",
