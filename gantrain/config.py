@@ -305,9 +305,14 @@ def check_group_overrides(overrides: list[str]) -> None:
                 f"a group cannot be set to null; drop it with ~{group} (e.g. gantrain experiment=grid25 ~{group})",
             )
         options = {p.stem for p in (config_dir() / group).glob("*.yaml")}
-        # A plain choice or a list of them (-m model=mlp,dcgan); ranges and globs are Hydra's to expand.
+        # A plain choice, several at once (logger=[tensorboard,csv]) or a sweep over them (-m model=mlp,dcgan);
+        # ranges and globs are Hydra's to expand.
         value = override.value()
-        chosen = list(override.sweep_string_iterator()) if isinstance(value, ChoiceSweep) else [value]
+        chosen: list[Any]
+        if isinstance(value, ChoiceSweep):
+            chosen = list(override.sweep_string_iterator())
+        else:
+            chosen = value if isinstance(value, list) else [value]
         for option in (option for option in chosen if isinstance(option, str)):
             if option not in options:
                 raise ConfigError(group, f"unknown option '{option}'{nearest(option, options)}")

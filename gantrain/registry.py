@@ -71,14 +71,15 @@ class Registry:
             )
         return self._functions[name]
 
-    def options(self, node: DictConfig, context: tuple[str, ...] = ()) -> dict[str, Any]:
+    def options(self, node: DictConfig, context: tuple[str, ...] = (), key: str | None = None) -> dict[str, Any]:
         """The node's keys (without ``name``) checked against the function's signature.
 
-        ``context`` names arguments the caller supplies (e.g. ``data_shape``), not the config.
+        ``context`` names arguments the caller supplies (e.g. ``data_shape``), not the config;
+        ``key``: the node's dotted key in errors, where it is not the group's (``logger.wandb``).
         """
         schema = _signature_schema(self.get(node.name), skip=context)
         given = OmegaConf.masked_copy(node, [str(k) for k in node if k != "name" and k not in self.shared])
-        typed = check_against(schema, given, self.group, f"{self.group} '{node.name}'")
+        typed = check_against(schema, given, key or self.group, f"{self.group} '{node.name}'")
         return cast(dict[str, Any], OmegaConf.to_container(typed, resolve=True))
 
     def build(self, node: DictConfig, **context: Any) -> Any:

@@ -41,6 +41,7 @@ def test_help_lists_groups_and_options_from_any_directory(tmp_path):
         "dataset: cifar10, fashion_mnist, folder, grid25, mnist, ring8",
         "strategy: default",
         "aux: gon",
+        "logger: csv, mlflow, tensorboard, wandb",
         "experiment: cifar10_resnet_wgan_gp, grid25, mnist_conditional, mnist_dcgan_hinge, mnist_dcgan_wgan_gp, "
         "pacgan_grid25, pacgan_ring8, r3gan_cifar10, r3gan_folder, r3gan_mnist, r3gan_stacked_mnist, ring8, "
         "stacked_mnist",

@@ -18,12 +18,14 @@ from gantrain.evaluation.measure import evaluate
 from gantrain.evaluation.options import EvalConfig, MetricOptions, SamplingOptions
 from gantrain.models import MODELS
 from gantrain.registry import _signature_schema
+from gantrain.run.loggers import LOGGERS
 from gantrain.run.strategies import STRATEGIES
 from gantrain.training.gon import AUXILIARIES
 from gantrain.training.losses import LOSSES
 
-REGISTRIES = [MODELS, LOSSES, DATASETS, STRATEGIES, AUXILIARIES]
-MODEL_CONTEXT = ("data_shape", "num_classes", "class_head")  # what build_models passes, not the config
+REGISTRIES = [MODELS, LOSSES, DATASETS, STRATEGIES, AUXILIARIES, LOGGERS]
+# What the callers pass, not the config.
+CONTEXT = {MODELS: ("data_shape", "num_classes", "class_head"), LOGGERS: ("opening",)}
 
 
 def schema_defaults(schema: type) -> dict[str, Any]:
@@ -67,10 +69,14 @@ def test_config_yaml_nodes_have_their_schemas_keys_and_defaults(node, schema):
 @pytest.mark.parametrize("registry", REGISTRIES, ids=lambda r: r.group)
 def test_group_yaml_files_have_their_functions_keys_and_defaults(registry):
     """Each option file lists every argument of its function with the function's default (the
-    ``shared`` keys, read by the group's own code, are left to that code)."""
-    context = MODEL_CONTEXT if registry is MODELS else ()
+    ``shared`` keys, read by the group's own code, are left to that code); a logger's sit under its
+    name, so that several loggers compose side by side."""
+    context = CONTEXT.get(registry, ())
     for path in sorted((config_dir() / registry.group).glob("*.yaml")):
         written = OmegaConf.to_container(OmegaConf.load(path))
+        if registry is LOGGERS:
+            assert list(written) == [path.stem], path.name
+            written = written[path.stem]
         for key in ("name", *registry.shared):
             written.pop(key, None)
         typed = schema_defaults(_signature_schema(registry.get(path.stem), skip=context))

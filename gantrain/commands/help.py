@@ -62,6 +62,7 @@ def render_help(overrides: list[str]) -> str:
             HEADER,
             "== Configuration groups ==\n"
             "Pick one option per group, e.g. model=mlp; drop a group a preset set with ~group.\n"
+            "Loggers can be several at once: 'logger=[tensorboard,csv]'.\n"
             "To see an option's own keys, name it before --help: gantrain dataset=folder --help\n\n" + groups,
             f"== Config{given} ==\nEvery key can be set on the command line, e.g. train.steps=2000.\n\n"
             + _annotate(OmegaConf.to_yaml(cfg), comments),

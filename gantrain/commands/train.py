@@ -90,7 +90,7 @@ def _app(cfg: DictConfig) -> dict | float | None:
     except RunInUse as err:
         _refuse(str(err), multirun)  # the directory is the other process's: leave it as it is
     if not multirun:
-        print(ending(result, run.root, cfg.train.steps, cfg.dataset.name))
+        print(ending(result, run.root, cfg.train.steps, cfg.dataset.name, tensorboard=run.tb.is_dir()))
     if "stopped_by" in result:
         # Preemption (SIGTERM) is a clean stop; Ctrl-C exits as interrupted shells do.
         sys.exit(0 if result["stopped_by"] == "SIGTERM" else 130)
@@ -167,8 +167,9 @@ class JobFailed(CompactHydraException):
     """A sweep job rejected by gantrain; Hydra reports it as its message alone."""
 
 
-def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
-    """What a run says when it ends: where it got to, its last numbers, and what to do next."""
+def ending(result: dict, run_dir: Path, steps: int, dataset: str = "", tensorboard: bool = True) -> str:
+    """What a run says when it ends: where it got to, its last numbers, and what to do next (the
+    TensorBoard command when the run logs there: ``tensorboard``)."""
     where = display_path(run_dir)
     stopped = result.get("stopped_by")
     step = int(result.get("step", 0))
@@ -187,8 +188,9 @@ def ending(result: dict, run_dir: Path, steps: int, dataset: str = "") -> str:
         + (
             "   # its samples as PNGs" if kind_of(dataset) != "mixture" else " format=npz   # its points in samples.npz"
         ),
-        f"  tensorboard --logdir {logdir}         # losses and sample grids over time",
     ]
+    if tensorboard:
+        lines.append(f"  tensorboard --logdir {logdir}         # losses and sample grids over time")
     if stopped or step < steps:
         lines.append(f"  gantrain {resume}              # continue from step {step}")
     else:

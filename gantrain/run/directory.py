@@ -7,7 +7,10 @@ and the checks of other output paths a command writes (``check_target``, ``check
     <run>/samples/step_NNNNNN.png previews from the fixed noise
     <run>/metrics.jsonl           one JSON object per log step
     <run>/environment.jsonl       versions, commit and devices, one line per start or resume
-    <run>/tb/                     TensorBoard events
+    <run>/tb/                     TensorBoard events (logger=tensorboard, the default)
+    <run>/metrics.csv             logger=csv: the metrics as a table
+    <run>/wandb/, <run>/wandb.id  logger=wandb: its files, and the W&B run a resume continues
+    <run>/mlflow.id               logger=mlflow: the MLflow run a resume continues
     <run>/gantrain.log            the console log
     <run>/.lock                   while a process writes the run: its PID (RunLock)
 """

@@ -12,10 +12,10 @@ evaluation adds its scores to before the log writes it. The loop walks them in o
   anything is drawn or saved from it.
 - :class:`Evaluation`: ``gantrain-eval``'s metrics every ``eval.every`` steps, and the best
   checkpoint by ``eval.select``.
-- :class:`Log`: ``metrics.jsonl`` and TensorBoard scalars, every ``train.log_every`` steps and at
-  every evaluation.
-- :class:`Preview`: ``samples/step_NNNNNN.png`` from the fixed noise, and the same image in
-  TensorBoard, every ``train.sample_every`` steps.
+- :class:`Log`: ``metrics.jsonl`` and the same numbers to the loggers (``logger=``, TensorBoard by
+  default), every ``train.log_every`` steps and at every evaluation.
+- :class:`Preview`: ``samples/step_NNNNNN.png`` from the fixed noise, and the same image to the
+  loggers, every ``train.sample_every`` steps.
 - :class:`Checkpointing`: the rolling checkpoints, every ``train.checkpoint_every`` steps.
 
 A duty is due when the last call of the step passed a multiple of its period, and at the last step.
@@ -31,7 +31,6 @@ import math
 import time
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -52,6 +51,7 @@ from gantrain.models.conditioning import generate
 from gantrain.pictures import png_bytes, preview
 from gantrain.run.checkpoints import BestCheckpoint, Checkpoints
 from gantrain.run.directory import MetricsLog, RunDir, atomic_write
+from gantrain.run.loggers import Loggers
 from gantrain.training.ema import MovingAverage
 from gantrain.training.gan import GAN
 from gantrain.training.schedules import LearningRate
@@ -138,11 +138,21 @@ class Progress(EveryCall):
 
 
 class Log(Duty):
-    """One JSON line per log step in metrics.jsonl, the same numbers in TensorBoard and the bar;
+    """One JSON line per log step in metrics.jsonl, the same numbers to the loggers and the bar;
     also at every ``evaluation``, so its scores are written. ``last``: the last record written."""
 
-    def __init__(self, every: int, run: RunDir, ckpts: Checkpoints, progress: Progress, start: int, evaluation: Duty):
+    def __init__(
+        self,
+        every: int,
+        run: RunDir,
+        ckpts: Checkpoints,
+        progress: Progress,
+        start: int,
+        evaluation: Duty,
+        loggers: Loggers,
+    ):
         self.every, self.run, self.ckpts, self.progress, self.evaluation = every, run, ckpts, progress, evaluation
+        self.loggers = loggers
         self.file = MetricsLog(run.metrics)
         self.last: dict[str, float] = {}
         self.restart(start)
@@ -166,9 +176,7 @@ class Log(Duty):
             self.file.write(line)
         except OSError as err:
             raise _write_error(self.run, self.ckpts, err) from None
-        for name, value in line.items():
-            if name != "step":
-                tf.summary.scalar(name, value, step=done)
+        self.loggers.metrics(done, {name: value for name, value in line.items() if name != "step"})
         self.progress.show(line)
         self.last = line
 
@@ -177,8 +185,11 @@ class Preview(Duty):
     """The sampler's images of the fixed noise as a grid (or 2-D points over real ones); a
     conditional run's grid has one row per class."""
 
-    def __init__(self, every: int, gan: GAN, run: RunDir, ckpts: Checkpoints, real_points: np.ndarray | None):
+    def __init__(
+        self, every: int, gan: GAN, run: RunDir, ckpts: Checkpoints, real_points: np.ndarray | None, loggers: Loggers
+    ):
         self.every, self.gan, self.run, self.ckpts, self.real_points = every, gan, run, ckpts, real_points
+        self.loggers = loggers
 
     def __call__(self, done: int, record: dict[str, float]) -> None:
         gan = self.gan
@@ -187,12 +198,12 @@ class Preview(Duty):
             self.real_points,
             gan.num_classes or None,
         )
+        path = self.run.sample_path(done)
         try:
-            atomic_write(self.run.sample_path(done), png_bytes(image))
+            atomic_write(path, png_bytes(image))
         except OSError as err:
             raise _write_error(self.run, self.ckpts, err) from None
-        pixels = np.asarray(image)
-        tf.summary.image("samples", pixels.reshape(1, *pixels.shape[:2], -1), step=done)
+        self.loggers.image(done, path, np.asarray(image))
 
 
 class Evaluation(Duty):

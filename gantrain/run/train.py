@@ -9,7 +9,6 @@ Usage: ``metrics = train(cfg, "outputs/run")`` -> the last logged metrics.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import signal
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from gantrain.run.duties import (
 )
 from gantrain.run.environment import cpu_has_bfloat16, describe
 from gantrain.run.interrupts import GracefulStop
+from gantrain.run.loggers import Loggers, Opening, check_loggers
 from gantrain.run.strategies import STRATEGIES, devices
 from gantrain.training.gan import GAN, build_gan
 from gantrain.training.step import RealBatches, make_train_step
@@ -87,7 +87,8 @@ def train(
         if start >= opts.steps:
             log.info("already at step %d of train.steps=%d: nothing to do", start, opts.steps)
             return {"step": start}
-        writer = open_tensorboard(run, cfg, strategy, start)
+        environment = describe(devices(strategy))
+        run.record_environment({"step": start, **environment})
 
         # -- Loop ---------------------------------------------------------------------------------
         real_points = dataset.array()[: opts.preview_samples(dataset.shape)] if not dataset.is_image else None
@@ -95,14 +96,15 @@ def train(
             checked.evals, cfg.dataset, dataset, checked.plan, checked.eval_samples, opts.seed, gan, run, ckpts
         )
         del dataset, checked
-        with writer.as_default(), GracefulStop() as stop, Progress(opts.steps, start) as progress:
-            logger = Log(opts.log_every, run, ckpts, progress, start, evaluation)
-            preview = Preview(opts.sample_every, gan, run, ckpts, real_points)
+        chief = strategy.extended.should_checkpoint
+        loggers = Loggers(chosen_loggers(cfg, run), Opening(run, cfg, environment, start, resume, chief))
+        with loggers, GracefulStop() as stop, Progress(opts.steps, start) as progress:
+            logger = Log(opts.log_every, run, ckpts, progress, start, evaluation, loggers)
+            preview = Preview(opts.sample_every, gan, run, ckpts, real_points, loggers)
             duties = in_order(
                 gan, opts, ckpts, progress, logger, preview, evaluation, Checkpointing(opts.checkpoint_every, ckpts)
             )
             done = loop(gan, train_step, opts, start, stop, duties)
-        writer.flush()
         return ending(logger.last, evaluation, stop, done, run)
 
 
@@ -124,16 +126,13 @@ def real_data(dataset: Dataset, gan: GAN, opts: TrainConfig, run: RunDir, resume
     return data, labels, {"data_iterator": data.iterator}
 
 
-def open_tensorboard(run: RunDir, cfg: DictConfig, strategy: tf.distribute.Strategy, start: int):
-    """The run's TensorBoard writer, the config and the environment written first (the environment
-    also to environment.jsonl)."""
-    environment = describe(devices(strategy))
-    run.record_environment({"step": start, **environment})
-    writer = tf.summary.create_file_writer(str(run.tb))
-    with writer.as_default():
-        tf.summary.text("config", f"```\n{OmegaConf.to_yaml(cfg)}```", step=start)
-        tf.summary.text("environment", f"```\n{json.dumps(environment, indent=2)}\n```", step=start)
-    return writer
+def chosen_loggers(cfg: DictConfig, run: RunDir) -> DictConfig | None:
+    """The config's ``logger`` node. A run saved before loggers were a config group has none, and
+    logged to TensorBoard (its tb/ folder): it goes on doing so (a run started with ``logger=[]``
+    has no tb/)."""
+    if "logger" not in cfg and run.tb.is_dir():
+        return OmegaConf.create({"tensorboard": {}})
+    return cfg.get("logger")
 
 
 def ending(
@@ -169,6 +168,7 @@ def check(cfg: DictConfig) -> Checked:
     write.)"""
     resolve(cfg)
     opts = check_train(cfg.train)
+    check_loggers(cfg.get("logger"))
     dataset = load(cfg.dataset)
     conditional = bool(cfg.model.get("conditional"))
     if conditional:
