@@ -242,7 +242,9 @@ class TrainStep:
         start = tf.distribute.get_replica_context().replica_id_in_sync_group * self.replica_batch
         mine = {name: value[:, start : start + self.replica_batch] for name, value in draws.items()}
         d_sum, penalty_sum, gon_sum, sign_sum = (tf.constant(0.0) for _ in range(4))
-        for i in self.critic_indices():
+        # A Python loop (unrolled when traced): a tf.while_loop cannot hold the gradient
+        # all-reduce that each update does under a multi-replica strategy.
+        for i in range(self.n_critic):
             d_loss, penalty, gon_loss, real_sign = self.critic_update(mine, i)
             d_sum += d_loss
             penalty_sum += penalty
@@ -254,16 +256,6 @@ class TrainStep:
         means["g_loss"] = self.generator_update(mine)
         # In metric_names' order; augment_p is added by one_step, after the replicas' results are summed.
         return {name: means[name] for name in self.metric_names if name in means}
-
-    def critic_indices(self) -> range | tf.Tensor:
-        """What the critic loop runs over. tf.range: AutoGraph makes it a loop that is traced once and
-        runs ``n_critic`` times, so the step traces (and a run starts) several times faster than with
-        ``n_critic`` copies of the update. A mirrored strategy synchronises each update's gradients
-        (a merge call), which TensorFlow does not allow inside a loop of the graph: there the Python
-        loop is unrolled into ``n_critic`` copies."""
-        if isinstance(self.gan.strategy, tf.distribute.MirroredStrategy | tf.distribute.MultiWorkerMirroredStrategy):
-            return range(self.n_critic)
-        return tf.range(self.n_critic)
 
     def average(self, per_example: tf.Tensor, count: int | None = None) -> tf.Tensor:
         """The mean over the global batch's ``count`` entries (default: examples; D's losses are
