@@ -20,8 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from gantrain.commands.export import FORMATS, export  # noqa: E402
+from gantrain.commands.export import export  # noqa: E402
 from gantrain.errors import GantrainError  # noqa: E402
+from gantrain.export_formats import FORMATS  # noqa: E402
 
 
 def size_of(path: Path) -> int:

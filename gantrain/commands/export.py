@@ -22,8 +22,6 @@ from gantrain.commands.keys import run_command, usage_text
 from gantrain.errors import ConfigError
 from gantrain.run.directory import check_target
 
-FORMATS = ("savedmodel", "keras", "tflite", "onnx")
-
 
 @dataclass
 class ExportCommand:
@@ -51,8 +49,7 @@ def export(
     returns what was written. Every check runs before ``out`` is touched."""
     from gantrain.data import DATASETS
     from gantrain.evaluation.saved_run import checkpoint_path, restore_models, saved_run
-    from gantrain.export_formats import FORMATS as WRITERS
-    from gantrain.export_formats import check_onnx
+    from gantrain.export_formats import FORMATS, check_onnx
 
     if out is None:
         raise ConfigError("out", "required: gantrain-export run_dir=<run directory> out=<folder>")
@@ -70,7 +67,7 @@ def export(
     written: list[str] = []
 
     def write(staging: Path) -> None:
-        written.append(WRITERS[format](generator, staging, cfg.model.name))
+        written.append(FORMATS[format](generator, staging, cfg.model.name))
         (staging / "manifest.json").write_text(
             json.dumps(manifest(cfg, generator, classes, path, format, written[0]), indent=2)
         )
