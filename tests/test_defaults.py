@@ -11,6 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from gantrain.commands.evaluate import EvalCommand
+from gantrain.commands.export import ExportCommand, export
 from gantrain.commands.generate import GenerateCommand, generate
 from gantrain.config import TrainConfig, config_dir
 from gantrain.data import DATASETS
@@ -98,6 +99,14 @@ def test_command_keys_have_their_functions_defaults(command, function, options):
     typed = {key: value for key, value in schema_defaults(command).items() if key in written}
     assert disagreements(typed, written, function.__name__) == []
     assert issubclass(command, options)
+
+
+def test_export_keys_have_its_defaults():
+    """gantrain-export's keys are export()'s arguments, with the same defaults (it shares no options)."""
+    assert schema_defaults(ExportCommand).keys() == set(inspect.signature(export).parameters)
+    written = signature_defaults(export)
+    typed = {key: value for key, value in schema_defaults(ExportCommand).items() if key in written}
+    assert disagreements(typed, written, "export") == []
 
 
 def test_generate_shares_the_measuring_defaults():

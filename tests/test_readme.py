@@ -1,6 +1,6 @@
-"""Every ``gantrain`` / ``gantrain-eval`` / ``gantrain-generate`` command in the bash blocks of README.md and
-of each page under docs/ runs as written, in the page's order, from an empty working directory per
-page: documentation that drifts from the code fails here.
+"""Every ``gantrain`` / ``gantrain-eval`` / ``gantrain-generate`` / ``gantrain-export`` command in the bash
+blocks of README.md and of each page under docs/ runs as written, in the page's order, from an empty
+working directory per page: documentation that drifts from the code fails here.
 
 Tiny data stands in for the real files (MNIST in the Keras cache; the users' data folder of the
 examples, ``/data/``, moved into the test's directory by :func:`in_tmp`), and CI adds overrides that
@@ -33,14 +33,14 @@ CANNOT_RUN = {
     "hydra/launcher=slurm": "needs a SLURM cluster",
 }
 # The commands that read a trained run, by their entry points' modules.
-SAMPLE_COMMANDS = {"gantrain-eval": "evaluate", "gantrain-generate": "generate"}
+SAMPLE_COMMANDS = {"gantrain-eval": "evaluate", "gantrain-generate": "generate", "gantrain-export": "export"}
 # New runs whose checkpoints later commands of their page read by step, by page: they run at full
 # length there (the same command elsewhere is shrunk like any other).
 FULL_LENGTH = {"docs/guides/evaluation.md": ("gantrain model=mlp dataset=grid25 loss=wgan_gp",)}
 
 
 def page_commands(page: Path) -> list[tuple[str, list[str]]]:
-    """(the command as written, its words) for each gantrain/gantrain-eval/gantrain-generate command in a bash block."""
+    """(the command as written, its words) for each gantrain command (or one of SAMPLE_COMMANDS) in a bash block."""
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", page.read_text(), re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -63,7 +63,7 @@ def shrunk(written: str, words: list[str], full_length: tuple[str, ...] = ()) ->
     """The overrides CI adds: debug=tiny cut to 2 steps for a new run (a full-length run keeps its
     own periods and takes only debug=tiny's networks), 2 more for a resume, few points and trials;
     for gantrain-eval, 200 samples where the page gives no count (26,000 for stacked MNIST would
-    take minutes); nothing for gantrain-generate."""
+    take minutes); nothing for the other commands that read a run (SAMPLE_COMMANDS)."""
     if words[0] == "gantrain-eval" and not any(w.startswith("num_samples=") for w in words):
         return ["num_samples=200"]
     if words[0] in SAMPLE_COMMANDS:

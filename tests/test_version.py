@@ -10,7 +10,7 @@ import re
 import pytest
 
 import gantrain
-from gantrain.commands import evaluate, generate
+from gantrain.commands import evaluate, export, generate
 from tests.conftest import gantrain as gantrain_command
 
 
@@ -33,7 +33,9 @@ def test_gantrain_version_is_gantrains_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("main", [evaluate.main, generate.main], ids=["gantrain-eval", "gantrain-generate"])
+@pytest.mark.parametrize(
+    "main", [evaluate.main, generate.main, export.main], ids=["gantrain-eval", "gantrain-generate", "gantrain-export"]
+)
 def test_key_value_commands_print_the_same_versions(main, capsys):
     main(["--version"])
     out, err = capsys.readouterr()

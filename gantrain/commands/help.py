@@ -34,6 +34,7 @@ FOOTER = """Examples:
   gantrain -m loss=gan,nsgan,wgan_gp train.steps=1000   one job per value; summary.csv
 Evaluate a run: gantrain-eval run_dir=<run directory>   (gantrain-eval --help lists its keys)
 Write its samples: gantrain-generate run_dir=<run directory> out=<folder>   (gantrain-generate --help)
+Export its generator: gantrain-export run_dir=<run directory> out=<folder> format=savedmodel|keras|tflite|onnx
 docs/guides/training.md has every option with its paper, docs/reference/configuration.md every key. \
 Hydra's own options: gantrain --hydra-help"""
 

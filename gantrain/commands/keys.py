@@ -1,5 +1,5 @@
-"""The ``key=value`` console commands beside ``gantrain`` (``gantrain-eval``, ``gantrain-generate``):
-their keys are a dataclass's fields, parsed and checked by OmegaConf, listed by ``--help``.
+"""The ``key=value`` console commands beside ``gantrain`` (``gantrain-eval``, ``gantrain-generate``,
+``gantrain-export``): their keys are a dataclass's fields, parsed and checked by OmegaConf, listed by ``--help``.
 
 Each key is an argument of the function the command runs, by the same name.
 

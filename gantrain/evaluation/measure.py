@@ -114,5 +114,13 @@ def sample_metrics(
 def as_exported(samples: np.ndarray) -> np.ndarray:
     """G's outputs as files hold them: uint8 images (N, H, W, C), or float32 points (N, 2)."""
     if samples.ndim == 4:
-        return np.clip(np.round((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        return pixels(samples).numpy()
     return samples.astype(np.float32)
+
+
+def pixels(images):
+    """Images in [-1, 1] as uint8 pixels (N, H, W, C), rounded half to even: in TensorFlow ops, so an
+    exported SavedModel gives the pixels gantrain-generate writes."""
+    import tensorflow as tf
+
+    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)

@@ -29,6 +29,7 @@ def label_input() -> keras.KerasTensor:
     return keras.Input((), dtype="int32", name="label")
 
 
+@keras.saving.register_keras_serializable("gantrain")  # a saved G (gantrain-export format=keras) reloads
 class ConditionalBatchNorm(layers.BatchNormalization):
     """Inputs ``[x (B, ..., C), y (B,)]``: x normalised without its own scale and shift, then
     ``gamma[y] * x + beta[y]`` with gamma (classes, C) starting at 1 and beta at 0."""
@@ -70,6 +71,7 @@ def with_class_embedding(z, y, classes: int, initializer="uniform"):
     return layers.Concatenate()([z, embedding(y)])
 
 
+@keras.saving.register_keras_serializable("gantrain")
 class Projection(layers.Layer):
     """Inputs ``[features (B, F), y (B,)]`` -> <embed(y), features> (B, 1) in float32. The
     embedding is a bias-free dense layer on the one-hot label, so ``spectral_norm`` normalises it

@@ -94,6 +94,7 @@ def _check_options(z_dim: int, d_maxout: int, init_std: float | None, g_hidden: 
             raise ConfigError(f"model.{key}", f"needs one or more layer sizes >= 1, got {sizes}")
 
 
+@keras.saving.register_keras_serializable("gantrain")
 class Maxout(layers.Layer):
     """Maxout units (Goodfellow et al. 2013): the largest of each unit's ``pieces`` linear outputs.
     Input (B, units * pieces), unit i's pieces at i * pieces ... i * pieces + pieces - 1 -> (B, units)."""
