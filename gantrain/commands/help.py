@@ -35,6 +35,7 @@ FOOTER = """Examples:
 Evaluate a run: gantrain-eval run_dir=<run directory>   (gantrain-eval --help lists its keys)
 Write its samples: gantrain-generate run_dir=<run directory> out=<folder>   (gantrain-generate --help)
 Export its generator: gantrain-export run_dir=<run directory> out=<folder> format=savedmodel|keras|tflite|onnx
+In Python: run = gantrain.load("<run directory>"); run.sample(16, seed=1)   (README.md, "Python API")
 docs/guides/training.md has every option with its paper, docs/reference/configuration.md every key. \
 Hydra's own options: gantrain --hydra-help"""
 
