@@ -31,6 +31,9 @@ def runs(trained, tmp_path_factory) -> dict[str, Path]:
     return {
         "dcgan": trained([*image, "dataset=mnist", f"dataset.path={mnist}", *COMMON], root / "dcgan"),
         "toy": trained(["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=256", *COMMON], root / "toy"),
+        "plain_dcgan": trained(
+            ["model=dcgan", *TINY["dcgan"], "dataset=mnist", f"dataset.path={mnist}", *COMMON], root / "plain_dcgan"
+        ),
     }
 
 
@@ -131,12 +134,36 @@ def test_savedmodel_loads_in_a_python_without_gantrain(runs, tmp_path, capsys):
     np.testing.assert_array_equal(np.load(work / "sample.npy"), here.numpy())
 
 
+@pytest.mark.parametrize("run_name", ["plain_dcgan", "toy"])
+def test_keras_file_of_a_plain_generator_loads_in_a_python_without_gantrain(runs, run_name, tmp_path, capsys):
+    """An unconditional MLP or DCGAN G is made of Keras's own layers: its ``.keras`` file opens with
+    ``keras.saving.load_model`` in ``python -I`` with gantrain unimportable, and gives G's output."""
+    summary = exported(capsys, runs[run_name], tmp_path / "k", "keras")
+    assert json.loads(Path(summary["manifest"]).read_text())["custom_layers"] == []
+    z = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
+    np.save(tmp_path / "z.npy", z)
+    script = (
+        "import sys\n"
+        "sys.modules['gantrain'] = None\n"  # any import of gantrain fails, wherever it is installed
+        "import keras, numpy as np\n"
+        f"g = keras.saving.load_model({summary['file']!r})\n"
+        f"np.save('out.npy', g(np.load({str(tmp_path / 'z.npy')!r}), training=False).numpy())\n"
+    )
+    work = tmp_path / "empty"
+    work.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=work, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(work / "out.npy"), restored(runs[run_name])(z, training=False))
+
+
 def test_keras_file_reloads_to_g_s_output(runs, tmp_path, capsys):
     import keras
 
     import gantrain.models  # noqa: F401  registers the custom layers, as the guide tells users
 
     summary = exported(capsys, runs["dcgan"], tmp_path / "k", "keras")
+    assert json.loads(Path(summary["manifest"]).read_text())["custom_layers"] == ["ConditionalBatchNorm"]
     z, labels = noise_and_labels()
     reloaded = keras.saving.load_model(summary["file"])
     np.testing.assert_array_equal(

@@ -107,6 +107,8 @@ def manifest(cfg, generator, classes: int, path: str, format: str, file: str) ->
         "step": step_of(path),
         "generator": "ema" if cfg.train.get("ema") is not None else "raw",
         "seed_rule": SEED_RULE if format == "savedmodel" else None,
+        # a .keras file of gantrain's own layers opens only after `import gantrain.models`
+        "custom_layers": custom_layers(generator) if format == "keras" else None,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "versions": {
             "gantrain": __version__,
@@ -114,6 +116,12 @@ def manifest(cfg, generator, classes: int, path: str, format: str, file: str) ->
             "keras": package_version("keras"),
         },
     }
+
+
+def custom_layers(generator) -> list[str]:
+    """The names of gantrain's own layer classes in ``generator`` (none: Keras alone can load it)."""
+    classes = {type(layer) for layer in generator.layers}
+    return sorted(c.__name__ for c in classes if c.__module__.startswith("gantrain."))
 
 
 def usage() -> str:
