@@ -139,7 +139,8 @@ def test_gantrain_eval_command(tmp_path, make_cfg):
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {"step", "num_samples", "modes", "hq", "rkl", "precision", "recall", "density", "coverage"} == set(result)
+    metrics = {"step", "num_samples", "modes", "hq", "rkl", "precision", "recall", "density", "coverage"}
+    assert metrics | {"protocol"} == set(result) and result["protocol"]["samples"] == 50
     bad = subprocess.run(
         [*command, f"run_dir={tmp_path / 'run'}", "num_sample=5"],
         capture_output=True,

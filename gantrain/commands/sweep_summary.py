@@ -64,6 +64,8 @@ def final_metrics(run_dir: Path) -> dict[str, Any]:
     records = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
     if records:
         row.update(records[-1])
+        if isinstance(row.get("protocol"), dict):  # the final evaluation's card, one JSON text in the CSV
+            row["protocol"] = json.dumps(row["protocol"], sort_keys=True)
     best = run_dir / "checkpoints" / "best" / "best.json"
     if best.is_file():
         try:

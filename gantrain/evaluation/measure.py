@@ -4,7 +4,8 @@ Rebuilds the generator from the run's saved config, restores it from a checkpoin
 ``best`` or a step; the moving average of G when the run kept one; :mod:`gantrain.evaluation.saved_run`),
 draws samples from fixed noise (or lets the run's D choose or move them; :mod:`gantrain.evaluation.draw`),
 measures them with the metrics :mod:`gantrain.evaluation.plan` picks for the dataset, and writes
-``<run>/eval.json`` (and the samples, with ``export``).
+``<run>/eval.json`` (and the samples, with ``export``), each with the protocol card that says how
+(:mod:`gantrain.evaluation.protocol`).
 
 Usage: ``evaluate("outputs/run", num_samples=2500)`` -> the metrics dict.
 """
@@ -24,6 +25,7 @@ from gantrain.evaluation.draw import (
 )
 from gantrain.evaluation.options import MetricOptions, check_metric_options
 from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
+from gantrain.evaluation.protocol import protocol_card
 from gantrain.evaluation.saved_run import checkpoint_path, restore_models, saved_run
 from gantrain.evaluation.truncation import check_truncation
 from gantrain.run.directory import atomic_write, check_target, npz_bytes
@@ -77,8 +79,22 @@ def evaluate(
     result: dict = {"step": step_of(path), "num_samples": num_samples, **metrics, **extra}
     if truncation is not None:
         result["truncation"] = truncation
-    if export is not None:
-        atomic_write(Path(export).expanduser(), npz_bytes(x=exported))
+    result["protocol"] = protocol_card(
+        cfg.dataset,
+        dataset,
+        plan,
+        num_samples=num_samples,
+        seed=int(cfg.train.seed),
+        step=step_of(path),
+        ema=cfg.train.get("ema") is not None,
+        sampling=measuring,
+        weights=measuring.weights,
+        inception_graph=measuring.inception_graph,
+        truncation=truncation,
+    )
+    if export is not None:  # the card travels with the samples, as JSON text
+        card = np.array(json.dumps(result["protocol"]))
+        atomic_write(Path(export).expanduser(), npz_bytes(x=exported, protocol=card))
     atomic_write(run.root / "eval.json", json.dumps(result, indent=2) + "\n")
     return result
 

@@ -46,6 +46,7 @@ from gantrain.evaluation.draw import (
 from gantrain.evaluation.measure import sample_metrics
 from gantrain.evaluation.options import EvalConfig
 from gantrain.evaluation.plan import Plan
+from gantrain.evaluation.protocol import protocol_card
 from gantrain.evaluation.rejection import CALIBRATED
 from gantrain.models.conditioning import generate
 from gantrain.pictures import png_bytes, preview
@@ -148,7 +149,7 @@ class Log(Duty):
         ckpts: Checkpoints,
         progress: Progress,
         start: int,
-        evaluation: Duty,
+        evaluation: Evaluation,
         loggers: Loggers,
     ):
         self.every, self.run, self.ckpts, self.progress, self.evaluation = every, run, ckpts, progress, evaluation
@@ -172,8 +173,11 @@ class Log(Duty):
         now = time.perf_counter()
         line = {"step": done, **record, "steps_per_sec": (done - self.since_step) / max(now - self.since, 1e-9)}
         self.restart(done)
+        card = self.evaluation.last_card
+        # An evaluation's row says how it was measured; the loggers and the bar take the numbers.
+        row = {**line, "protocol": card} if card is not None and card["step"] == done else line
         try:
-            self.file.write(line)
+            self.file.write(row)
         except OSError as err:
             raise _write_error(self.run, self.ckpts, err) from None
         self.loggers.metrics(done, {name: value for name, value in line.items() if name != "step"})
@@ -232,6 +236,8 @@ class Evaluation(Duty):
         # DRS and MH calibrate D on real examples training does not see.
         self.held_out = held_out_examples(node) if evals.sampling in CALIBRATED else None
         self.best = None
+        self._card: dict | None = None
+        self.last_card: dict | None = None  # of the latest evaluation, for its row in metrics.jsonl
         if evals.select is not None:
             self.best = BestCheckpoint(
                 run.checkpoints / "best", ckpts.checkpoint, evals.select, higher_is_better(evals.select)
@@ -253,6 +259,25 @@ class Evaluation(Duty):
         if self.best is not None and self.best.offer(done, scores[self.evals.select]):
             log.info("best %s so far at step %d: %.4g", self.evals.select, done, scores[self.evals.select])
         record.update(scores)
+        self.last_card = self.card(done)
+
+    def card(self, done: int) -> dict:
+        """The protocol card of the evaluation at step ``done`` (built once: only the step changes)."""
+        card = self._card
+        if card is None:
+            card = self._card = protocol_card(
+                self.node,
+                self.data,
+                self.plan,
+                num_samples=self.num_samples,
+                seed=self.seed,
+                step=done,
+                ema=self.gan.ema is not None,
+                sampling=self.evals,
+                weights=self.evals.weights,
+                inception_graph=self.evals.inception_graph,
+            )
+        return {**card, "step": done}
 
 
 class NotStepTime(Duty):

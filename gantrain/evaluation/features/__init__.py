@@ -56,6 +56,9 @@ __all__ = [
     "class_coverage",
     "conditional_metrics",
     "stacked_mode_metrics",
+    "triple_metrics",
+    "extractor_identity",
+    "feature_extractor",
 ]
 
 
@@ -95,21 +98,31 @@ def image_metrics(
 def feature_extractor(node: DictConfig, extractor: str, weights: str | None = None, inception_graph: str | None = None):
     """(extract, its name, a fingerprint of its weights): the weights name the cached statistics
     as much as the data does, since other weights give other features."""
+    key, fingerprint = extractor_identity(node, extractor, weights, inception_graph)
     if extractor == "classifier":
         model = classifier.load_or_train(node)
-        return (lambda images: classifier.embed(model, images)), "classifier", arrays_digest(model.get_weights())
+        return (lambda images: classifier.embed(model, images)), key, fingerprint
     from gantrain.evaluation.features import inception
 
     if inception_graph is not None:
-        return (
-            inception.graph_inception(inception_graph),
-            "inception2015",
-            file_digest(Path(inception_graph).expanduser()),
-        )
+        return inception.graph_inception(inception_graph), key, fingerprint
+    return inception.keras_inception(weights), key, fingerprint
+
+
+def extractor_identity(
+    node: DictConfig, extractor: str, weights: str | None = None, inception_graph: str | None = None
+) -> tuple[str, str]:
+    """(the extractor's name, a fingerprint of its weights), without building an Inception network."""
+    if extractor == "classifier":
+        return "classifier", arrays_digest(classifier.load_or_train(node).get_weights())
+    if inception_graph is not None:
+        return "inception2015", file_digest(Path(inception_graph).expanduser())
     if weights == "random":
         # Untrained weights differ on every build and their numbers mean nothing (tests only).
-        return inception.keras_inception(weights), "inception_random", "random"
-    return inception.keras_inception(weights), "inception", file_digest(inception.resolve_weights(weights))
+        return "inception_random", "random"
+    from gantrain.evaluation.features import inception
+
+    return "inception", file_digest(inception.resolve_weights(weights))
 
 
 def conditional_metrics(
@@ -156,6 +169,10 @@ def stacked_mode_metrics(node: DictConfig, samples: np.ndarray) -> dict[str, flo
     mnist = OmegaConf.create({"name": "mnist", "path": node.get("path"), "split": "train"})
     model = classifier.load_or_train(mnist)
     digits = [classifier.predict_logits(model, samples[..., c : c + 1]).argmax(axis=1) for c in range(3)]
-    triples = 100 * digits[0] + 10 * digits[1] + digits[2]
-    counts = np.bincount(triples, minlength=1000)
+    return triple_metrics(np.stack(digits, axis=1))
+
+
+def triple_metrics(digits: np.ndarray) -> dict[str, float]:
+    """``modes``: the digit triples (N, 3) seen, of 1000; ``mode_kl``: KL(their histogram || uniform)."""
+    counts = np.bincount(100 * digits[:, 0] + 10 * digits[:, 1] + digits[:, 2], minlength=1000)
     return {"modes": int((counts > 0).sum()), "mode_kl": kl_to_uniform(counts)}
