@@ -158,23 +158,19 @@ def test_a_read_only_data_folder_is_left_alone(pattern_npz, tmp_path, monkeypatc
         pattern_npz.parent.chmod(0o755)
 
 
-@pytest.mark.slow
-def test_a_perfect_stacked_mnist_sampler_covers_the_1000_modes_on_26000_samples(pattern_npz):
-    """VEEGAN/PacGAN count modes on 26,000 samples: a sampler uniform over the triples finds all 1000."""
-    from gantrain.evaluation.features import stacked_mode_metrics
+def test_a_perfect_stacked_mnist_sampler_covers_the_1000_modes_on_26000_samples():
+    """VEEGAN/PacGAN count modes on 26,000 samples: a sampler uniform over the triples finds all 1000
+    there, and about 920 on 2,500 (as the evaluation guide says). The counting on digits as
+    ``stacked_mode_metrics`` reads them; the classifier's reading is test_stacked_mnist_modes's."""
+    from gantrain.evaluation.features import triple_metrics
     from gantrain.evaluation.plan import default_num_samples
 
     n = default_num_samples("stacked_mnist")
     assert n == 26_000
-    x, y = pattern_digits(600, 0)
-    by_digit = [x[y == d] for d in range(10)]
     rng = np.random.default_rng(1)
-    triples = rng.integers(0, 1000, n)
-    digits = np.stack([triples // 100, triples // 10 % 10, triples % 10], axis=1)
-    images = np.stack([np.stack([by_digit[d][rng.integers(len(by_digit[d]))] for d in row], axis=-1) for row in digits])
-    node = OmegaConf.create({"name": "stacked_mnist", "path": str(pattern_npz)})
-    result = stacked_mode_metrics(node, images)
+    result = triple_metrics(rng.integers(0, 10, (n, 3)))
     assert result["modes"] == 1000 and result["mode_kl"] < 0.03
+    assert 900 < triple_metrics(rng.integers(0, 10, (2500, 3)))["modes"] < 940
 
 
 def test_stacked_mnist_runs_are_evaluated_on_the_default_count_unless_told(

@@ -12,6 +12,7 @@ Usage: ``model = load_or_train(cfg.dataset)``; ``features, probs = embed(model, 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -99,6 +100,18 @@ def fingerprint(data_digest: str, epochs: int) -> str:
     return hashlib.sha256(f"{data_digest} epochs={epochs}".encode()).hexdigest()[:16]
 
 
+def loaded(path: Path) -> keras.Model:
+    """The classifier in ``path``, read once per process for each version of the file (evaluations
+    during training, and the protocol card's fingerprint, ask for it again and again)."""
+    stat = path.stat()
+    return _loaded(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(path: str, size: int, mtime_ns: int) -> keras.Model:
+    return keras.models.load_model(path)
+
+
 def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     """The shipped or cached classifier for the dataset ``node`` (mnist or fashion_mnist), trained
     on its training split the first time."""
@@ -115,13 +128,13 @@ def load_or_train(node: DictConfig, epochs: int = 3) -> keras.Model:
     # (or the same file changed) gets its own classifier.
     key = fingerprint(data_digest(train_node)[0], epochs)
     if (SHIPPED / f"classifier_{node.name}_{key}.keras").is_file():
-        return keras.models.load_model(SHIPPED / f"classifier_{node.name}_{key}.keras")
+        return loaded(SHIPPED / f"classifier_{node.name}_{key}.keras")
     path = cached(node, f"gantrain_classifier_{node.name}_{key}.keras")
     old = cached(node, f"gantrain_classifier_{node.name}.keras")
     if old.is_file():
         note_ignored(old, "an old-format cache that does not record what data it was trained on; training anew")
     if path.is_file():
-        return keras.models.load_model(path)
+        return loaded(path)
     train = DATASETS.build(train_node)
     if train.y is None:
         raise GantrainError(

@@ -18,6 +18,7 @@ Usage: ``extract = inception_extractor(weights=None)``; ``features, probs = extr
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -66,8 +67,16 @@ def to_inception_input(images: tf.Tensor) -> tf.Tensor:
 
 
 def keras_inception(weights: str | None = None, batch_size: int = 100) -> Extractor:
-    """Keras InceptionV3: (pool features (N, 2048), softmax probabilities (N, 1000))."""
+    """Keras InceptionV3: (pool features (N, 2048), softmax probabilities (N, 1000)); built, and
+    its function traced, once per process for each version of the weights file (evaluations during
+    training ask for it again and again)."""
     path = resolve_weights(weights)
+    version = (0, 0) if path == "random" else (os.stat(path).st_size, os.stat(path).st_mtime_ns)
+    return _keras_inception(path, version, batch_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _keras_inception(path: str, version: tuple[int, int], batch_size: int) -> Extractor:
     model = keras.applications.InceptionV3(include_top=True, weights=None, classifier_activation=None)
     if path != "random":
         model.load_weights(path)
