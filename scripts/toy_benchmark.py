@@ -176,7 +176,7 @@ def main() -> None:
             f"| {mean_se([100 * v for v in real['hq']])} | {mean_se(real['rkl'])} | |"
         )
         target = TARGETS.get(preset)
-        command = " ".join(experiment_of(preset))
+        command = " ".join(experiment_of(preset) + args.extra)
         for method in rows[0]:  # plain sampling, then each D-driven sampler the runs allow
             runs = [r[method] for r in rows]
             if method == "none":
