@@ -5,7 +5,8 @@ train.seed=<seed>`` run, then
 ``gantrain-eval`` on its final checkpoint (2500 samples). Prints, per preset, the mean and standard
 error over seeds of modes, high-quality fraction and reverse KL next to PacGAN's Table 1 rows and
 the data's own scores (as many draws of 2500 fresh real points as seeds: what a sampler that follows
-the data exactly scores), and the wall time per run; saves one PNG per preset with a scatter plot of
+the data exactly scores), and the wall time per run; for runs with ``eval.every`` (an extra
+override), their evaluations during training; saves one PNG per preset with a scatter plot of
 every seed's samples.
 
 Usage: ``python scripts/toy_benchmark.py [--seeds 10] [--first-seed 0] [--jobs 1] [--out outputs/toy_benchmark]
@@ -36,6 +37,7 @@ from PIL import Image
 
 from gantrain.data import DATASETS
 from gantrain.pictures import PAD, scatter
+from gantrain.run.directory import read_jsonl
 
 # PacGAN (Lin et al. 2018), Table 1: mean over 10 trials of (modes, high-quality %, reverse KL).
 PUBLISHED = {
@@ -195,9 +197,30 @@ def main() -> None:
             if target:
                 print(target_row(target["none" if method == "none" else "driven"], runs))
     for preset in args.presets:
+        print_curve(preset, args.out, seeds)
+    for preset in args.presets:
         for method in by_preset[preset][0]:
             print(f"scatter grid: {scatter_grid(preset, args.out, seeds, method)}")
     json.dump(by_preset, open(args.out / "results.json", "w"), indent=2)
+
+
+def print_curve(preset: str, out: Path, seeds: list[int]) -> None:
+    """The evaluations during training (runs with ``eval.every``), mean ± s.e. over seeds per step."""
+    rows: dict[int, list[dict]] = {}
+    for seed in seeds:
+        for row in read_jsonl(out / preset / f"seed_{seed}" / "metrics.jsonl"):
+            if "hq" in row:
+                rows.setdefault(row["step"], []).append(row)
+    if not rows:
+        return
+    print(f"\n{preset}: evaluations during training, mean ± s.e. over seeds\n")
+    print("| step | modes | high quality (%) | reverse KL |")
+    print("|---|---|---|---|")
+    for step, at in sorted(rows.items()):
+        print(
+            f"| {step} | {mean_se([r['modes'] for r in at])} | {mean_se([100 * r['hq'] for r in at])} "
+            f"| {mean_se([r['rkl'] for r in at])} |"
+        )
 
 
 if __name__ == "__main__":
