@@ -30,7 +30,7 @@ def test_gantrain_eval_s_card_names_the_sampler_step_and_generator_and_goes_with
         "real": {"dataset": "ring8", "split": "train", "examples": 40},
         "samples": 40,
         "noise_seed": 0,
-        "sampler": {"name": "drs", "drs_percentile": 80.0},
+        "sampler": {"name": "drs", "drs_percentile": 80.0, "driven_generator": "ema"},
         "truncation": None,
         "step": 2,
         "generator": "ema",

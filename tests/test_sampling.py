@@ -209,3 +209,41 @@ def test_a_run_trained_with_augmentation_is_refused_d_driven_sampling(tmp_path, 
     with pytest.raises(ConfigError, match=r"^eval.sampling: this run's D was trained on augmented images"):
         train(api.compose([*augmented, "train.steps=2", "eval.every=1", "eval.sampling=dot"]), tmp_path / "during")
     assert not (tmp_path / "during").exists()
+
+
+def test_d_driven_sampling_of_an_averaged_run_moves_the_generator_driven_generator_names(
+    trained, tmp_path, monkeypatch
+):
+    """With train.ema, D's choices apply to the moving average (ema, the default) or to the G D was
+    trained against (raw); the card says which; any other value is one line naming the key."""
+    import gantrain.evaluation.draw as draw_module
+    from tests.conftest import checkpoint_values
+
+    run = trained([*TOY, "train.ema=0.5"], tmp_path / "run")
+    driven, seen = draw_module.driven_draw, []
+
+    def spy(generator, *args, **kwargs):
+        seen.append(generator.get_weights())
+        return driven(generator, *args, **kwargs)
+
+    monkeypatch.setattr(draw_module, "driven_draw", spy)
+    cards = [
+        evaluate(run, num_samples=20, sampling="dot", dot_steps=2, **which)["protocol"]
+        for which in ({}, {"driven_generator": "raw"})
+    ]
+    stored = checkpoint_values(str(sorted((run / "checkpoints").glob("ckpt-*.index"))[-1]).removesuffix(".index"))
+
+    def weights_of(prefix: str) -> list[np.ndarray]:
+        return [value for key, value in stored.items() if key.startswith(prefix)]
+
+    def held_in(weights, arrays) -> bool:
+        return all(any(w.shape == a.shape and np.array_equal(w, a) for a in arrays) for w in weights)
+
+    # G's own weights are stored where the checkpoint first meets them: as G's optimizer's variables.
+    average, raw = weights_of("ema_generator/"), weights_of("g_optimizer/_trainable_variables/")
+    assert held_in(seen[0], average) and not held_in(seen[0], raw)
+    assert held_in(seen[1], raw) and not held_in(seen[1], average)
+    assert [card["generator"] for card in cards] == ["ema", "raw"]
+    assert [card["sampler"]["driven_generator"] for card in cards] == ["ema", "raw"]
+    with pytest.raises(ConfigError, match="^driven_generator: must be one of ema, raw, got mean$"):
+        evaluate(run, num_samples=20, sampling="dot", driven_generator="mean")

@@ -92,14 +92,14 @@ def generate(
     from gantrain.evaluation.draw import run_samples
     from gantrain.evaluation.interpolation import interpolation_strip
     from gantrain.evaluation.measure import as_exported
-    from gantrain.evaluation.saved_run import restore_models
+    from gantrain.evaluation.saved_run import driven_by_raw, restore_models
     from gantrain.run.checkpoints import step_of
 
     driving = SamplingOptions(**sampling)
     request = check_request(
         run_dir, out, checkpoint, num_samples, format, classes, interpolate, overwrite, batch_size, driving, truncation
     )
-    generator, discriminator = restore_models(request.cfg, request.dataset, request.path)
+    generator, discriminator = restore_models(request.cfg, request.dataset, request.path, driven_by_raw(driving))
     seed = int(request.cfg.train.seed) if seed is None else seed
     summary: dict = {"out": str(request.folder), "step": step_of(request.path), "seed": seed}
     if truncation is not None:

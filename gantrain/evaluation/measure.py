@@ -26,7 +26,7 @@ from gantrain.evaluation.draw import (
 from gantrain.evaluation.options import MetricOptions, check_metric_options
 from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
 from gantrain.evaluation.protocol import protocol_card
-from gantrain.evaluation.saved_run import checkpoint_path, restore_models, saved_run
+from gantrain.evaluation.saved_run import checkpoint_path, driven_by_raw, restore_models, saved_run, uses_average
 from gantrain.evaluation.truncation import check_truncation
 from gantrain.run.directory import atomic_write, check_target, npz_bytes
 
@@ -68,7 +68,8 @@ def evaluate(
     from gantrain.run.checkpoints import step_of
 
     dataset = DATASETS.build(cfg.dataset)
-    generator, discriminator = restore_models(cfg, dataset, path)
+    raw = driven_by_raw(measuring)
+    generator, discriminator = restore_models(cfg, dataset, path, raw)
     labels = evaluation_labels(num_samples, dataset.classes if conditional else 0)
     samples, extra = run_samples(
         cfg, generator, discriminator, path, measuring, num_samples, int(cfg.train.seed), batch_size, labels, truncation
@@ -79,24 +80,31 @@ def evaluate(
     result: dict = {"step": step_of(path), "num_samples": num_samples, **metrics, **extra}
     if truncation is not None:
         result["truncation"] = truncation
-    result["protocol"] = protocol_card(
-        cfg.dataset,
-        dataset,
-        plan,
-        num_samples=num_samples,
-        seed=int(cfg.train.seed),
-        step=step_of(path),
-        ema=cfg.train.get("ema") is not None,
-        sampling=measuring,
-        weights=measuring.weights,
-        inception_graph=measuring.inception_graph,
-        truncation=truncation,
+    result["protocol"] = protocol_of(
+        cfg, dataset, plan, measuring, num_samples, step_of(path), uses_average(cfg, raw), truncation
     )
     if export is not None:  # the card travels with the samples, as JSON text
         card = np.array(json.dumps(result["protocol"]))
         atomic_write(Path(export).expanduser(), npz_bytes(x=exported, protocol=card))
     atomic_write(run.root / "eval.json", json.dumps(result, indent=2) + "\n")
     return result
+
+
+def protocol_of(cfg, dataset, plan: Plan, measuring: MetricOptions, num_samples: int, step: int, ema: bool, truncation):
+    """The protocol card of an evaluation of the run ``cfg`` (:mod:`gantrain.evaluation.protocol`)."""
+    return protocol_card(
+        cfg.dataset,
+        dataset,
+        plan,
+        num_samples=num_samples,
+        seed=int(cfg.train.seed),
+        step=step,
+        ema=ema,
+        sampling=measuring,
+        weights=measuring.weights,
+        inception_graph=measuring.inception_graph,
+        truncation=truncation,
+    )
 
 
 def sample_metrics(

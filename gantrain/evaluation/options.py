@@ -22,6 +22,8 @@ from gantrain.errors import ConfigError
 from gantrain.evaluation.plan import EXTRACTORS
 from gantrain.registry import check_against
 
+DRIVEN_GENERATORS = ("ema", "raw")
+
 
 @dataclass
 class SamplingOptions:
@@ -51,6 +53,13 @@ class SamplingOptions:
             "help": "dot: the Lipschitz constant dividing D's logit; null: k_eff estimated from 100 pairs of noise"
         },
     )
+    driven_generator: str = field(
+        default="ema",
+        metadata={
+            "help": "drs/mh/dot of a run with train.ema: which G D's choices apply to; ema: the moving average "
+            "(what plain samples come from), raw: G itself, the one D was trained against"
+        },
+    )
 
 
 @dataclass
@@ -75,6 +84,11 @@ def check_sampling(options: SamplingOptions, prefix: str = "") -> None:
         raise ConfigError(f"{prefix}mh_steps", f"must be >= 1, got {options.mh_steps}")
     if options.dot_steps < 1:
         raise ConfigError(f"{prefix}dot_steps", f"must be >= 1, got {options.dot_steps}")
+    if options.driven_generator not in DRIVEN_GENERATORS:
+        raise ConfigError(
+            f"{prefix}driven_generator",
+            f"must be one of {', '.join(DRIVEN_GENERATORS)}, got {options.driven_generator}",
+        )
     for key in ("dot_lr", "dot_k"):
         if getattr(options, key) is not None and not getattr(options, key) > 0:
             raise ConfigError(f"{prefix}{key}", f"must be > 0, got {getattr(options, key)}")

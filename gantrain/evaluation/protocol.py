@@ -35,7 +35,13 @@ INPUTS = {
     "inception2015": "uint8-range pixels; the 2015 graph resizes them to 299x299 itself (bilinear)",
     "inception_random": "as inception (untrained weights: tests only)",
 }
-SAMPLER_KEYS = {"none": (), "drs": ("drs_percentile",), "mh": ("mh_steps",), "dot": ("dot_steps", "dot_lr", "dot_k")}
+DRIVEN = ("driven_generator",)
+SAMPLER_KEYS = {
+    "none": (),
+    "drs": ("drs_percentile", *DRIVEN),
+    "mh": ("mh_steps", *DRIVEN),
+    "dot": ("dot_steps", "dot_lr", "dot_k", *DRIVEN),
+}
 
 
 def protocol_card(

@@ -46,10 +46,11 @@ def checkpoint_path(run: RunDir, checkpoint: str | int) -> str:
     return steps[str(checkpoint)]
 
 
-def restore_models(cfg, dataset, path: str):
+def restore_models(cfg, dataset, path: str, raw: bool = False):
     """(G, D) of the run ``cfg`` on ``dataset``, G restored from the checkpoint ``path``: the moving
-    average of G when the run kept one, since that is what samples and evaluation use. D is built
-    as the run trained it (taking packs of ``train.pack``), so :func:`restore_discriminator` can fill it."""
+    average of G when the run kept one, since that is what samples and evaluation use (G itself if
+    ``raw``). D is built as the run trained it (taking packs of ``train.pack``), so
+    :func:`restore_discriminator` can fill it."""
     import tensorflow as tf
 
     from gantrain.models import build_models
@@ -63,9 +64,19 @@ def restore_models(cfg, dataset, path: str):
         classes,
         cfg.loss.get("aux_classifier", 0) > 0,
     )
-    name = "ema_generator" if cfg.train.get("ema") is not None else "generator"
+    name = "ema_generator" if uses_average(cfg, raw) else "generator"
     tf.train.Checkpoint(**{name: generator}).restore(path).expect_partial().assert_existing_objects_matched()
     return generator, discriminator
+
+
+def uses_average(cfg, raw: bool = False) -> bool:
+    """Whether samples of the run ``cfg`` come from the moving average of G (unless ``raw`` asks for G)."""
+    return cfg.train.get("ema") is not None and not raw
+
+
+def driven_by_raw(options) -> bool:
+    """Whether D-driven sampling (``options``: the sampling keys) asks for G itself rather than the average."""
+    return options.sampling != "none" and options.driven_generator == "raw"
 
 
 def restore_discriminator(discriminator, path: str) -> None:

@@ -48,6 +48,7 @@ from gantrain.evaluation.options import EvalConfig
 from gantrain.evaluation.plan import Plan
 from gantrain.evaluation.protocol import protocol_card
 from gantrain.evaluation.rejection import CALIBRATED
+from gantrain.evaluation.saved_run import driven_by_raw
 from gantrain.models.conditioning import generate
 from gantrain.pictures import png_bytes, preview
 from gantrain.run.checkpoints import BestCheckpoint, Checkpoints
@@ -245,7 +246,7 @@ class Evaluation(Duty):
 
     def __call__(self, done: int, record: dict[str, float]) -> None:
         extra: dict[str, float] = {}
-        sampler = self.gan.sampler
+        sampler = self.gan.generator if driven_by_raw(self.evals) else self.gan.sampler
         if self.evals.sampling == "none":
             samples = draw(sampler, self.num_samples, self.seed, labels=self.labels)
         else:
@@ -272,7 +273,7 @@ class Evaluation(Duty):
                 num_samples=self.num_samples,
                 seed=self.seed,
                 step=done,
-                ema=self.gan.ema is not None,
+                ema=self.gan.ema is not None and not driven_by_raw(self.evals),
                 sampling=self.evals,
                 weights=self.evals.weights,
                 inception_graph=self.evals.inception_graph,
