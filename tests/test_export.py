@@ -112,23 +112,28 @@ def test_savedmodel_of_a_toy_run_samples_points(runs, tmp_path, capsys):
     assert json.loads((tmp_path / "sm" / "manifest.json").read_text())["output"] == "2-D points (n, 2)"
 
 
+def run_without_gantrain(lines: str, work: Path) -> None:
+    """``lines`` of Python in ``python -I`` (no PYTHONPATH, no working directory on the path) from the
+    new empty folder ``work``, with gantrain made unimportable wherever it is installed."""
+    work.mkdir()
+    script = "import sys\nsys.modules['gantrain'] = None\n" + lines
+    env = {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=work, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_savedmodel_loads_in_a_python_without_gantrain(runs, tmp_path, capsys):
     """``python -I`` (no PYTHONPATH, no working directory on the path) from an empty folder, with
     gantrain made unimportable: a model that needed it would fail to load; its outputs are the ones
     this process computes."""
     summary = exported(capsys, runs["dcgan"], tmp_path / "sm", "savedmodel")
-    script = (
-        "import sys\n"
-        "sys.modules['gantrain'] = None\n"  # any import of gantrain fails, wherever it is installed
+    work = tmp_path / "empty"
+    run_without_gantrain(
         "import numpy as np, tensorflow as tf\n"
         f"model = tf.saved_model.load({summary['file']!r})\n"
-        "np.save('sample.npy', model.sample(tf.constant([5, 9], tf.int64), tf.constant([7, 3], tf.int64)).numpy())\n"
+        "np.save('sample.npy', model.sample(tf.constant([5, 9], tf.int64), tf.constant([7, 3], tf.int64)).numpy())\n",
+        work,
     )
-    work = tmp_path / "empty"
-    work.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
-    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=work, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
     loaded = tf.saved_model.load(summary["file"])
     here = loaded.sample(tf.constant([5, 9], tf.int64), tf.constant([7, 3], tf.int64))
     np.testing.assert_array_equal(np.load(work / "sample.npy"), here.numpy())
@@ -142,18 +147,13 @@ def test_keras_file_of_a_plain_generator_loads_in_a_python_without_gantrain(runs
     assert json.loads(Path(summary["manifest"]).read_text())["custom_layers"] == []
     z = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
     np.save(tmp_path / "z.npy", z)
-    script = (
-        "import sys\n"
-        "sys.modules['gantrain'] = None\n"  # any import of gantrain fails, wherever it is installed
+    work = tmp_path / "empty"
+    run_without_gantrain(
         "import keras, numpy as np\n"
         f"g = keras.saving.load_model({summary['file']!r})\n"
-        f"np.save('out.npy', g(np.load({str(tmp_path / 'z.npy')!r}), training=False).numpy())\n"
+        f"np.save('out.npy', g(np.load({str(tmp_path / 'z.npy')!r}), training=False).numpy())\n",
+        work,
     )
-    work = tmp_path / "empty"
-    work.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
-    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=work, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
     np.testing.assert_array_equal(np.load(work / "out.npy"), restored(runs[run_name])(z, training=False))
 
 

@@ -47,15 +47,10 @@ def evaluate(
     discriminator-driven sampling); ``export``: a .npz file for the samples; ``overwrite``: replace it."""
     measuring = MetricOptions(**options)
     run, cfg = saved_run(run_dir)
-    if measuring.num_samples is not None and measuring.num_samples < 1:
-        raise ConfigError("num_samples", f"must be >= 1, got {measuring.num_samples}")
-    if batch_size < 1:
-        raise ConfigError("batch_size", f"must be >= 1, got {batch_size}")
+    check_counts(measuring.num_samples, batch_size)
     path = checkpoint_path(run, checkpoint)
-    if export is not None and Path(export).suffix != ".npz":
-        raise ConfigError("export", f"must name a .npz file, got {export}")
     if export is not None:
-        check_target(Path(export).expanduser(), "export", overwrite)
+        check_export(export, overwrite)
     conditional = bool(cfg.model.get("conditional"))
     plan = evaluation_plan(cfg.dataset.name, measuring.features, key="features", conditional=conditional)
     num_samples = measuring.num_samples or default_num_samples(cfg.dataset.name)
@@ -80,8 +75,16 @@ def evaluate(
     result: dict = {"step": step_of(path), "num_samples": num_samples, **metrics, **extra}
     if truncation is not None:
         result["truncation"] = truncation
-    result["protocol"] = protocol_of(
-        cfg, dataset, plan, measuring, num_samples, step_of(path), uses_average(cfg, raw), truncation
+    result["protocol"] = protocol_card(
+        cfg.dataset,
+        dataset,
+        plan,
+        measuring,
+        num_samples=num_samples,
+        seed=int(cfg.train.seed),
+        step=result["step"],
+        ema=uses_average(cfg, raw),
+        truncation=truncation,
     )
     if export is not None:  # the card travels with the samples, as JSON text
         card = np.array(json.dumps(result["protocol"]))
@@ -90,21 +93,18 @@ def evaluate(
     return result
 
 
-def protocol_of(cfg, dataset, plan: Plan, measuring: MetricOptions, num_samples: int, step: int, ema: bool, truncation):
-    """The protocol card of an evaluation of the run ``cfg`` (:mod:`gantrain.evaluation.protocol`)."""
-    return protocol_card(
-        cfg.dataset,
-        dataset,
-        plan,
-        num_samples=num_samples,
-        seed=int(cfg.train.seed),
-        step=step,
-        ema=ema,
-        sampling=measuring,
-        weights=measuring.weights,
-        inception_graph=measuring.inception_graph,
-        truncation=truncation,
-    )
+def check_counts(num_samples: int | None, batch_size: int) -> None:
+    if num_samples is not None and num_samples < 1:
+        raise ConfigError("num_samples", f"must be >= 1, got {num_samples}")
+    if batch_size < 1:
+        raise ConfigError("batch_size", f"must be >= 1, got {batch_size}")
+
+
+def check_export(export: str | Path, overwrite: bool) -> None:
+    """A .npz file that may be written (one that exists only with ``overwrite``)."""
+    if Path(export).suffix != ".npz":
+        raise ConfigError("export", f"must name a .npz file, got {export}")
+    check_target(Path(export).expanduser(), "export", overwrite)
 
 
 def sample_metrics(

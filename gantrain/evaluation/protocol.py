@@ -16,7 +16,7 @@ sweep's ``summary.csv`` (as one JSON text per row). Its fields:
 - ``truncation`` (psi, or null), ``step`` (the checkpoint's or the training step) and
   ``generator``: ``ema`` (the moving average of G) or ``raw``.
 
-Usage: ``card = protocol_card(cfg.dataset, dataset, plan, num_samples=2500, seed=0, ...)``.
+Usage: ``card = protocol_card(cfg.dataset, dataset, plan, options, num_samples=2500, seed=0, ...)``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.evaluation.options import SamplingOptions
+from gantrain.evaluation.options import MetricOptions
 from gantrain.evaluation.plan import Plan, kind_of
 
 INPUTS = {
@@ -48,27 +48,25 @@ def protocol_card(
     node: DictConfig,
     dataset,
     plan: Plan,
+    measuring: MetricOptions,
     *,
     num_samples: int,
     seed: int,
     step: int,
     ema: bool,
-    sampling: SamplingOptions | None = None,
-    weights: str | None = None,
-    inception_graph: str | None = None,
     truncation: float | None = None,
 ) -> dict[str, Any]:
     """The card of an evaluation of ``num_samples`` samples (noise seed ``seed``) of a run on the
-    dataset ``node`` (built: ``dataset``) by ``plan``, at ``step``, from the moving average of G if
-    ``ema``, drawn by ``sampling`` (none: plain draws) with ``truncation``."""
-    sampling = sampling or SamplingOptions()
-    extractor, real = _measured_with(node, dataset, plan, num_samples, weights, inception_graph)
+    dataset ``node`` (built: ``dataset``) by ``plan`` and the options ``measuring`` (its sampler and
+    extractor weights), at ``step``, from the moving average of G if ``ema``, with ``truncation``."""
+    extractor, real = _measured_with(node, dataset, plan, num_samples, measuring.weights, measuring.inception_graph)
+    sampler = measuring.sampling
     return {
         "extractor": extractor,
         "real": real,
         "samples": num_samples,
         "noise_seed": seed,
-        "sampler": {"name": sampling.sampling, **{k: getattr(sampling, k) for k in SAMPLER_KEYS[sampling.sampling]}},
+        "sampler": {"name": sampler, **{k: getattr(measuring, k) for k in SAMPLER_KEYS[sampler]}},
         "truncation": truncation,
         "step": step,
         "generator": "ema" if ema else "raw",

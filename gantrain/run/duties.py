@@ -270,13 +270,11 @@ class Evaluation(Duty):
                 self.node,
                 self.data,
                 self.plan,
+                self.evals,
                 num_samples=self.num_samples,
                 seed=self.seed,
                 step=done,
                 ema=self.gan.ema is not None and not driven_by_raw(self.evals),
-                sampling=self.evals,
-                weights=self.evals.weights,
-                inception_graph=self.evals.inception_graph,
             )
         return {**card, "step": done}
 

@@ -243,7 +243,9 @@ class TrainStep:
         mine = {name: value[:, start : start + self.replica_batch] for name, value in draws.items()}
         d_sum, penalty_sum, gon_sum, sign_sum = (tf.constant(0.0) for _ in range(4))
         # A Python loop (unrolled when traced): a tf.while_loop cannot hold the gradient
-        # all-reduce that each update does under a multi-replica strategy.
+        # all-reduce that each update does under a multi-replica strategy, and on one device a graph
+        # loop here (nested in steps_per_call's loop) made Grappler create one of its temporary
+        # variables twice (AlreadyExistsError), so it was withdrawn there too.
         for i in range(self.n_critic):
             d_loss, penalty, gon_loss, real_sign = self.critic_update(mine, i)
             d_sum += d_loss
