@@ -259,6 +259,22 @@ def test_conditional_run_previews_one_row_per_class_and_measures_its_classes(tmp
         assert metrics["class_accuracy"] == accuracy
 
 
+def test_too_few_samples_per_class_for_intra_fid_is_one_line_and_writes_nothing(tmp_path, make_cfg, mnist_npz):
+    from gantrain.evaluation.measure import evaluate
+    from gantrain.run.train import train
+
+    overrides = [*DCGAN, "dataset=mnist", f"dataset.path={mnist_npz}", "train.steps=1"]
+    message = "intra-FID needs at least 2 samples per class: 20 or more for 10 classes, got 15"
+    with pytest.raises(ConfigError, match=f"^eval.num_samples: {message}$"):
+        train(make_cfg(*overrides, "eval.every=1", "eval.num_samples=15"), tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    train(make_cfg(*overrides), tmp_path / "run")
+    # 15 samples drawn for the classes in turn: five classes get one each, whose covariance is undefined.
+    with pytest.raises(ConfigError, match=f"^num_samples: {message}$"):
+        evaluate(tmp_path / "run", num_samples=15)
+    assert not (tmp_path / "run" / "eval.json").exists()
+
+
 def test_conditional_metrics_known_answers():
     features = np.random.default_rng(0).normal(size=(400, 3))
     labels = np.arange(400) % 2

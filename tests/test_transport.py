@@ -69,6 +69,18 @@ def test_a_given_k_replaces_the_estimate():
     assert given.calls_per_sample == 20  # no pairs drawn to estimate it
 
 
+def test_a_fraction_of_k_eff_is_that_fraction_of_the_estimate():
+    noise = np.random.default_rng(0).normal(size=(30, 1)).astype(np.float32)
+    k_eff = effective_lipschitz(identity(1), QUADRATIC, np.random.default_rng([3, 4]))
+    fraction = transport(identity(1), QUADRATIC, noise, seed=3, steps=20, k_fraction=0.1)
+    given = transport(identity(1), QUADRATIC, noise, seed=3, steps=20, k=0.1 * k_eff)
+    np.testing.assert_array_equal(fraction.x, given.x)
+    whole = transport(identity(1), QUADRATIC, noise, seed=3, steps=20)
+    # A tenth of the constant pulls harder towards D's peak: the samples end nearer to it.
+    assert np.abs(fraction.x - MU).mean() < np.abs(whole.x - MU).mean()
+    assert fraction.calls_per_sample == whole.calls_per_sample  # the same pairs estimate k_eff
+
+
 # -- In gantrain-eval and during training ---------------------------------------------------------
 
 
@@ -95,17 +107,22 @@ def test_evaluation_during_training_moves_as_gantrain_eval(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "key, value, message",
+    "options, message",
     [
-        ("dot_steps", 0, "dot_steps: must be >= 1, got 0"),
-        ("dot_lr", 0.0, "dot_lr: must be > 0, got 0.0"),
-        ("dot_k", -1.0, "dot_k: must be > 0, got -1.0"),
+        ({"dot_steps": 0}, "dot_steps: must be >= 1, got 0"),
+        ({"dot_lr": 0.0}, "dot_lr: must be > 0, got 0.0"),
+        ({"dot_k": -1.0}, "dot_k: must be > 0, got -1.0"),
+        ({"dot_k_fraction": 0.0}, "dot_k_fraction: must be > 0, got 0.0"),
+        (
+            {"dot_k": 0.05, "dot_k_fraction": 0.1},
+            "dot_k_fraction: applies to the estimated k_eff: give it or dot_k, not both",
+        ),
     ],
 )
-def test_bad_dot_options_are_named(toy_run, key, value, message):  # noqa: F811
+def test_bad_dot_options_are_named(toy_run, options, message):  # noqa: F811
     (toy_run / "eval.json").unlink(missing_ok=True)
     with pytest.raises(ConfigError, match=f"^{message}$"):
-        evaluate(toy_run, sampling="dot", **{key: value})
+        evaluate(toy_run, sampling="dot", **options)
     assert not (toy_run / "eval.json").exists()
 
 

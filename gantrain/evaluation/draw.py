@@ -167,7 +167,17 @@ def driven_draw(
 
         # DOT moves the very samples plain evaluation draws.
         noise = evaluation_noise(num_samples, z_dim, seed).numpy()
-        moved = transport(generator, discriminator, noise, seed, opts.dot_steps, opts.dot_lr, opts.dot_k, batch_size)
+        moved = transport(
+            generator,
+            discriminator,
+            noise,
+            seed,
+            opts.dot_steps,
+            opts.dot_lr,
+            opts.dot_k,
+            opts.dot_k_fraction,
+            batch_size,
+        )
         return moved.x, {"acceptance": moved.acceptance, "d_calls_per_sample": moved.calls_per_sample}
 
     def propose(k: int, rng: np.random.Generator) -> np.ndarray:

@@ -24,7 +24,7 @@ from gantrain.evaluation.draw import (
     run_samples,
 )
 from gantrain.evaluation.options import MetricOptions, check_metric_options
-from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
+from gantrain.evaluation.plan import Plan, check_sample_count, default_num_samples, evaluation_plan
 from gantrain.evaluation.protocol import protocol_card
 from gantrain.evaluation.saved_run import checkpoint_path, driven_by_raw, restore_models, saved_run, uses_average
 from gantrain.evaluation.truncation import check_truncation
@@ -49,8 +49,7 @@ def evaluate(
     run, cfg = saved_run(run_dir)
     check_counts(measuring.num_samples, batch_size)
     path = checkpoint_path(run, checkpoint)
-    if export is not None:
-        check_export(export, overwrite)
+    check_export(export, overwrite)
     conditional = bool(cfg.model.get("conditional"))
     plan = evaluation_plan(cfg.dataset.name, measuring.features, key="features", conditional=conditional)
     num_samples = measuring.num_samples or default_num_samples(cfg.dataset.name)
@@ -63,6 +62,7 @@ def evaluate(
     from gantrain.run.checkpoints import step_of
 
     dataset = DATASETS.build(cfg.dataset)
+    check_sample_count(plan, num_samples, dataset.classes if conditional else 0, "num_samples")
     raw = driven_by_raw(measuring)
     generator, discriminator = restore_models(cfg, dataset, path, raw)
     labels = evaluation_labels(num_samples, dataset.classes if conditional else 0)
@@ -100,8 +100,10 @@ def check_counts(num_samples: int | None, batch_size: int) -> None:
         raise ConfigError("batch_size", f"must be >= 1, got {batch_size}")
 
 
-def check_export(export: str | Path, overwrite: bool) -> None:
-    """A .npz file that may be written (one that exists only with ``overwrite``)."""
+def check_export(export: str | Path | None, overwrite: bool) -> None:
+    """A .npz file that may be written (one that exists only with ``overwrite``), if any."""
+    if export is None:
+        return
     if Path(export).suffix != ".npz":
         raise ConfigError("export", f"must name a .npz file, got {export}")
     check_target(Path(export).expanduser(), "export", overwrite)

@@ -50,8 +50,13 @@ class SamplingOptions:
     dot_k: float | None = field(
         default=None,
         metadata={
-            "help": "dot: the Lipschitz constant dividing D's logit; null: k_eff estimated from 100 pairs of noise"
+            "help": "dot: the Lipschitz constant dividing D's logit; null: dot_k_fraction x k_eff, estimated "
+            "from 100 pairs of noise"
         },
+    )
+    dot_k_fraction: float = field(
+        default=1.0,
+        metadata={"help": "dot with dot_k null: the constant as a fraction of k_eff (1: the paper's k_eff)"},
     )
     driven_generator: str = field(
         default="ema",
@@ -89,9 +94,11 @@ def check_sampling(options: SamplingOptions, prefix: str = "") -> None:
             f"{prefix}driven_generator",
             f"must be one of {', '.join(DRIVEN_GENERATORS)}, got {options.driven_generator}",
         )
-    for key in ("dot_lr", "dot_k"):
+    for key in ("dot_lr", "dot_k", "dot_k_fraction"):
         if getattr(options, key) is not None and not getattr(options, key) > 0:
             raise ConfigError(f"{prefix}{key}", f"must be > 0, got {getattr(options, key)}")
+    if options.dot_k is not None and options.dot_k_fraction != 1.0:
+        raise ConfigError(f"{prefix}dot_k_fraction", "applies to the estimated k_eff: give it or dot_k, not both")
 
 
 @dataclass

@@ -115,6 +115,17 @@ def evaluation_plan(
     return Plan("inception", DISTANCES + MANIFOLD)
 
 
+def check_sample_count(plan: Plan, num_samples: int, classes: int, key: str) -> None:
+    """Intra-FID compares each class's samples by their covariance, which two samples at least
+    define: a conditional evaluation needs two per class (drawn for every class in turn)."""
+    if "intra_fid" in plan.metrics and num_samples < 2 * classes:
+        raise ConfigError(
+            key,
+            f"intra-FID needs at least 2 samples per class: {2 * classes} or more for {classes} classes, "
+            f"got {num_samples}",
+        )
+
+
 def default_num_samples(dataset: str) -> int:
     """Samples per evaluation unless given: 26,000 for stacked MNIST, as VEEGAN and PacGAN count its
     1000 modes (with 2,500 even a perfect generator shows only ~920 of them), else 2,500."""

@@ -40,7 +40,7 @@ SAMPLER_KEYS = {
     "none": (),
     "drs": ("drs_percentile", *DRIVEN),
     "mh": ("mh_steps", *DRIVEN),
-    "dot": ("dot_steps", "dot_lr", "dot_k", *DRIVEN),
+    "dot": ("dot_steps", "dot_lr", "dot_k", "dot_k_fraction", *DRIVEN),
 }
 
 

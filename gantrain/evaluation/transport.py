@@ -12,7 +12,9 @@ so the samples stay on G's manifold. ``k_eff`` is the effective Lipschitz consta
 the largest ``|d(G(z1)) - d(G(z2))| / ||z1 - z2||`` over 100 pairs of fresh noise (the reference
 script's ``eff_k``, which takes one such set), averaged over 10 such sets (as the reference's 2-D
 notebook, ``demo_2d.ipynb``, averages its constant), or a number given instead (the reference's
-``--k``; its ``--k 1`` pulls harder wherever ``k_eff`` is above 1). The minimum is found as the paper does,
+``--k``; its ``--k 1`` pulls harder wherever ``k_eff`` is above 1), or a fraction of ``k_eff``:
+the rule that carries from one run to another, since a fixed number means a different pull for
+each D's scale (docs/benchmarks.md, "DOT's constant on fresh seeds"). The minimum is found as the paper does,
 by Adam with β = (0, 0.9) from ``z_y``; the reference's ``0.001`` inside the norm keeps its
 gradient defined at the start.
 
@@ -24,7 +26,7 @@ modes (docs/benchmarks.md, "Why the trail").
 
 Usage::
 
-    moved = transport(generator, discriminator, noise, seed=0, steps=100, lr=0.01, k=None)
+    moved = transport(generator, discriminator, noise, seed=0, steps=100, lr=0.01, k=None, k_fraction=1.0)
     moved.x, moved.calls_per_sample
 """
 
@@ -48,13 +50,14 @@ def transport(
     steps: int = 100,
     lr: float = 0.01,
     k: float | None = None,
+    k_fraction: float = 1.0,
     batch: int = 500,
 ) -> Sampled:
-    """G's samples of ``noise`` (n, z_dim), each moved by DOT with ``k`` (None: ``k_eff``, whose
-    pairs come from NumPy's generator seeded with ``seed``)."""
+    """G's samples of ``noise`` (n, z_dim), each moved by DOT with ``k`` (None: ``k_fraction`` times
+    ``k_eff``, whose pairs come from NumPy's generator seeded with ``seed``)."""
     estimated = k is None
     if estimated:
-        k = effective_lipschitz(generator, discriminator, np.random.default_rng([seed, 4]))
+        k = k_fraction * effective_lipschitz(generator, discriminator, np.random.default_rng([seed, 4]))
     k = tf.constant(k, tf.float32)
     lr = tf.constant(lr, tf.float32)
     moved = np.concatenate(

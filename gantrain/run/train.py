@@ -23,7 +23,7 @@ from gantrain.data import Dataset, load
 from gantrain.errors import ConfigError
 from gantrain.evaluation.draw import check_driven_sampling
 from gantrain.evaluation.options import EvalConfig, check_eval
-from gantrain.evaluation.plan import Plan, default_num_samples, evaluation_plan
+from gantrain.evaluation.plan import Plan, check_sample_count, default_num_samples, evaluation_plan
 from gantrain.models import MODELS
 from gantrain.run.checkpoints import Checkpoints
 from gantrain.run.directory import MetricsLog, RunDir, RunLock
@@ -209,6 +209,8 @@ def check(cfg: DictConfig) -> Checked:
             "train.batch_size", f"{opts.batch_size} does not divide over {strategy.num_replicas_in_sync} replicas"
         )
     eval_samples = evals.num_samples or default_num_samples(dataset.name)
+    if evals.every is not None:
+        check_sample_count(plan, eval_samples, dataset.classes if conditional else 0, "eval.num_samples")
     return Checked(opts, evals, dataset, plan, eval_samples, strategy)
 
 
