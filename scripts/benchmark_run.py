@@ -20,6 +20,7 @@ SAMPLERS = {
     "dot": ("sampling=dot",),
     "dot_k1": ("sampling=dot", "dot_k=1"),
     "dot_k0.05": ("sampling=dot", "dot_k=0.05"),
+    "dot_f0.05": ("sampling=dot", "dot_k_fraction=0.05"),
 }
 
 

@@ -259,7 +259,7 @@ def test_conditional_run_previews_one_row_per_class_and_measures_its_classes(tmp
         assert metrics["class_accuracy"] == accuracy
 
 
-def test_too_few_samples_per_class_for_intra_fid_is_one_line_and_writes_nothing(tmp_path, make_cfg, mnist_npz):
+def test_too_few_samples_for_fid_or_intra_fid_is_one_line_and_writes_nothing(tmp_path, make_cfg, mnist_npz):
     from gantrain.evaluation.measure import evaluate
     from gantrain.run.train import train
 
@@ -272,6 +272,8 @@ def test_too_few_samples_per_class_for_intra_fid_is_one_line_and_writes_nothing(
     # 15 samples drawn for the classes in turn: five classes get one each, whose covariance is undefined.
     with pytest.raises(ConfigError, match=f"^num_samples: {message}$"):
         evaluate(tmp_path / "run", num_samples=15)
+    with pytest.raises(ConfigError, match="^num_samples: FID and KID need at least 2 samples, got 1$"):
+        evaluate(tmp_path / "run", num_samples=1)
     assert not (tmp_path / "run" / "eval.json").exists()
 
 

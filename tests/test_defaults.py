@@ -111,7 +111,16 @@ def test_export_keys_have_its_defaults():
 
 def test_generate_shares_the_measuring_defaults():
     shared = schema_defaults(MetricOptions).keys() & schema_defaults(GenerateCommand).keys()
-    assert shared >= {"sampling", "drs_percentile", "mh_steps", "dot_steps", "dot_lr", "dot_k"}
+    assert shared >= {
+        "sampling",
+        "drs_percentile",
+        "mh_steps",
+        "dot_steps",
+        "dot_lr",
+        "dot_k",
+        "dot_k_fraction",
+        "driven_generator",
+    }
     typed = {key: schema_defaults(MetricOptions)[key] for key in shared if key != "num_samples"}
     written = {key: schema_defaults(GenerateCommand)[key] for key in typed}
     assert disagreements(typed, written, "GenerateCommand") == []

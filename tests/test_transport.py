@@ -95,6 +95,21 @@ def test_gantrain_eval_moves_its_plain_samples(toy_run, tmp_path):  # noqa: F811
     assert result["acceptance"] == 1.0 and result["d_calls_per_sample"] == pytest.approx(20 + 2000 / 200)
 
 
+def test_gantrain_eval_pulls_with_a_fraction_of_k_eff_and_its_card_says_so(toy_run, tmp_path):  # noqa: F811
+    whole, tenth = tmp_path / "whole.npz", tmp_path / "tenth.npz"
+    evaluate(toy_run, num_samples=200, sampling="dot", dot_steps=20, export=whole)
+    result = evaluate(toy_run, num_samples=200, sampling="dot", dot_steps=20, dot_k_fraction=0.1, export=tenth)
+    assert np.abs(np.load(tenth)["x"] - np.load(whole)["x"]).max() > 1e-3
+    assert result["protocol"]["sampler"] == {
+        "name": "dot",
+        "dot_steps": 20,
+        "dot_lr": 0.01,
+        "dot_k": None,
+        "dot_k_fraction": 0.1,
+        "driven_generator": "ema",
+    }
+
+
 def test_evaluation_during_training_moves_as_gantrain_eval(tmp_path):
     run = tmp_path / "driven"
     train(api.compose([*TOY, "eval.every=20", "eval.num_samples=200", "eval.sampling=dot", "eval.dot_steps=10"]), run)

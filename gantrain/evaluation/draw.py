@@ -174,9 +174,9 @@ def driven_draw(
             seed,
             opts.dot_steps,
             opts.dot_lr,
-            opts.dot_k,
-            opts.dot_k_fraction,
-            batch_size,
+            k=opts.dot_k,
+            k_fraction=opts.dot_k_fraction,
+            batch=batch_size,
         )
         return moved.x, {"acceptance": moved.acceptance, "d_calls_per_sample": moved.calls_per_sample}
 

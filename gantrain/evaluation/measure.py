@@ -53,19 +53,17 @@ def evaluate(
     conditional = bool(cfg.model.get("conditional"))
     plan = evaluation_plan(cfg.dataset.name, measuring.features, key="features", conditional=conditional)
     num_samples = measuring.num_samples or default_num_samples(cfg.dataset.name)
-    check_metric_options(measuring)
-    check_truncation(truncation, measuring.sampling)
-    if measuring.sampling != "none":
-        check_driven_sampling(cfg, "sampling")
+    check_options(cfg, measuring, truncation)
 
     from gantrain.data import DATASETS
     from gantrain.run.checkpoints import step_of
 
     dataset = DATASETS.build(cfg.dataset)
-    check_sample_count(plan, num_samples, dataset.classes if conditional else 0, "num_samples")
+    classes = dataset.classes if conditional else 0
+    check_sample_count(plan, num_samples, classes, "num_samples")
     raw = driven_by_raw(measuring)
     generator, discriminator = restore_models(cfg, dataset, path, raw)
-    labels = evaluation_labels(num_samples, dataset.classes if conditional else 0)
+    labels = evaluation_labels(num_samples, classes)
     samples, extra = run_samples(
         cfg, generator, discriminator, path, measuring, num_samples, int(cfg.train.seed), batch_size, labels, truncation
     )
@@ -91,6 +89,14 @@ def evaluate(
         atomic_write(Path(export).expanduser(), npz_bytes(x=exported, protocol=card))
     atomic_write(run.root / "eval.json", json.dumps(result, indent=2) + "\n")
     return result
+
+
+def check_options(cfg, measuring: MetricOptions, truncation: float | None) -> None:
+    """The options' own ranges, then what D-driven sampling needs of the run."""
+    check_metric_options(measuring)
+    check_truncation(truncation, measuring.sampling)
+    if measuring.sampling != "none":
+        check_driven_sampling(cfg, "sampling")
 
 
 def check_counts(num_samples: int | None, batch_size: int) -> None:

@@ -51,7 +51,7 @@ class SamplingOptions:
         default=None,
         metadata={
             "help": "dot: the Lipschitz constant dividing D's logit; null: dot_k_fraction x k_eff, estimated "
-            "from 100 pairs of noise"
+            "from 10 sets of 100 pairs of noise"
         },
     )
     dot_k_fraction: float = field(

@@ -116,8 +116,11 @@ def evaluation_plan(
 
 
 def check_sample_count(plan: Plan, num_samples: int, classes: int, key: str) -> None:
-    """Intra-FID compares each class's samples by their covariance, which two samples at least
-    define: a conditional evaluation needs two per class (drawn for every class in turn)."""
+    """FID and KID compare the samples' covariance, which two samples at least define, and
+    intra-FID each class's: a conditional evaluation needs two per class (drawn for every class in
+    turn). (Precision, recall, density and coverage are NaN below six, not an error.)"""
+    if "fid" in plan.metrics and num_samples < 2:
+        raise ConfigError(key, f"FID and KID need at least 2 samples, got {num_samples}")
     if "intra_fid" in plan.metrics and num_samples < 2 * classes:
         raise ConfigError(
             key,

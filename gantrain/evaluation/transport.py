@@ -14,9 +14,9 @@ script's ``eff_k``, which takes one such set), averaged over 10 such sets (as th
 notebook, ``demo_2d.ipynb``, averages its constant), or a number given instead (the reference's
 ``--k``; its ``--k 1`` pulls harder wherever ``k_eff`` is above 1), or a fraction of ``k_eff``:
 the rule that carries from one run to another, since a fixed number means a different pull for
-each D's scale (docs/benchmarks.md, "DOT's constant on fresh seeds"). The minimum is found as the paper does,
-by Adam with β = (0, 0.9) from ``z_y``; the reference's ``0.001`` inside the norm keeps its
-gradient defined at the start.
+each D's scale (docs/benchmarks.md, "Fresh seeds: D-driven sampling and DOT's constant"). The
+minimum is found as the paper does, by Adam with β = (0, 0.9) from ``z_y``; the reference's
+``0.001`` inside the norm keeps its gradient defined at the start.
 
 A calibrated logit (an affine map with a positive scale) moves ``d`` and ``k_eff`` by the same
 factor, so DOT needs no held-out data (a fixed ``k`` is on the scale of D's own logit). Since every

@@ -181,10 +181,12 @@ def check(cfg: DictConfig) -> Checked:
         )
     if evals.every is not None and evals.sampling != "none":
         check_driven_sampling(cfg, "eval.sampling")
+    eval_samples = evals.num_samples or default_num_samples(dataset.name)
     if evals.every is not None:
         from gantrain.evaluation.features import check_available
 
         check_available(cfg.dataset, plan.extractor, evals.weights, evals.inception_graph)
+        check_sample_count(plan, eval_samples, dataset.classes if conditional else 0, "eval.num_samples")
     if dataset.size < opts.batch_size:
         log.warning(
             "train.batch_size=%d is larger than the dataset (%d examples): every batch repeats "
@@ -208,9 +210,6 @@ def check(cfg: DictConfig) -> Checked:
         raise ConfigError(
             "train.batch_size", f"{opts.batch_size} does not divide over {strategy.num_replicas_in_sync} replicas"
         )
-    eval_samples = evals.num_samples or default_num_samples(dataset.name)
-    if evals.every is not None:
-        check_sample_count(plan, eval_samples, dataset.classes if conditional else 0, "eval.num_samples")
     return Checked(opts, evals, dataset, plan, eval_samples, strategy)
 
 
