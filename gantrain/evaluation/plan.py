@@ -118,7 +118,8 @@ def evaluation_plan(
 def check_sample_count(plan: Plan, num_samples: int, classes: int, key: str) -> None:
     """FID and KID compare the samples' covariance, which two samples at least define, and
     intra-FID each class's: a conditional evaluation needs two per class (drawn for every class in
-    turn). (Precision, recall, density and coverage are NaN below six, not an error.)"""
+    turn). ``classes``: the dataset's; a plan has intra-FID only for a conditional run. (Precision,
+    recall, density and coverage are NaN below six, not an error.)"""
     if "fid" in plan.metrics and num_samples < 2:
         raise ConfigError(key, f"FID and KID need at least 2 samples, got {num_samples}")
     if "intra_fid" in plan.metrics and num_samples < 2 * classes:

@@ -186,7 +186,7 @@ def check(cfg: DictConfig) -> Checked:
         from gantrain.evaluation.features import check_available
 
         check_available(cfg.dataset, plan.extractor, evals.weights, evals.inception_graph)
-        check_sample_count(plan, eval_samples, dataset.classes if conditional else 0, "eval.num_samples")
+        check_sample_count(plan, eval_samples, dataset.classes, "eval.num_samples")
     if dataset.size < opts.batch_size:
         log.warning(
             "train.batch_size=%d is larger than the dataset (%d examples): every batch repeats "
