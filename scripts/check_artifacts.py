@@ -52,7 +52,7 @@ SUBSET = [
 ]
 
 # What the README's toy demo starts with: the command is taken from the README (or docs/) as written.
-TOY_START = "gantrain model=mlp dataset=grid25 loss=wgan_gp"
+TOY_START = "gantrain experiment=ring8 train.steps="
 
 
 class CheckFailed(Exception):
