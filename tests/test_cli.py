@@ -27,6 +27,7 @@ def tiny_mnist_run(mnist_npz: Path, run_dir: Path, steps: int, *extra: str) -> l
         "train.batch_size=16",
         "train.sample_every=3",
         "train.checkpoint_every=3",
+        "train.n_critic=1",  # the console script's runs, not the critic loop: a third of the tracing
         f"hydra.run.dir={run_dir}",
         *extra,
     ]
@@ -112,6 +113,7 @@ def test_multirun_writes_a_summary_row_per_job(tmp_path):
         "loss=gan,wgan_gp",
         "debug=tiny",
         "train.steps=3",
+        "train.n_critic=1",
         "dataset.num_points=1000",
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
@@ -134,6 +136,7 @@ def test_a_failed_job_is_a_summary_row_and_the_sweep_goes_on(tmp_path):
         "dataset=ring8",
         "model=dcgan,mlp",
         "train.steps=2",
+        "train.n_critic=1",
         "model.z_dim=4",
         "dataset.num_points=100",
         f"hydra.sweep.dir={sweep}",
@@ -158,6 +161,7 @@ def test_parallel_launcher_runs_jobs_in_their_own_processes(tmp_path):
         "dataset.num_points=200",
         "loss=gan,wgan_gp",
         "train.steps=2",
+        "train.n_critic=1",
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
     )

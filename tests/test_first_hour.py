@@ -26,7 +26,7 @@ from tests.conftest import (
     wait_until,
 )
 
-TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "train.batch_size=8"]
+TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=200", "train.batch_size=8", "train.n_critic=1"]
 # What TensorFlow prints on a machine without a GPU that is not the user's concern.
 NOISE = re.compile(r"cuInit|cudart_stub|absl::InitializeLog|cpu_feature_guard|remapper failed|^[IWE]0000 ")
 

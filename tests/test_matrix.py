@@ -39,6 +39,14 @@ def tiny_data(shape):
     return tf.constant(rng.integers(0, 256, size=(32, *shape)), tf.uint8)
 
 
+# The MLP's cases run the step compiled, as train() does (a trace takes about a second there), so
+# every loss, penalty and aux network goes through tf.function. The convolutional models' cases run
+# the same step eagerly: the same arithmetic without the 3 to 10 s that tracing their layers' double
+# backward pass costs per case; each of these models is traced and trained with a penalty in
+# test_train.py, test_r3gan.py and the resume tests.
+TRACED = {"mlp"}
+
+
 def two_steps(model: str, shape, loss: dict, aux: str | None = None, spectral_norm: bool = False):
     node = {"name": model, "d_spectral_norm": spectral_norm, **MODEL_NODES[model]}
     overrides = [
@@ -51,7 +59,11 @@ def two_steps(model: str, shape, loss: dict, aux: str | None = None, spectral_no
         *([f"aux={aux}"] if aux else []),
     ]
     gan, step = build_step(overrides, tiny_data(shape))
-    metrics = {name: float(value) for name, value in step(2).items()}
+    tf.config.run_functions_eagerly(model not in TRACED)
+    try:
+        metrics = {name: float(value) for name, value in step(2).items()}
+    finally:
+        tf.config.run_functions_eagerly(False)
     assert all(np.isfinite(v) for v in metrics.values()), metrics
     networks = [gan.generator, gan.discriminator] + ([gan.gon.network] if gan.gon else [])
     for network in networks:

@@ -61,7 +61,8 @@ def in_tmp(words: list[str], root: Path) -> list[str]:
 
 def shrunk(written: str, words: list[str], full_length: tuple[str, ...] = ()) -> list[str]:
     """The overrides CI adds: debug=tiny cut to 2 steps for a new run (a full-length run keeps its
-    own periods and takes only debug=tiny's networks), 2 more for a resume, few points and trials;
+    own periods and takes only debug=tiny's networks, with as many steps per compiled call as
+    :func:`steps_per_call` allows), 2 more for a resume, few points and trials;
     for gantrain-eval, 200 samples where the page gives no count (26,000 for stacked MNIST would
     take minutes); nothing for the other commands that read a run (SAMPLE_COMMANDS)."""
     if words[0] == "gantrain-eval" and not any(w.startswith("num_samples=") for w in words):
@@ -73,12 +74,25 @@ def shrunk(written: str, words: list[str], full_length: tuple[str, ...] = ()) ->
         return ["train.steps=4"]
     cfg = api.compose(first_job([a for a in args if not a.startswith("hydra")]))
     # A copy: TINY is every test's table, and the lines below append to this list.
-    extra = list(TINY[cfg.model.name]) if written.startswith(full_length) else ["debug=tiny", "train.steps=2"]
+    if written.startswith(full_length):
+        extra = [*TINY[cfg.model.name], f"train.steps_per_call={steps_per_call(cfg)}"]
+    else:
+        extra = ["debug=tiny", "train.steps=2"]
     if "num_points" in cfg.dataset:
         extra.append("dataset.num_points=300")
     if any(a.startswith("hparams_search=") for a in args):
         extra.append("hydra.sweeper.n_trials=2")
     return extra
+
+
+def steps_per_call(cfg) -> int:
+    """The most steps per compiled call that leave every report of the run where it was: reports
+    land on call boundaries, and the steps per call change nothing else (test_train.py says so
+    bit for bit), so a full-length run returns to Python a hundred times less often."""
+    import math
+
+    periods = [cfg.train.steps, cfg.train.sample_every, cfg.train.checkpoint_every, cfg.train.log_every, cfg.eval.every]
+    return math.gcd(*(period for period in periods if period))
 
 
 def first_job(overrides: list[str]) -> list[str]:
