@@ -10,7 +10,7 @@ from gantrain.commands.sweep_summary import write_summary
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.evaluation.measure import evaluate
 from gantrain.run.train import train
-from tests.conftest import TINY, gantrain
+from tests.conftest import TINY, gantrain_in_process
 
 TOY = [
     "model=mlp",
@@ -111,9 +111,10 @@ def test_summary_is_sorted_by_the_selected_metric(tmp_path):
 
 
 @pytest.mark.slow
-def test_optuna_example_optimises_the_selected_metric(tmp_path):
+def test_optuna_example_optimises_the_selected_metric(tmp_path, capfd, monkeypatch):
+    """Through the real entry point in this process (the console script's sweeps are test_cli.py's)."""
     sweep = tmp_path / "sweep"
-    result = gantrain(
+    code, _, err = gantrain_in_process(
         "-m",
         "experiment=grid25",
         "hparams_search=grid25_optuna",
@@ -126,8 +127,10 @@ def test_optuna_example_optimises_the_selected_metric(tmp_path):
         "eval.num_samples=200",
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
+        capsys=capfd,
+        monkeypatch=monkeypatch,
     )
-    assert result.returncode == 0, result.stderr
+    assert code == 0, err
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
     assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
     best = [float(r["best_hq"]) for r in rows]

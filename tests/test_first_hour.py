@@ -122,9 +122,10 @@ def test_the_second_ctrl_c_ends_the_process_at_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_sweep_ends_with_its_summary_holding_run_directories_and_final_metrics(tmp_path):
+def test_a_sweep_ends_with_its_summary_holding_run_directories_and_final_metrics(tmp_path, capfd, monkeypatch):
+    """Through the real entry point in this process (test_cli.py runs sweeps through the console script)."""
     sweep = tmp_path / "sw"
-    result = gantrain(
+    code, out, err = gantrain_in_process(
         "-m",
         "model=mlp",
         *TINY["mlp"],
@@ -137,9 +138,11 @@ def test_a_sweep_ends_with_its_summary_holding_run_directories_and_final_metrics
         "eval.num_samples=100",
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
+        capsys=capfd,
+        monkeypatch=monkeypatch,
     )
-    assert result.returncode == 0, result.stderr
-    assert str(Path("sw") / "summary.csv") in result.stdout
+    assert code == 0, err
+    assert str(Path("sw") / "summary.csv") in out
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
     assert [Path(row["run_dir"]) for row in rows] == [sweep / "0", sweep / "1"]
     assert all(row["modes"] and row["hq"] and row["rkl"] for row in rows)  # the final evaluation
