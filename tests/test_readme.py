@@ -88,7 +88,7 @@ def shrunk(written: str, words: list[str], full_length: tuple[str, ...] = ()) ->
 def steps_per_call(cfg) -> int:
     """The most steps per compiled call that leave every report of the run where it was: reports
     land on call boundaries, and the steps per call change nothing else (test_train.py says so
-    bit for bit), so a full-length run returns to Python a hundred times less often."""
+    bit for bit). The evaluation guide's toy run returns to Python every 100 steps, not every step."""
     import math
 
     periods = [cfg.train.steps, cfg.train.sample_every, cfg.train.checkpoint_every, cfg.train.log_every, cfg.eval.every]

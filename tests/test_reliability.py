@@ -35,7 +35,7 @@ from tests.conftest import (
 )
 
 # One critic update per step: these tests are about processes, signals and files, and five (the
-# loss's default) would triple the cost of tracing each run's step.
+# loss's default) more than double the time to trace and start each run's step.
 TOY = ["model=mlp", *TINY["mlp"], "dataset=ring8", "dataset.num_points=1000", "loss=wgan_gp", "train.n_critic=1"]
 
 
