@@ -9,6 +9,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -88,6 +89,37 @@ def test_a_refused_command_leaves_nothing_behind(tmp_path, bad, capfd, monkeypat
 def test_a_refused_command_from_an_empty_directory_creates_no_outputs(tmp_path):
     result = gantrain(*TOY, "train.steps=abc", cwd=tmp_path, env_home=tmp_path.parent / "home")
     assert result.returncode == 2 and list(tmp_path.iterdir()) == []
+
+
+# The console script's entry point, then whether TensorFlow was imported by the time it exited.
+ENTRY_POINT_THEN_TENSORFLOW = """
+import sys
+from gantrain.commands.train import main
+sys.argv[0] = "gantrain"
+try:
+    main()
+finally:
+    print("tensorflow imported:", "tensorflow" in sys.modules, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "bad, named",
+    [("train.steps=abc", "train.steps"), ("eval.every=0", "eval.every"), ("train.g_lr=${oc.env:UNSET}", "train.g_lr")],
+)
+def test_a_wrong_value_is_refused_before_tensorflow_starts(tmp_path, bad, named):
+    """TensorFlow's start-up takes 5 to 10 s; a mistyped value is answered without it."""
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINT_THEN_TENSORFLOW, *TOY, bad],
+        cwd=tmp_path,
+        env=cli_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and lines[-2].startswith(f"gantrain: error: {named}: "), result.stderr
+    assert lines[-1] == "tensorflow imported: False"
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow

@@ -277,6 +277,7 @@ BAD_INPUTS = [
     ("train.steps=abc", "train.steps"),
     ("train.steps=[1", "train.steps"),
     ("train.g_lr=0", "train.g_lr"),
+    ("train.g_lr=${{oc.env:GANTRAIN_NOT_SET}}", "train.g_lr: cannot be resolved"),  # an unset variable
     ("train.d_lr=-1e-4", "train.d_lr"),
     ("train.beta1=1", "train.beta1"),
     ("train.beta2=-0.1", "train.beta2"),

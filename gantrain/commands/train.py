@@ -15,7 +15,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -40,6 +40,7 @@ from gantrain.config import (
     check_group_overrides,
     check_override_keys,
     check_top_level,
+    check_values,
     config_dir,
 )
 from gantrain.errors import ConfigError, GantrainError, file_error
@@ -76,7 +77,10 @@ _new_dirs = NewDirectories()
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def _app(cfg: DictConfig) -> dict | float | None:
     hydra_cfg = HydraConfig.get()
-    overrides = list(hydra_cfg.overrides.task)
+    # The overrides as typed: read through the config, a value's interpolation would be resolved
+    # (train.g_lr=${oc.env:LR}), and an unset variable would end the command in a traceback before
+    # check_values names the key.
+    overrides = [str(o) for o in cast(list, OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False))]
     resuming = bool(cfg.resume)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     run = RunDir(cfg.resume if resuming else hydra_cfg.runtime.output_dir)
@@ -109,9 +113,10 @@ def _train(
     try:
         if resuming:
             cfg = run.resumed_config(cfg, overrides)
-        from gantrain.run.train import train
-
         with HeldLogFile() as log_file:
+            check_values(cfg)  # a wrong value refused before TensorFlow's start-up: in a second, not ten
+            from gantrain.run.train import train
+
             try:
                 return train(cfg, run.root, resume=resuming, overrides=overrides, opened=log_file.release), cfg
             except OSError as err:  # a full disk, a folder that became read-only: one line naming the path

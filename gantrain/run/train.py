@@ -18,11 +18,11 @@ from pathlib import Path
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain.config import Precision, TrainConfig, check_train, resolve
+from gantrain.config import Precision, TrainConfig, check_values
 from gantrain.data import Dataset, load
 from gantrain.errors import ConfigError
 from gantrain.evaluation.draw import check_driven_sampling
-from gantrain.evaluation.options import EvalConfig, check_eval
+from gantrain.evaluation.options import EvalConfig
 from gantrain.evaluation.plan import Plan, check_sample_count, default_num_samples, evaluation_plan
 from gantrain.models import MODELS
 from gantrain.run.checkpoints import Checkpoints
@@ -166,14 +166,12 @@ def check(cfg: DictConfig) -> Checked:
     """Every check that needs no model: values, the data, what evaluations need, the strategy.
     (The loss, auxiliary and model checks run when :func:`build_gan` builds them, also before any
     write.)"""
-    resolve(cfg)
-    opts = check_train(cfg.train)
+    opts, evals = check_values(cfg)
     check_loggers(cfg.get("logger"))
     dataset = load(cfg.dataset)
     conditional = bool(cfg.model.get("conditional"))
     if conditional:
         dataset.conditional_classes()
-    evals = check_eval(cfg.get("eval"))
     plan = evaluation_plan(dataset.name, evals.features, conditional=conditional)
     if evals.select is not None and evals.select not in plan.metrics:
         raise ConfigError(
