@@ -80,7 +80,7 @@ def _app(cfg: DictConfig) -> dict | float | None:
     # The overrides as typed: read through the config, a value's interpolation would be resolved
     # (train.g_lr=${oc.env:LR}), and an unset variable would end the command in a traceback before
     # check_values names the key.
-    overrides = [str(o) for o in cast(list, OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False))]
+    overrides = cast(list[str], OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False))
     resuming = bool(cfg.resume)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     run = RunDir(cfg.resume if resuming else hydra_cfg.runtime.output_dir)
