@@ -53,6 +53,20 @@ def test_idx_files_in_a_directory(tmp_path, name, suffix):
     assert len(test.x) == 3 and test.y is None  # no t10k labels file: no labels
 
 
+def test_a_directory_s_data_is_read_not_the_statistics_cached_beside_it(tmp_path, mnist_npz):
+    """Evaluation caches reference statistics beside the data: in a dataset.path directory, the
+    next read must still find the data (the cache's name sorts before mnist.npz)."""
+    from gantrain.evaluation.features.stats_cache import cached_arrays
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "mnist.npz").write_bytes(mnist_npz.read_bytes())
+    node = OmegaConf.create({"name": "mnist", "path": str(folder)})
+    cached_arrays(node, "gantrain_stats_mnist_classifier_train", {"k": 1}, lambda: {"mu": np.zeros(3)})
+    assert [p.name for p in sorted(folder.glob("*.npz"))][0].startswith("gantrain_stats_")
+    np.testing.assert_array_equal(load("mnist", path=str(folder)).x[..., 0], np.load(mnist_npz)["x_train"])
+
+
 def test_single_idx_file(tmp_path):
     images = fake_images(5, 28, 28)
     write_idx(tmp_path / "imgs.gz", images)

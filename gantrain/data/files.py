@@ -24,6 +24,12 @@ def search_dirs() -> list[Path]:
     return dirs
 
 
+def written_by_gantrain(path: Path) -> bool:
+    """A file gantrain caches beside the data (reference statistics, a feature classifier): never
+    data, though it may share the data's format (.npz)."""
+    return path.name.startswith("gantrain_")
+
+
 @overload
 def given_path(path: str) -> Path: ...
 @overload

@@ -66,7 +66,9 @@ def _images(source: Path, split: str) -> tuple[np.ndarray, np.ndarray | None]:
     their labels (N,) when the .npz has them or the labels IDX file lies beside the images."""
     if source.is_dir():
         idx = [source / (IMAGE_FILES[split] + ext) for ext in ("", ".gz")]
-        found = [p for p in idx if p.is_file()] or sorted(source.glob("*.npz"))
+        found = [p for p in idx if p.is_file()] or sorted(
+            p for p in source.glob("*.npz") if not files.written_by_gantrain(p)
+        )
         if not found:
             raise ConfigError(
                 "dataset.path",
