@@ -23,11 +23,14 @@ class TensorBoard(Logger):
             tf.summary.text("config", f"```\n{OmegaConf.to_yaml(opening.config)}```", step=opening.step)
             environment = json.dumps(opening.environment, indent=2)
             tf.summary.text("environment", f"```\n{environment}\n```", step=opening.step)
+        # One compiled call for a report's scalars (traced for this writer, and again only for a new
+        # set of names): one eager summary op per metric took about a millisecond each.
+        self._scalars = tf.function(_scalars)
 
     def metrics(self, step: int, record: dict[str, float]) -> None:
+        values = {name: tf.constant(value, tf.float32) for name, value in record.items()}
         with self.writer.as_default():
-            for name, value in record.items():
-                tf.summary.scalar(name, value, step=step)
+            self._scalars(values, tf.constant(step, tf.int64))
 
     def image(self, step: int, path: Path, pixels: np.ndarray) -> None:
         with self.writer.as_default():
@@ -35,6 +38,11 @@ class TensorBoard(Logger):
 
     def close(self, failed: bool) -> None:
         self.writer.close()
+
+
+def _scalars(values: dict[str, tf.Tensor], step: tf.Tensor) -> None:
+    for name, value in values.items():
+        tf.summary.scalar(name, value, step=step)
 
 
 @LOGGERS.register("tensorboard")
