@@ -16,6 +16,7 @@ Usage (from the repository root, with the dev and test extras installed):
    subset of a few minutes (:data:`SUBSET`: the config files against the registries, the console
    commands' --version and --help, the losses, a run saved by gantrain 0.1.0 resuming);
    ``--all-tests`` runs all of them with the project's pytest settings (about half an hour on 2 cores).
+   They run side by side with the toy demo of 4.
 
 One line per check, ``ok`` or ``FAILED`` with what went wrong; the exit code is 1 if any failed.
 Everything happens in a temporary directory, removed at the end unless ``--keep``.
@@ -37,6 +38,7 @@ import time
 import venv
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import requires
 from pathlib import Path
 
@@ -97,13 +99,17 @@ def run_checks(checks: Checks, work: Path, all_tests: bool) -> None:
     empty = work / "empty"
     empty.mkdir()
     checks.run("gantrain --version from an empty directory", lambda: check_version(env_dir, empty, version, commit))
-    checks.run("the README's toy demo, then gantrain-eval of its run", lambda: toy_demo(env_dir, empty))
     source = work / "sdist"
     with tarfile.open(sdist) as archive:
         archive.extractall(source, filter="data")
-    checks.run(
-        f"the sdist's tests ({'all' if all_tests else 'subset; --all-tests for all'})",
-        lambda: sdist_tests(env_dir, source / f"gantrain-{version}", all_tests),
+    # Side by side: the toy run and the tests are each mostly one busy core, and neither reads
+    # what the other writes (the toy run's directory is under empty/, the tests' under /tmp).
+    checks.run_together(
+        ("the README's toy demo, then gantrain-eval of its run", lambda: toy_demo(env_dir, empty)),
+        (
+            f"the sdist's tests ({'all' if all_tests else 'subset; --all-tests for all'})",
+            lambda: sdist_tests(env_dir, source / f"gantrain-{version}", all_tests),
+        ),
     )
 
 
@@ -114,18 +120,34 @@ class Checks:
         self.count = self.failed = 0
 
     def run(self, name: str, check: Callable[[], str | None]) -> bool:
-        self.count += 1
+        return self.report(name, self.timed(check))
+
+    def run_together(self, *named: tuple[str, Callable[[], str | None]]) -> None:
+        """Each check in a thread of its own, all at once; their lines in the order given."""
+        with ThreadPoolExecutor(len(named)) as pool:
+            outcomes = [pool.submit(self.timed, check) for _, check in named]
+        for (name, _), outcome in zip(named, outcomes, strict=True):
+            self.report(f"{name} (run beside the others)", outcome.result())
+
+    @staticmethod
+    def timed(check: Callable[[], str | None]) -> tuple[str | None | CheckFailed, float]:
         start = time.monotonic()
         try:
-            detail = check()
+            return check(), time.monotonic() - start
         except CheckFailed as err:
+            return err, time.monotonic() - start
+
+    def report(self, name: str, outcome: tuple[str | None | CheckFailed, float]) -> bool:
+        detail, seconds = outcome
+        self.count += 1
+        if isinstance(detail, CheckFailed):
             self.failed += 1
-            print(f"FAILED {name} ({time.monotonic() - start:.0f} s): {err}", flush=True)
+            print(f"FAILED {name} ({seconds:.0f} s): {detail}", flush=True)
             return False
         note = (
             f": {detail.strip()}" if isinstance(detail, str) and detail.strip() and "\n" not in detail.strip() else ""
         )
-        print(f"ok     {name} ({time.monotonic() - start:.0f} s){note}", flush=True)
+        print(f"ok     {name} ({seconds:.0f} s){note}", flush=True)
         return True
 
 

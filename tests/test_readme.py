@@ -6,13 +6,15 @@ Tiny data stands in for the real files (MNIST in the Keras cache; the users' dat
 examples, ``/data/``, moved into the test's directory by :func:`in_tmp`), and CI adds overrides that
 shrink the work (:func:`shrunk`), never ones that change what is tested.
 The commands run through the real entry points in one process; the console scripts themselves are
-run as subprocesses in test_first_hour.py and test_cli.py.
+run as subprocesses in test_first_hour.py and test_cli.py. A training command written the same way
+on an earlier page, from the same state, is trained once (:class:`Trained`).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -130,9 +132,57 @@ def machine(tmp_path_factory) -> Path:
     return root
 
 
+class Trained:
+    """Training commands already run on an earlier page, with what they left: a command written
+    the same way again, from the same state, is not trained again. A run directory it made (or a
+    resume changed) is copied in instead; a run in a dated directory, which no later command can
+    name, needs nothing. What a run directory holds is named by the commands that made it."""
+
+    def __init__(self, store: Path):
+        self.store, self.results = store, {}
+
+    def key(self, args: list[str], made: dict[str, tuple | None], work: Path) -> tuple | None:
+        """What the command starts from and runs; None when that is not known (a new run into a
+        directory the page already has, a resume of a run made so)."""
+        resumed = next((a.split("=", 1)[1] for a in args if a.startswith("resume=")), None)
+        if resumed is not None:
+            before = made.get(resumed)
+            return None if before is None else (*before, tuple(args))
+        target = run_dir(args)
+        return None if target is not None and (work / target).exists() else (tuple(args),)
+
+    def reuse(self, key: tuple | None, args: list[str], work: Path) -> bool:
+        if key not in self.results:
+            return False
+        target = run_dir(args)
+        if target is not None:
+            shutil.rmtree(work / target, ignore_errors=True)
+            shutil.copytree(self.results[key], work / target)
+        return True
+
+    def keep(self, key: tuple | None, args: list[str], work: Path) -> None:
+        if key is None:
+            return
+        target = run_dir(args)
+        self.results[key] = None
+        if target is not None:
+            self.results[key] = self.store / str(len(self.results))
+            shutil.copytree(work / target, self.results[key])
+
+
+def run_dir(args: list[str]) -> str | None:
+    """The run directory a training command names (``resume=`` or ``hydra.run.dir=``), if any."""
+    return next((a.split("=", 1)[1] for a in args if a.startswith(("resume=", "hydra.run.dir="))), None)
+
+
+@pytest.fixture(scope="module")
+def trained_before(tmp_path_factory) -> Trained:
+    return Trained(tmp_path_factory.mktemp("trained_before"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", [p for p in PAGES if page_commands(p)], ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_command_of_a_page_runs_as_written(page, machine, tmp_path, capfd, monkeypatch):
+def test_every_command_of_a_page_runs_as_written(page, machine, trained_before, tmp_path, capfd, monkeypatch):
     """Through the real entry points, in this process (one TensorFlow start-up for all of them)."""
     import importlib
 
@@ -140,24 +190,33 @@ def test_every_command_of_a_page_runs_as_written(page, machine, tmp_path, capfd,
     work.mkdir()
     monkeypatch.setenv("KERAS_HOME", str(machine / "home"))
     ran = []
+    made: dict[str, tuple | None] = {}  # this page's run directories, by the commands that made them
     for written, words in page_commands(page):
         if any(marker in written for marker in CANNOT_RUN):
             continue
         words = in_tmp(words, machine)
         args = words[1:] + shrunk(written, words, FULL_LENGTH.get(str(page.relative_to(ROOT)), ()))
-        if words[0] in SAMPLE_COMMANDS:
-            monkeypatch.chdir(work)
-            capfd.readouterr()
-            try:
-                importlib.import_module(f"gantrain.commands.{SAMPLE_COMMANDS[words[0]]}").main(args)
-                code = 0
-            except SystemExit as exit_:
-                code = exit_.code
-            out, err = capfd.readouterr()
-        else:
-            code, out, err = gantrain_in_process(*args, cwd=work, capsys=capfd, monkeypatch=monkeypatch)
-        assert code == 0, f"{page.name}: {written}\n{out[-2000:]}\n{err[-3000:]}"
-        assert "Traceback" not in err, written
+        training = words[0] == "gantrain"
+        key = trained_before.key(args, made, work) if training else None
+        if not (training and trained_before.reuse(key, args, work)):
+            if words[0] in SAMPLE_COMMANDS:
+                monkeypatch.chdir(work)
+                capfd.readouterr()
+                try:
+                    importlib.import_module(f"gantrain.commands.{SAMPLE_COMMANDS[words[0]]}").main(args)
+                    code = 0
+                except SystemExit as exit_:
+                    code = exit_.code
+                out, err = capfd.readouterr()
+            else:
+                code, out, err = gantrain_in_process(*args, cwd=work, capsys=capfd, monkeypatch=monkeypatch)
+            assert code == 0, f"{page.name}: {written}\n{out[-2000:]}\n{err[-3000:]}"
+            assert "Traceback" not in err, written
+            if training:
+                trained_before.keep(key, args, work)
+        target = run_dir(args) if training else None
+        if target is not None:
+            made[target] = key  # None: made from a state not known to another page
         ran.append(written)
     assert ran
 

@@ -8,7 +8,6 @@ import math
 import os
 import random
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,8 +18,8 @@ from PIL import Image
 
 from gantrain.errors import GantrainError
 from gantrain.run.train import train
+from tests import preloaded
 from tests.conftest import (
-    COMMAND,
     TINY,
     assert_equal_up_to_round_off,
     assert_same_state,
@@ -73,29 +72,29 @@ def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path, 
         command = [f"resume={run}"] if (run / ".hydra" / "config.yaml").exists() else [*args, f"hydra.run.dir={run}"]
         before = max(metric_steps(run), default=0)
         started = time.monotonic()
-        process = subprocess.Popen(
-            [*COMMAND, *command], env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
+        # A process of its own, forked with TensorFlow imported: ten imports would cost a minute,
+        # and the import writes nothing a kill could damage.
+        process = preloaded.start(command, tmp_path, cli_env(tmp_path), tmp_path / "stdout", tmp_path / "stderr")
         # The moment is counted in steps trained since the start (at most 3 x 25 a kill, far from the
         # run's end however fast the machine), and for odd kills also in seconds: any moment,
-        # start-up included. Even kills always come after training has resumed.
-        steps_in, seconds = chance.randint(1, 3 * every), chance.uniform(0.5, 6.0) if kill % 2 else math.inf
+        # start-up included (composing the config, the checks, opening the run directory, building
+        # and tracing). Even kills always come after training has resumed.
+        steps_in, seconds = chance.randint(1, 3 * every), chance.uniform(0.2, 4.0) if kill % 2 else math.inf
         wait_until(
             lambda: (
                 max(metric_steps(run), default=0) >= before + steps_in  # noqa: B023  called before the loop moves on
-                or process.poll() is not None  # noqa: B023  likewise
+                or not process.is_alive()  # noqa: B023  likewise
                 or time.monotonic() - started > seconds  # noqa: B023  likewise
             ),
             f"step {before + steps_in} logged",
         )
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-        _, stderr = process.communicate()
-        assert process.returncode in (0, -signal.SIGKILL), stderr
+        process.kill()  # SIGKILL; nothing if it has ended
+        process.join()
+        assert process.exitcode in (0, -signal.SIGKILL), (tmp_path / "stderr").read_text()
         done, saved = metric_steps(run), latest_checkpoint_step(run)
         if done:
             assert saved is not None and saved >= max(done) - every, (kill, max(done), saved)
-        kills_mid_training += process.returncode == -signal.SIGKILL and 0 < max(done, default=0) < steps
+        kills_mid_training += process.exitcode == -signal.SIGKILL and 0 < max(done, default=0) < steps
     assert kills_mid_training >= 5  # most kills hit a training run, not start-up or a finished run
     # The last resume and the straight run go through the real entry point in this process: the
     # kills above needed processes of their own, these two do not pay TensorFlow's start-up again.
@@ -105,10 +104,17 @@ def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path, 
     assert latest_checkpoint_step(run) == steps
     assert metric_steps(run) == list(range(1, steps + 1))  # no duplicated, missing or torn lines
 
-    # Killed and resumed ten times, the run still ends exactly where an uninterrupted one does.
+    # Killed and resumed ten times, the run still ends exactly where an uninterrupted one does, one
+    # that reports and saves only every 100 steps, 100 steps a call (neither changes what is trained).
     straight = tmp_path / "straight"
+    rarely = [
+        "train.log_every=100",
+        "train.sample_every=100",
+        f"train.checkpoint_every={steps}",
+        "train.steps_per_call=100",
+    ]
     code, _, err = gantrain_in_process(
-        *args, f"hydra.run.dir={straight}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch
+        *args, *rarely, f"hydra.run.dir={straight}", cwd=tmp_path, capsys=capfd, monkeypatch=monkeypatch
     )
     assert code == 0, err
     assert_same_state(*(str(r / "checkpoints" / f"ckpt-{steps}") for r in (run, straight)))
@@ -118,18 +124,19 @@ def test_sigkill_at_ten_random_moments_loses_at_most_checkpoint_every(tmp_path, 
 def test_sigterm_checkpoints_the_current_step_and_exits_zero(tmp_path, capfd, monkeypatch):
     run = tmp_path / "run"
     args = [*TOY, "train.steps=100000", "train.checkpoint_every=100000", "train.log_every=1", f"hydra.run.dir={run}"]
-    process = subprocess.Popen(
-        [*COMMAND, *args], env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    wait_until(lambda: len(metric_steps(run)) >= 20 or process.poll() is not None, "20 logged steps")
-    assert process.poll() is None, process.communicate()[1]
-    process.send_signal(signal.SIGTERM)
+    # A process of its own, forked with TensorFlow imported (tests/preloaded.py): what is tested is
+    # what the command does with the signal, not the interpreter's start.
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    process = preloaded.start(args, tmp_path, cli_env(tmp_path), out, err)
+    wait_until(lambda: len(metric_steps(run)) >= 20 or not process.is_alive(), "20 logged steps")
+    assert process.is_alive(), err.read_text()
+    process.terminate()  # SIGTERM
     sent = time.monotonic()
-    stdout, stderr = process.communicate(timeout=60)
+    process.join(timeout=60)
     assert time.monotonic() - sent < 30
-    assert process.returncode == 0, stderr
+    assert process.exitcode == 0, err.read_text()
     assert latest_checkpoint_step(run) == metric_steps(run)[-1] > 0  # a checkpoint at the current step
-    assert "stopped by SIGTERM" in stdout
+    assert "stopped by SIGTERM" in out.read_text()
 
     stopped_at = latest_checkpoint_step(run)  # resumed through the real entry point, in this process
     code, _, err = gantrain_in_process(

@@ -214,6 +214,7 @@ def test_image_models_with_spectral_norm_and_decay(tmp_path, make_cfg, mnist_npz
         f"model={model}",
         *TINY[model],
         *FAST,
+        "train.n_critic=1",  # the resnet's trace is most of this test: one critic update is enough here
         "dataset=mnist",
         f"dataset.path={mnist_npz}",
         "model.d_spectral_norm=true",
