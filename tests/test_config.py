@@ -39,6 +39,7 @@ def test_debug_tiny_has_networks_exactly_for_each_registered_model():
 def test_debug_tiny_shrinks_every_model_after_a_preset_and_yields_to_the_command_line(make_cfg, model):
     plain, tiny = make_cfg(f"model={model}"), make_cfg(f"model={model}", "debug=tiny")
     assert tiny.model.z_dim < plain.model.z_dim and tiny.train.steps < plain.train.steps
+    assert (plain.train.n_critic, tiny.train.n_critic) == (5, 1)
     MODELS.options(tiny.model, ("data_shape",))
     check_train(tiny.train)
     preset = make_cfg("experiment=grid25", "debug=tiny", "train.steps=9")

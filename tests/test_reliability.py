@@ -126,17 +126,17 @@ def test_sigterm_checkpoints_the_current_step_and_exits_zero(tmp_path, capfd, mo
     args = [*TOY, "train.steps=100000", "train.checkpoint_every=100000", "train.log_every=1", f"hydra.run.dir={run}"]
     # A process of its own, forked with TensorFlow imported (tests/preloaded.py): what is tested is
     # what the command does with the signal, not the interpreter's start.
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
-    process = preloaded.start(args, tmp_path, cli_env(tmp_path), out, err)
+    stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"
+    process = preloaded.start(args, tmp_path, cli_env(tmp_path), stdout, stderr)
     wait_until(lambda: len(metric_steps(run)) >= 20 or not process.is_alive(), "20 logged steps")
-    assert process.is_alive(), err.read_text()
+    assert process.is_alive(), stderr.read_text()
     process.terminate()  # SIGTERM
     sent = time.monotonic()
     process.join(timeout=60)
     assert time.monotonic() - sent < 30
-    assert process.exitcode == 0, err.read_text()
+    assert process.exitcode == 0, stderr.read_text()
     assert latest_checkpoint_step(run) == metric_steps(run)[-1] > 0  # a checkpoint at the current step
-    assert "stopped by SIGTERM" in out.read_text()
+    assert "stopped by SIGTERM" in stdout.read_text()
 
     stopped_at = latest_checkpoint_step(run)  # resumed through the real entry point, in this process
     code, _, err = gantrain_in_process(
