@@ -15,7 +15,7 @@ Usage (from the repository root, with the dev and test extras installed):
 5. the unpacked sdist's tests, against the sdist's own code, configs and fixtures. By default a
    subset of a few minutes (:data:`SUBSET`: the config files against the registries, the console
    commands' --version and --help, the losses, a run saved by gantrain 0.1.0 resuming);
-   ``--all-tests`` runs all of them with the project's pytest settings (about half an hour on 2 cores).
+   ``--all-tests`` runs all of them with the project's pytest settings (about 12 minutes on 2 cores).
    They run side by side with the toy demo of 4.
 
 One line per check, ``ok`` or ``FAILED`` with what went wrong; the exit code is 1 if any failed.
