@@ -39,12 +39,12 @@ def tiny_data(shape):
     return tf.constant(rng.integers(0, 256, size=(32, *shape)), tf.uint8)
 
 
-# The MLP's cases below the loss x penalty product run the step compiled, as train() does, and in
-# the product the MLP's cases on its diagonal (loss i with penalty i mod 6): so every loss, penalty
-# and aux network goes through tf.function, each loss and each penalty at least once. The other
-# cases run the same step eagerly: the same arithmetic without the trace, 1.4 s of a 1.6 s MLP case
-# and 3 to 10 s for a convolutional model's double backward pass; each of these models is traced and
-# trained with a penalty in test_train.py, test_r3gan.py and the resume tests.
+# The MLP's cases run the step compiled, as train() does (in the loss x penalty product, those on
+# its diagonal: loss i with penalty i mod 6), so every loss, penalty and aux network goes through
+# tf.function, each loss and each penalty at least once. The other cases run the same step eagerly:
+# the same arithmetic without the trace, 1.4 s of a 1.6 s MLP case and 3 to 10 s for a
+# convolutional model's double backward pass; each of these models is traced and trained with a
+# penalty in test_train.py, test_r3gan.py and the resume tests.
 TRACED = {"mlp"}
 
 
