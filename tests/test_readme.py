@@ -141,29 +141,26 @@ class Trained:
     def __init__(self, store: Path):
         self.store, self.results = store, {}
 
-    def key(self, args: list[str], made: dict[str, tuple | None], work: Path) -> tuple | None:
-        """What the command starts from and runs; None when that is not known (a new run into a
-        directory the page already has, a resume of a run made so)."""
-        resumed = next((a.split("=", 1)[1] for a in args if a.startswith("resume=")), None)
-        if resumed is not None:
-            before = made.get(resumed)
+    def key(self, args: list[str], target: str | None, made: dict[str, tuple | None], work: Path) -> tuple | None:
+        """What the command (into the run directory ``target``, if it names one) starts from and
+        runs; None when that is not known (a new run into a directory the page already has, a resume
+        of a run made so)."""
+        if any(a.startswith("resume=") for a in args):
+            before = made.get(target) if target is not None else None
             return None if before is None else (*before, tuple(args))
-        target = run_dir(args)
         return None if target is not None and (work / target).exists() else (tuple(args),)
 
-    def reuse(self, key: tuple | None, args: list[str], work: Path) -> bool:
+    def reuse(self, key: tuple | None, target: str | None, work: Path) -> bool:
         if key not in self.results:
             return False
-        target = run_dir(args)
         if target is not None:
             shutil.rmtree(work / target, ignore_errors=True)
             shutil.copytree(self.results[key], work / target)
         return True
 
-    def keep(self, key: tuple | None, args: list[str], work: Path) -> None:
+    def keep(self, key: tuple | None, target: str | None, work: Path) -> None:
         if key is None:
             return
-        target = run_dir(args)
         self.results[key] = None
         if target is not None:
             self.results[key] = self.store / str(len(self.results))
@@ -197,8 +194,9 @@ def test_every_command_of_a_page_runs_as_written(page, machine, trained_before, 
         words = in_tmp(words, machine)
         args = words[1:] + shrunk(written, words, FULL_LENGTH.get(str(page.relative_to(ROOT)), ()))
         training = words[0] == "gantrain"
-        key = trained_before.key(args, made, work) if training else None
-        if not (training and trained_before.reuse(key, args, work)):
+        target = run_dir(args) if training else None
+        key = trained_before.key(args, target, made, work) if training else None
+        if not (training and trained_before.reuse(key, target, work)):
             if words[0] in SAMPLE_COMMANDS:
                 monkeypatch.chdir(work)
                 capfd.readouterr()
@@ -213,8 +211,7 @@ def test_every_command_of_a_page_runs_as_written(page, machine, trained_before, 
             assert code == 0, f"{page.name}: {written}\n{out[-2000:]}\n{err[-3000:]}"
             assert "Traceback" not in err, written
             if training:
-                trained_before.keep(key, args, work)
-        target = run_dir(args) if training else None
+                trained_before.keep(key, target, work)
         if target is not None:
             made[target] = key  # None: made from a state not known to another page
         ran.append(written)
