@@ -140,3 +140,17 @@ def test_a_relativistic_step_pairs_fakes_with_fresh_reals_for_d_and_for_g():
     g_real = tf.reshape(d(tf.gather(data, index[1])), [-1])
     expected_g = tf.reduce_mean(tf.nn.softplus(-(g_fake - g_real)))
     assert float(metrics["g_loss"]) == pytest.approx(float(expected_g), rel=1e-5)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_calls_of_any_length_share_one_trace(jit_compile):
+    """A run's last, shorter call and a resume part-way through steps_per_call reuse the step's one
+    trace (and XLA compilation) instead of tracing it again for each length."""
+    data = tf.random.stateless_normal([64, 2], seed=[0, 1])
+    overrides = ["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "train.batch_size=8"]
+    gan, step = build_step([*overrides, f"train.jit_compile={str(jit_compile).lower()}"], data)
+    for n in (4, 2, 1):
+        step(n)
+    step()  # one step, the default
+    assert int(gan.step) == 8
+    assert step.experimental_get_tracing_count() == 1

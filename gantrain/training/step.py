@@ -168,7 +168,11 @@ class TrainStep:
         self.jit_compile = opts.jit_compile
         clip_weights(gan.discriminator, self.objective.clip)
         build_optimizer_slots(gan)
-        self.compiled = tf.function(self.steps, jit_compile=opts.jit_compile)
+        # n is a tensor: one trace (and one XLA compilation) serves calls of any length, so a run's
+        # last, shorter call or a resume mid-way through a call of steps_per_call does not retrace.
+        self.compiled = tf.function(
+            self.steps, input_signature=[tf.TensorSpec([], tf.int32)], jit_compile=opts.jit_compile
+        )
 
     def steps(self, n: int = 1) -> dict[str, tf.Tensor]:
         """``n`` generator steps in one call (fewer round trips to Python); the last one's metrics.

@@ -82,12 +82,14 @@ def _keras_inception(path: str, version: tuple[int, int], batch_size: int) -> Ex
         model.load_weights(path)
     both = keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])
 
-    @tf.function
+    # One trace for every batch size and image size (a last, smaller batch of the real data, 28- or
+    # 32-pixel images): InceptionV3 takes seconds to trace. Greyscale is tiled to RGB first.
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
     def run(images):
         features, logits = both(to_inception_input(images), training=False)
         return features, tf.nn.softmax(logits)
 
-    return _batched(run, batch_size)
+    return _batched(lambda images: run(_rgb(images)), batch_size)
 
 
 def graph_inception(graph_path: str, batch_size: int = 100) -> Extractor:
@@ -126,7 +128,11 @@ def graph_inception(graph_path: str, batch_size: int = 100) -> Extractor:
         )
         return pool, tf.nn.softmax(tf.matmul(pool, w))
 
-    return _batched(lambda images: run(tf.tile(images, [1, 1, 1, 3]) if images.shape[-1] == 1 else images), batch_size)
+    return _batched(lambda images: run(_rgb(images)), batch_size)
+
+
+def _rgb(images: tf.Tensor) -> tf.Tensor:
+    return tf.tile(images, [1, 1, 1, 3]) if images.shape[-1] == 1 else images
 
 
 def _batched(run, batch_size: int) -> Extractor:
