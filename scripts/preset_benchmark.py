@@ -3,8 +3,9 @@
 
 For each seed: one ``gantrain experiment=<preset> dataset.path=<data> train.seed=<seed>`` run
 (timed), then ``gantrain-eval`` on its last checkpoint (the preset's own metrics: classifier
-FID/KID/IS and class coverage for MNIST, class accuracy and intra-FID for the conditional preset,
-modes of 1000 and KL on 26,000 samples for stacked MNIST), and again with each discriminator-driven
+FID/KID/IS, precision/recall/density/coverage and class coverage for MNIST, class accuracy and
+intra-FID for the conditional preset, modes of 1000 and KL on 26,000 samples for stacked MNIST),
+and again with each discriminator-driven
 sampler that ``--sampling`` names. Prints the mean and standard error over seeds beside the targets
 and the published rows, then each run's evaluations during training against minutes since its start
 (read from the run's TensorBoard events), and copies each run's last preview grid next to the
@@ -34,7 +35,10 @@ from benchmark_run import (
 from toy_benchmark import mean_se
 
 # preset: (the metrics in the table, {metric: (comparison, target)}, minutes a run, published rows)
-UNCONDITIONAL_MNIST = (("fid", "kid", "is", "classes_hit", "class_kl"), {"fid": ("≤", 15.0), "classes_hit": ("≥", 10)})
+UNCONDITIONAL_MNIST = (
+    ("fid", "kid", "is", "precision", "recall", "density", "coverage", "classes_hit", "class_kl"),
+    {"fid": ("≤", 15.0), "classes_hit": ("≥", 10)},
+)
 PRESETS = {
     "mnist_dcgan_hinge": (*UNCONDITIONAL_MNIST, 30, {}),
     "mnist_dcgan_wgan_gp": (*UNCONDITIONAL_MNIST, 150, {}),
