@@ -144,8 +144,8 @@ def test_a_relativistic_step_pairs_fakes_with_fresh_reals_for_d_and_for_g():
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_calls_of_any_length_share_one_trace(jit_compile):
-    """A run's last, shorter call and a resume part-way through steps_per_call reuse the step's one
-    trace (and XLA compilation) instead of tracing it again for each length."""
+    """A run's last call, shorter when the steps left are not a multiple of steps_per_call, reuses
+    the step's one trace (and XLA compilation) instead of tracing it again for its length."""
     data = tf.random.stateless_normal([64, 2], seed=[0, 1])
     overrides = ["model=mlp", "model.z_dim=2", "model.g_hidden=[8]", "model.d_hidden=[8]", "train.batch_size=8"]
     gan, step = build_step([*overrides, f"train.jit_compile={str(jit_compile).lower()}"], data)

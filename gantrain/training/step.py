@@ -169,7 +169,7 @@ class TrainStep:
         clip_weights(gan.discriminator, self.objective.clip)
         build_optimizer_slots(gan)
         # n is a tensor: one trace (and one XLA compilation) serves calls of any length, so a run's
-        # last, shorter call or a resume mid-way through a call of steps_per_call does not retrace.
+        # last call, shorter when the steps left are not a multiple of steps_per_call, does not trace again.
         self.compiled = tf.function(
             self.steps, input_signature=[tf.TensorSpec([], tf.int32)], jit_compile=opts.jit_compile
         )
