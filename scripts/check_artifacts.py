@@ -1,8 +1,10 @@
 """Build the release artifacts and check them as a user meets them.
 
-Usage (from the repository root, with the dev and test extras installed):
+Usage (from the repository root, with any Python 3.11+, the project installed or not):
 ``python scripts/check_artifacts.py [--all-tests] [--keep]``
 
+0. the build tools: the dev extra's ``build`` and ``twine`` where this Python has them, else a
+   virtualenv of their own with them (so CI starts this check before it installs anything);
 1. ``python -m build``: the sdist, then the wheel built from the unpacked sdist;
 2. ``twine check``: their metadata (the README renders as the long description);
 3. their contents: the wheel holds gantrain/configs/, the LICENSE and the commit it was built from,
@@ -15,7 +17,7 @@ Usage (from the repository root, with the dev and test extras installed):
 5. the unpacked sdist's tests, against the sdist's own code, configs and fixtures. By default a
    subset of a few minutes (:data:`SUBSET`: the config files against the registries, the console
    commands' --version and --help, the losses, a run saved by gantrain 0.1.0 resuming);
-   ``--all-tests`` runs all of them with the project's pytest settings (about 12 minutes on 2 cores).
+   ``--all-tests`` runs all of them with the project's pytest settings (about 10 minutes on 2 cores).
    They run side by side with the toy demo of 4.
 
 One line per check, ``ok`` or ``FAILED`` with what went wrong; the exit code is 1 if any failed.
@@ -39,7 +41,8 @@ import venv
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from importlib.metadata import requires
+from email.parser import Parser
+from importlib.util import find_spec
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,14 +84,17 @@ def main() -> int:
 
 def run_checks(checks: Checks, work: Path, all_tests: bool) -> None:
     commit = run(["git", "rev-parse", "HEAD"], ROOT).strip()
+    tools = [sys.executable]
+    if not checks.run("build tools: the dev extra's build and twine", lambda: build_tools(work, tools)):
+        return
     dist = work / "dist"
-    if not checks.run("python -m build: sdist and wheel", lambda: build(dist)):
+    if not checks.run("python -m build: sdist and wheel", lambda: build(tools[0], dist)):
         return  # nothing to check without them
     (sdist,), (wheel,) = dist.glob("*.tar.gz"), dist.glob("*.whl")
     version = wheel.name.split("-")[1]  # pyproject.toml's, as the build wrote it
     checks.run(
         "twine check: the metadata of both",
-        lambda: run([sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel)], work),
+        lambda: run([tools[0], "-m", "twine", "check", "--strict", str(sdist), str(wheel)], work),
     )
     checks.run("wheel: gantrain/configs, LICENSE and the build commit; no tests", lambda: check_wheel(wheel, commit))
     checks.run("sdist: tests, tests/fixtures, configs, docs, LICENSE, CHANGELOG.md", lambda: check_sdist(sdist))
@@ -160,8 +166,26 @@ def run(command: list[str], cwd: Path, env: dict | None = None) -> str:
     return result.stdout
 
 
-def build(dist: Path) -> str:
-    run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)], ROOT)
+def build_tools(work: Path, tools: list[str]) -> str:
+    """Sets ``tools[0]`` to a Python with the dev extra's ``build`` and ``twine``: this one if it has
+    them, else a virtualenv of their own, with the versions pyproject.toml's dev extra names."""
+    if find_spec("build") and find_spec("twine"):
+        return f"this Python's ({sys.executable})"
+    try:
+        import tomllib
+    except ModuleNotFoundError as err:  # Python 3.10
+        raise CheckFailed("this Python has neither build and twine nor tomllib: pip install -e '.[dev]'") from err
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    wanted = [r for r in dev if re.match(r"(build|twine)\b", r)]
+    env_dir = work / "tools"
+    venv.create(env_dir, with_pip=True)
+    run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", *wanted], env_dir, clean_env(env_dir))
+    tools[0] = str(env_dir / "bin" / "python")
+    return f"a virtualenv of their own: {' '.join(wanted)}"
+
+
+def build(python: str, dist: Path) -> str:
+    run([python, "-m", "build", "--outdir", str(dist), str(ROOT)], ROOT)
     return " ".join(sorted(path.name for path in dist.iterdir()))
 
 
@@ -211,8 +235,11 @@ def install(env_dir: Path, wheel: Path, all_tests: bool) -> None:
     """The wheel with its test extra (all of it for ``--all-tests``; else the pytest packages the
     subset needs: the trackers and converters the extra adds take a minute to install)."""
     venv.create(env_dir, with_pip=True)
-    # the test extra as pyproject.toml gives it (this checkout is installed with it)
-    extra = [r.split(";")[0].strip() for r in requires("gantrain") or [] if re.search(r"extra == .test.", r)]
+    # the test extra as the wheel's metadata gives it
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = Parser().parsestr(archive.read(metadata).decode()).get_all("Requires-Dist") or []
+    extra = [r.split(";")[0].strip() for r in requires if re.search(r"extra == .test.", r)]
     wanted = [f"{wheel}[test]"] if all_tests else [str(wheel), *(r for r in extra if r.startswith("pytest"))]
     run(
         [str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile", *wanted],
