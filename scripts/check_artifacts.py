@@ -84,17 +84,20 @@ def main() -> int:
 
 def run_checks(checks: Checks, work: Path, all_tests: bool) -> None:
     commit = run(["git", "rev-parse", "HEAD"], ROOT).strip()
-    tools = [sys.executable]
-    if not checks.run("build tools: the dev extra's build and twine", lambda: build_tools(work, tools)):
+    found: dict[str, str] = {}  # the Python that has them, once the check has found or made it
+    if not checks.run(
+        "build tools: the dev extra's build and twine", lambda: found.setdefault("python", build_tools(work))
+    ):
         return
+    python = found["python"]
     dist = work / "dist"
-    if not checks.run("python -m build: sdist and wheel", lambda: build(tools[0], dist)):
+    if not checks.run("python -m build: sdist and wheel", lambda: build(python, dist)):
         return  # nothing to check without them
     (sdist,), (wheel,) = dist.glob("*.tar.gz"), dist.glob("*.whl")
     version = wheel.name.split("-")[1]  # pyproject.toml's, as the build wrote it
     checks.run(
         "twine check: the metadata of both",
-        lambda: run([tools[0], "-m", "twine", "check", "--strict", str(sdist), str(wheel)], work),
+        lambda: run([python, "-m", "twine", "check", "--strict", str(sdist), str(wheel)], work),
     )
     checks.run("wheel: gantrain/configs, LICENSE and the build commit; no tests", lambda: check_wheel(wheel, commit))
     checks.run("sdist: tests, tests/fixtures, configs, docs, LICENSE, CHANGELOG.md", lambda: check_sdist(sdist))
@@ -166,22 +169,21 @@ def run(command: list[str], cwd: Path, env: dict | None = None) -> str:
     return result.stdout
 
 
-def build_tools(work: Path, tools: list[str]) -> str:
-    """Sets ``tools[0]`` to a Python with the dev extra's ``build`` and ``twine``: this one if it has
-    them, else a virtualenv of their own, with the versions pyproject.toml's dev extra names."""
+def build_tools(work: Path) -> str:
+    """A Python with the dev extra's ``build`` and ``twine``: this one if it has them, else a
+    virtualenv of their own under ``work`` with the versions pyproject.toml's dev extra names."""
     if find_spec("build") and find_spec("twine"):
-        return f"this Python's ({sys.executable})"
+        return sys.executable
     try:
         import tomllib
     except ModuleNotFoundError as err:  # Python 3.10
         raise CheckFailed("this Python has neither build and twine nor tomllib: pip install -e '.[dev]'") from err
     dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
-    wanted = [r for r in dev if re.match(r"(build|twine)\b", r)]
     env_dir = work / "tools"
     venv.create(env_dir, with_pip=True)
+    wanted = [r for r in dev if re.match(r"(build|twine)\b", r)]
     run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", *wanted], env_dir, clean_env(env_dir))
-    tools[0] = str(env_dir / "bin" / "python")
-    return f"a virtualenv of their own: {' '.join(wanted)}"
+    return str(env_dir / "bin" / "python")
 
 
 def build(python: str, dist: Path) -> str:
