@@ -149,31 +149,6 @@ def test_a_failed_job_is_a_summary_row_and_the_sweep_goes_on(tmp_path):
     assert "dcgan needs images" in rows[0]["error"]
 
 
-@pytest.mark.slow
-def test_parallel_launcher_runs_jobs_in_their_own_processes(tmp_path):
-    sweep = tmp_path / "sw"
-    result = gantrain(
-        "-m",
-        "hydra/launcher=parallel",
-        "model=mlp",
-        *TINY["mlp"],
-        "dataset=ring8",
-        "dataset.num_points=200",
-        "loss=gan,wgan_gp",
-        "train.steps=2",
-        "train.n_critic=1",
-        f"hydra.sweep.dir={sweep}",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "joblib" in result.stdout.lower()  # Hydra names the launcher it used
-    rows = list(csv.DictReader(open(sweep / "summary.csv")))
-    assert [(row["job"], row["status"], row["step"]) for row in rows] == [
-        ("0", "completed", "2"),
-        ("1", "completed", "2"),
-    ]
-
-
 @pytest.mark.parametrize("name", ["my run", "it's", "a$HOME;b", "a&(b),c\\"])
 def test_the_next_commands_quote_a_run_directory_holding_shell_characters(tmp_path, name):
     """Each suggested command, pasted into a shell, names the run directory as one argument; the

@@ -12,9 +12,11 @@ on an earlier page, from the same state, is trained once (:class:`Trained`).
 
 from __future__ import annotations
 
+import csv
 import re
 import shlex
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -197,6 +199,7 @@ def test_every_command_of_a_page_runs_as_written(page, machine, trained_before, 
         target = run_dir(args) if training else None
         key = trained_before.key(args, target, made, work) if training else None
         if not (training and trained_before.reuse(key, target, work)):
+            started = time.time()
             if words[0] in SAMPLE_COMMANDS:
                 monkeypatch.chdir(work)
                 capfd.readouterr()
@@ -210,12 +213,23 @@ def test_every_command_of_a_page_runs_as_written(page, machine, trained_before, 
                 code, out, err = gantrain_in_process(*args, cwd=work, capsys=capfd, monkeypatch=monkeypatch)
             assert code == 0, f"{page.name}: {written}\n{out[-2000:]}\n{err[-3000:]}"
             assert "Traceback" not in err, written
+            if "-m" in words:  # a sweep: every job completed, whichever launcher ran them
+                assert_jobs_completed(work, started, written)
             if training:
                 trained_before.keep(key, target, work)
         if target is not None:
             made[target] = key  # None: made from a state not known to another page
         ran.append(written)
     assert ran
+
+
+def assert_jobs_completed(work: Path, since: float, written: str) -> None:
+    """The summary.csv the sweep ``written`` wrote under ``work`` (after ``since``) has a row per job,
+    each completed: a job that failed in a launcher's process of its own shows there."""
+    summaries = [p for p in work.rglob("summary.csv") if p.stat().st_mtime >= since]
+    assert len(summaries) == 1, (written, summaries)
+    rows = list(csv.DictReader(summaries[0].open()))
+    assert rows and all(row["status"] == "completed" for row in rows), (written, rows)
 
 
 def anchors(page: Path) -> set[str]:
